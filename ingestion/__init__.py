@@ -1,0 +1,1 @@
+"""Ingestion side of the project: declared sources, readers, dlt pipelines and the CLI."""

@@ -1,0 +1,38 @@
+"""Errors that name what failed in the user's terms."""
+
+from __future__ import annotations
+
+
+class IngestionError(Exception):
+    """A load failed because of its input: says which publication, period, file, sheet or member, and row."""
+
+    def __init__(self, message: str, *, publication: str | None = None, period: str | None = None,
+                 file: str | None = None, part: str | None = None, row: int | None = None) -> None:
+        self.message = message
+        self.publication, self.period, self.file, self.part, self.row = publication, period, file, part, row
+        super().__init__(self.__str__())
+
+    def where(self) -> str:
+        bits = [self.publication, self.period, self.file, self.part and f"'{self.part}'",
+                self.row is not None and f"row {self.row}" or None]
+        return ", ".join(bit for bit in bits if bit)
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ConfigError(Exception):
+    """The declared configuration is invalid; the message names the file and the setting."""
+
+
+def find_cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in ``error``'s chain (dlt wraps what a resource raised, twice)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+    return None

@@ -1,0 +1,24 @@
+"""Where the project lives and where it keeps its working files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Generated sample data and downloaded release files (git-ignored)."""
+    return Path(os.environ.get("ANALYTICS_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def state_dir() -> Path:
+    """dlt pipeline working folders and other local state (git-ignored)."""
+    return Path(os.environ.get("ANALYTICS_STATE_DIR", PROJECT_ROOT / ".state"))
+
+
+def resolve(path: str | Path) -> Path:
+    """A path from config: absolute as given, relative to the project root otherwise."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path

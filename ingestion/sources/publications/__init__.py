@@ -1,0 +1,200 @@
+"""dlt source for file-based statistical publications (XLSX, CSV, ZIP of CSVs), one period at a time.
+
+:func:`plan_period` finds a period's files, fingerprints them and classifies every sheet and member (table, cover,
+notes, ignored, junk) before anything is read, so that a missing sheet or member fails early with its file named.
+:func:`publication_source` then reads the planned parts into one dlt resource per bronze table, with load metadata
+on every row. Each table replaces exactly the period it loads (merge, delete-insert on ``_period``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from ingestion.errors import IngestionError
+from ingestion.sources.publications import files, readers
+from ingestion.sources.publications.settings import FileSpec, PartSpec, Publication, TableSpec
+
+# Metadata columns on every bronze row, with their dlt types.
+METADATA_COLUMNS = {
+    "_period": {"data_type": "text", "nullable": False},
+    "_source_file": {"data_type": "text", "nullable": False},
+    "_source_sheet": {"data_type": "text"},
+    "_source_member": {"data_type": "text"},
+    "_file_sha256": {"data_type": "text", "nullable": False},
+    "_source_row": {"data_type": "bigint", "nullable": False},
+    "_loaded_at": {"data_type": "timestamp", "nullable": False},
+}
+
+
+@dataclass
+class Part:
+    """One readable unit of a release: a CSV file, a sheet of a workbook, or a member of an archive."""
+
+    file: files.ReleaseFile
+    kind: str  # file | sheet | member
+    name: str  # sheet or member name; the file name for a CSV
+    classification: str  # table | cover | notes | ignored | junk
+    spec: TableSpec | None = None
+    file_spec: FileSpec | None = None
+    rows: int = 0
+    header: list[str] = field(default_factory=list)
+
+    def manifest_row(self, run_id: str, publication: str, period: str, status: str) -> dict:
+        return {
+            "run_id": run_id, "publication": publication, "period": period, "file_name": self.file.name,
+            "file_location": self.file.location, "file_sha256": self.file.sha256,
+            "file_size_bytes": self.file.size_bytes, "part_kind": self.kind, "part_name": self.name,
+            "classification": self.classification, "bronze_table": self.spec.table if self.spec else None,
+            "row_count": self.rows if self.spec else None, "columns": ",".join(self.header) or None,
+            "status": status,
+        }
+
+
+@dataclass
+class PeriodPlan:
+    publication: Publication
+    period: str
+    parts: list[Part]
+    unexpected_files: list[str]
+
+    def table_parts(self, table: str) -> list[Part]:
+        return [part for part in self.parts if part.spec is not None and part.spec.table == table]
+
+    def files(self) -> list[files.ReleaseFile]:
+        return list({part.file.name: part.file for part in self.parts}.values())
+
+
+def _classify(name: str, declared: tuple[PartSpec, ...], file_spec: FileSpec) -> tuple[str, TableSpec | None]:
+    if any(PartSpec(pattern, "junk", None).matches(name) for pattern in file_spec.junk):
+        return "junk", None  # before the declared patterns: __MACOSX/._region_1.csv also matches *region_*.csv
+    for part in declared:
+        if part.matches(name):
+            return ("ignored" if part.role == "ignore" else part.role), part.spec
+    if any(PartSpec(pattern, "notes", None).matches(name) for pattern in file_spec.notes):
+        return "notes", None
+    return "ignored", None
+
+
+def plan_period(publication: Publication, period: str, cache_dir: Path) -> PeriodPlan:
+    """Fetch and fingerprint the period's files and classify every sheet and member; fail if a declared one is
+    missing. Nothing is loaded here."""
+    location = publication.location_for(period)
+    parts: list[Part] = []
+    for file_spec in publication.files:
+        name = file_spec.file_name(period)
+        where = {"publication": publication.name, "period": period, "file": name}
+        release = files.fetch(location, name, cache_dir, publication=publication.name, period=period)
+        if file_spec.format == "csv":
+            parts.append(Part(release, "file", name, "table", file_spec.spec, file_spec))
+            continue
+        if file_spec.format == "xlsx":
+            kind, names = "sheet", readers.open_workbook(release.path, where).sheet_names
+        else:
+            with readers.open_zip(release.path, where) as archive:
+                kind, names = "member", [info.filename for info in archive.infolist()]
+            for member in names:
+                readers.check_member_name(member, where)
+        found = []
+        for part_name in names:
+            classification, spec = _classify(part_name, file_spec.parts, file_spec)
+            parts.append(Part(release, kind, part_name, classification, spec, file_spec))
+            found.append(part_name)
+        for declared in file_spec.parts:
+            if declared.role == "table" and not any(declared.matches(n) for n in found):
+                listing = ", ".join(found) or "nothing"
+                raise IngestionError(f"no {kind} matches {declared.match!r} (declared for table "
+                                     f"{declared.spec.table}); the file holds: {listing}", **where)
+    declared_names = {spec.file_name(period) for spec in publication.files}
+    unexpected = [n for n in files.local_folder_names(location) if n not in declared_names]
+    return PeriodPlan(publication, period, parts, unexpected)
+
+
+def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int, loaded_at: dt.datetime) -> pa.Table:
+    n = table.num_rows
+    columns = {
+        "_period": pa.repeat(period, n),
+        "_source_file": pa.repeat(part.file.name, n),
+        "_source_sheet": pa.repeat(part.name if part.kind == "sheet" else None, n).cast(pa.string()),
+        "_source_member": pa.repeat(part.name if part.kind == "member" else None, n).cast(pa.string()),
+        "_file_sha256": pa.repeat(part.file.sha256, n),
+        "_source_row": pa.array(range(first_row, first_row + n), type=pa.int64()),
+        "_loaded_at": pa.repeat(pa.scalar(loaded_at, type=pa.timestamp("us", tz="UTC")), n),
+    }
+    for name, values in columns.items():
+        nullable = METADATA_COLUMNS[name].get("nullable", True)
+        table = table.append_column(pa.field(name, values.type, nullable=nullable), values)
+    return table
+
+
+def _read_part(part: Part, workdir: Path, where: dict) -> Iterator[tuple[pa.Table, int]]:
+    spec = part.spec
+    assert spec is not None and part.file_spec is not None
+    if part.kind == "sheet":
+        workbook = readers.open_workbook(part.file.path, where)
+        yield from readers.read_xlsx_table(workbook, part.name, spec.header_row, where)
+    elif part.kind == "member":
+        with readers.open_zip(part.file.path, where) as archive:
+            extracted = readers.extract_member(archive, archive.getinfo(part.name), workdir,
+                                               part.file_spec.max_member_bytes, where)
+        try:
+            yield from readers.read_csv_batches(extracted, spec.types, {**where, "part": part.name})
+        finally:
+            extracted.unlink(missing_ok=True)
+    else:
+        yield from readers.read_csv_batches(part.file.path, spec.types, where)
+
+
+def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime) -> Iterator[pa.Table]:
+    total = 0
+    with tempfile.TemporaryDirectory(prefix="publication-") as workdir:
+        for part in plan.table_parts(table.table):
+            where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
+            for chunk, first_row in _read_part(part, Path(workdir), where):
+                part.rows += chunk.num_rows
+                part.header = part.header or chunk.column_names
+                yield _with_metadata(chunk, part, plan.period, first_row, loaded_at)
+            total += part.rows
+    if total == 0:
+        # A declared table with no rows is almost always a broken release; replacing the period with nothing would
+        # delete what was loaded before, so fail and keep it.
+        raise IngestionError(f"table {table.table} got no data rows; the rows loaded earlier for this period are kept",
+                             publication=plan.publication.name, period=plan.period)
+
+
+def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None) -> list[DltResource]:
+    """One resource per bronze table of the period, each replacing exactly this period's rows."""
+    loaded_at = loaded_at or dt.datetime.now(dt.UTC)
+    return [
+        dlt.resource(
+            _table_rows(plan, table, loaded_at), name=table.table, max_table_nesting=0,
+            write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="_period",
+            columns=METADATA_COLUMNS,
+        )
+        for table in plan.publication.tables()
+    ]
+
+
+def publication_source(plan: PeriodPlan, loaded_at: dt.datetime | None = None) -> dlt.sources.DltSource:
+    """The dlt source for one period of one publication; its schema is named after the publication."""
+    source = dlt.source(table_resources, name=plan.publication.name, max_table_nesting=0)
+    return source(plan, loaded_at)
+
+
+def manifest_resource(rows: list[dict]) -> DltResource:
+    """Every file, sheet and member seen by a run, and how it was classified (appended, one row each)."""
+    return dlt.resource(rows, name="publication_manifest", write_disposition="append", columns={
+        "row_count": {"data_type": "bigint"}, "file_size_bytes": {"data_type": "bigint"},
+        "bronze_table": {"data_type": "text"}, "columns": {"data_type": "text"},
+        "recorded_at": {"data_type": "timestamp"},
+    })
+
+
+__all__ = ["METADATA_COLUMNS", "Part", "PeriodPlan", "manifest_resource", "plan_period", "publication_source"]

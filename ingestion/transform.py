@@ -1,0 +1,75 @@
+"""Run dbt against the warehouse a run loaded, and read what it did from ``run_results.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingestion import paths
+from ingestion.warehouse import Warehouse
+
+
+@dataclass
+class DbtResult:
+    command: str
+    returncode: int
+    seconds: float
+    invocation_id: str | None = None
+    statuses: Counter = field(default_factory=Counter)  # (resource type, status) -> count
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def summary(self) -> str:
+        by_type: dict[str, list[str]] = {}
+        for (kind, status), count in sorted(self.statuses.items()):
+            by_type.setdefault(kind, []).append(f"{count} {status}")
+        parts = [f"{kind}: {', '.join(counts)}" for kind, counts in by_type.items()]
+        return f"dbt {self.command}: {'ok' if self.ok else 'FAILED'} in {self.seconds:.0f}s; " + "; ".join(parts)
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_path: Path | None = None) -> DbtResult:
+    """``dbt <args> --target <warehouse>`` in the project folder; output is streamed when ``echo``."""
+    target_path = target_path or Path(os.environ.get("DBT_TARGET_PATH", paths.PROJECT_ROOT / "target"))
+    env = {**os.environ, **warehouse.dbt_env(), "DBT_PROFILES_DIR": str(paths.PROJECT_ROOT),
+           "DBT_PROJECT_DIR": str(paths.PROJECT_ROOT), "DBT_TARGET_PATH": str(target_path),
+           "DBT_LOG_PATH": str(target_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    started = time.monotonic()
+    process = subprocess.Popen([dbt_executable(), *args, "--target", warehouse.target], cwd=paths.PROJECT_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        output.append(line)
+        if echo:
+            print(line, end="", flush=True)
+    returncode = process.wait()
+    result = DbtResult(args[0], returncode, time.monotonic() - started)
+    results_file = target_path / "run_results.json"
+    if results_file.exists() and results_file.stat().st_mtime >= time.time() - result.seconds - 1:
+        _read_results(result, json.loads(results_file.read_text()))
+    if returncode != 0 and not result.failures:
+        result.failures = [line.rstrip() for line in output if "Error" in line or "error" in line][-10:]
+    return result
+
+
+def _read_results(result: DbtResult, results: dict) -> None:
+    result.invocation_id = results.get("metadata", {}).get("invocation_id")
+    for node in results.get("results", []):
+        kind = node["unique_id"].split(".")[0]
+        result.statuses[(kind, node["status"])] += 1
+        if node["status"] in ("error", "fail", "runtime error"):
+            result.failures.append(f"{node['unique_id']}: {(node.get('message') or '').strip()}")
