@@ -47,9 +47,14 @@ class Warehouse:
         if self.target == "duckdb":
             self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
             return dlt.destinations.duckdb(str(self.duckdb_path))
-        password = f":{quote(self.password, safe='')}" if self.password else ""
-        return dlt.destinations.postgres(
-            f"postgresql://{quote(self.user, safe='')}{password}@{self.host}:{self.port}/{self.database}")
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        credentials = PostgresCredentials()
+        credentials.parse_native_representation(
+            f"postgresql://{quote(self.user, safe='')}@{self.host}:{self.port}/{quote(self.database, safe='')}")
+        credentials.password = self.password  # may be empty: trust or peer authentication needs none
+        credentials.resolve()
+        return dlt.destinations.postgres(credentials=credentials)
 
     def dbt_env(self) -> dict[str, str]:
         """The variables ``profiles.yml`` reads."""

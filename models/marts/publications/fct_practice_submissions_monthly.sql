@@ -1,0 +1,42 @@
+with practices as (
+    select * from {{ ref('stg_publications__practice_summary') }}
+),
+
+detail as (
+    select * from {{ ref('int_publications__practice_detail_monthly') }}
+),
+
+joined as (
+    select
+        -- keys
+        cast({{ dbt.concat(["practices.practice_code", "'-'", "practices.period"]) }} as varchar(32))
+            as practice_month_id,
+        cast(practices.practice_code as varchar(16)) as practice_code,
+        practices.period_month,
+        cast(practices.region_code as varchar(16)) as region_code,
+        cast(practices.sub_region_code as varchar(16)) as sub_region_code,
+        -- published measures
+        cast(practices.registered_patient_count as bigint) as registered_patient_count,
+        cast(practices.submission_count as bigint) as submission_count,
+        cast(practices.submission_rate_per_1000 as numeric(12, 2)) as submission_rate_per_1000,
+        practices.is_registered_patient_count_suppressed,
+        practices.is_submission_count_suppressed,
+        practices.is_submission_rate_suppressed,
+        -- measures published from 2025-06 (null before)
+        cast(practices.online_submission_count as bigint) as online_submission_count,
+        cast(practices.urgent_submission_count as bigint) as urgent_submission_count,
+        cast(practices.median_wait_days as numeric(8, 1)) as median_wait_days,
+        practices.is_dispensing_practice,
+        -- from the detail file
+        cast(coalesce(detail.detail_submission_count, 0) as bigint) as detail_submission_count,
+        cast(coalesce(detail.detail_online_submission_count, 0) as bigint) as detail_online_submission_count,
+        cast(coalesce(detail.detail_paper_submission_count, 0) as bigint) as detail_paper_submission_count,
+        cast(coalesce(detail.detail_phone_submission_count, 0) as bigint) as detail_phone_submission_count
+    from practices
+    left join detail
+        on
+            practices.practice_code = detail.practice_code
+            and practices.period = detail.period
+)
+
+select * from joined

@@ -1,0 +1,66 @@
+with practice_months as (
+    select * from {{ ref('fct_practice_submissions_monthly') }}
+),
+
+extracts as (
+    select * from {{ ref('stg_publications__regional_extracts') }}
+),
+
+regions as (
+    select * from {{ ref('regions') }}
+),
+
+published as (
+    select
+        region_code,
+        period_month,
+        count(*) as practice_count,
+        sum(case when is_submission_count_suppressed then 1 else 0 end) as suppressed_practice_count,
+        sum(registered_patient_count) as registered_patient_count,
+        sum(submission_count) as submission_count,
+        sum(case when submission_count is not null then registered_patient_count end) as rate_patient_count
+    from practice_months
+    group by
+        region_code,
+        period_month
+),
+
+extract_totals as (
+    select
+        region_code,
+        period_month,
+        sum(submission_count) as extract_submission_count
+    from extracts
+    group by
+        region_code,
+        period_month
+),
+
+final as (
+    select
+        cast({{ dbt.concat(["published.region_code", "'-'", "cast(published.period_month as varchar(10))"]) }}
+            as varchar(48)) as region_month_id,
+        cast(published.region_code as varchar(16)) as region_code,
+        cast(regions.region_name as varchar(64)) as region_name,
+        published.period_month,
+        cast(published.practice_count as bigint) as practice_count,
+        cast(published.suppressed_practice_count as bigint) as suppressed_practice_count,
+        cast(published.registered_patient_count as bigint) as registered_patient_count,
+        cast(published.submission_count as bigint) as submission_count,
+        cast(
+            case
+                when published.rate_patient_count > 0
+                    then 1000.0 * published.submission_count / published.rate_patient_count
+            end as numeric(12, 2)
+        ) as submission_rate_per_1000,
+        cast(extract_totals.extract_submission_count as bigint) as extract_submission_count
+    from published
+    left join regions
+        on published.region_code = regions.region_code
+    left join extract_totals
+        on
+            published.region_code = extract_totals.region_code
+            and published.period_month = extract_totals.period_month
+)
+
+select * from final

@@ -1,0 +1,36 @@
+-- Table 1 of the workbook: the national headline measures per period.
+with source as (
+    select * from {{ source('publications', 'national_summary') }}
+),
+
+ranked as (
+    select
+        source.*,
+        row_number() over (
+            partition by _period, trim(measure)
+            order by _dlt_load_id desc, _source_row asc
+        ) as duplicate_rank
+    from source
+),
+
+renamed as (
+    select
+        -- ids
+        trim(measure) as measure_name,
+        -- period
+        _period as period,
+        {{ period_month('_period') }} as period_month,
+        -- measures
+        {{ suppressed_number('value', 'numeric(18, 2)') }} as measure_value,
+        {{ is_suppressed('value') }} as is_measure_value_suppressed,
+        trim(unit) as measure_unit,
+        -- lineage
+        _source_file as source_file,
+        _source_row as source_row,
+        _dlt_load_id as load_id,
+        _loaded_at as loaded_at
+    from ranked
+    where duplicate_rank = 1
+)
+
+select * from renamed

@@ -1,0 +1,45 @@
+-- The practice detail CSV: one row per practice, day and channel. Bronze already holds typed columns.
+{%- set bronze = source('publications', 'practice_detail') %}
+
+with source as (
+    select * from {{ bronze }}
+),
+
+ranked as (
+    select
+        source.*,
+        row_number() over (
+            partition by _period, practice_code, submission_date, channel
+            order by _dlt_load_id desc, _source_row asc
+        ) as duplicate_rank
+    from source
+),
+
+renamed as (
+    select
+        -- ids
+        trim(practice_code) as practice_code,
+        trim(channel) as channel,
+        -- dates
+        submission_date,
+        _period as period,
+        {{ period_month('_period') }} as period_month,
+        -- measures
+        cast(submission_count as bigint) as submission_count,
+        cast(mean_processing_days as numeric(10, 2)) as mean_processing_days,
+        cast({{ optional_column(bronze, 'urgent_count', 'bigint') }} as bigint) as urgent_submission_count,
+        cast({{ optional_column(bronze, 'routine_count', 'bigint') }} as bigint) as routine_submission_count,
+        cast({{ optional_column(bronze, 'median_wait_days', 'double precision') }} as numeric(8, 1)) as median_wait_days,
+        -- attributes
+        trim({{ optional_column(bronze, 'staff_role') }}) as staff_role,
+        cast({{ optional_column(bronze, 'is_extended_hours', 'boolean') }} as boolean) as is_extended_hours,
+        -- lineage
+        _source_file as source_file,
+        _source_row as source_row,
+        _dlt_load_id as load_id,
+        _loaded_at as loaded_at
+    from ranked
+    where duplicate_rank = 1
+)
+
+select * from renamed

@@ -1,0 +1,60 @@
+-- Table 2 of the workbook: one row per practice and period. Cells land as text in bronze; measures are cast here,
+-- suppression markers become null plus an is_*_suppressed flag.
+{%- set bronze = source('publications', 'practice_summary') %}
+
+with source as (
+    select * from {{ bronze }}
+),
+
+ranked as (
+    select
+        source.*,
+        row_number() over (
+            partition by _period, trim(practice_code)
+            order by _dlt_load_id desc, _source_row asc
+        ) as duplicate_rank
+    from source
+),
+
+renamed as (
+    select
+        -- ids
+        trim(practice_code) as practice_code,
+        trim(region_code) as region_code,
+        trim(sub_region_code) as sub_region_code,
+        -- attributes
+        trim(practice_name) as practice_name,
+        trim(region_name) as region_name,
+        trim(sub_region_name) as sub_region_name,
+        trim({{ optional_column(bronze, 'pcn_code') }}) as pcn_code,
+        case upper(trim({{ optional_column(bronze, 'dispensing_practice') }}))
+            when 'Y' then true
+            when 'N' then false
+        end as is_dispensing_practice,
+        -- period
+        _period as period,
+        {{ period_month('_period') }} as period_month,
+        -- measures
+        {{ suppressed_number('registered_patients', 'bigint') }} as registered_patient_count,
+        {{ suppressed_number('submissions', 'bigint') }} as submission_count,
+        {{ suppressed_number('rate_per_1_000_patients', 'numeric(12, 2)') }} as submission_rate_per_1000,
+        {{ suppressed_number(optional_column(bronze, 'online_submissions'), 'bigint') }} as online_submission_count,
+        {{ suppressed_number(optional_column(bronze, 'urgent_submissions'), 'bigint') }} as urgent_submission_count,
+        {{ suppressed_number(optional_column(bronze, 'median_wait_days'), 'numeric(8, 1)') }} as median_wait_days,
+        -- suppression flags
+        {{ is_suppressed('registered_patients') }} as is_registered_patient_count_suppressed,
+        {{ is_suppressed('submissions') }} as is_submission_count_suppressed,
+        {{ is_suppressed('rate_per_1_000_patients') }} as is_submission_rate_suppressed,
+        {{ is_suppressed(optional_column(bronze, 'online_submissions')) }} as is_online_submission_count_suppressed,
+        -- lineage
+        _source_file as source_file,
+        _source_sheet as source_sheet,
+        _source_row as source_row,
+        _file_sha256 as file_sha256,
+        _dlt_load_id as load_id,
+        _loaded_at as loaded_at
+    from ranked
+    where duplicate_rank = 1
+)
+
+select * from renamed

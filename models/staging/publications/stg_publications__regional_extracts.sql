@@ -1,0 +1,40 @@
+-- The regional CSV extracts shipped in the ZIP: one row per sub-region and period.
+with source as (
+    select * from {{ source('publications', 'regional_extracts') }}
+),
+
+ranked as (
+    select
+        source.*,
+        row_number() over (
+            partition by _period, sub_region_code
+            order by _dlt_load_id desc, _source_row asc
+        ) as duplicate_rank
+    from source
+),
+
+renamed as (
+    select
+        -- ids
+        trim(sub_region_code) as sub_region_code,
+        trim(region_code) as region_code,
+        -- attributes
+        trim(sub_region_name) as sub_region_name,
+        -- period
+        _period as period,
+        {{ period_month('_period') }} as period_month,
+        -- measures
+        cast(practice_count as bigint) as practice_count,
+        cast(registered_patients as bigint) as registered_patient_count,
+        cast(submission_count as bigint) as submission_count,
+        -- lineage
+        _source_file as source_file,
+        _source_member as source_member,
+        _source_row as source_row,
+        _dlt_load_id as load_id,
+        _loaded_at as loaded_at
+    from ranked
+    where duplicate_rank = 1
+)
+
+select * from renamed
