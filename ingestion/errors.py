@@ -14,7 +14,7 @@ class IngestionError(Exception):
 
     def where(self) -> str:
         bits = [self.publication, self.period, self.file, self.part and f"'{self.part}'",
-                self.row is not None and f"row {self.row}" or None]
+                (self.row is not None and f"row {self.row}") or None]
         return ", ".join(bit for bit in bits if bit)
 
     def __str__(self) -> str:

@@ -4,14 +4,7 @@
     added it. Staging is the one place that lists such columns; see the drift section of the README.
 -#}
 {% macro optional_column(relation, column, data_type='varchar') -%}
-    {%- if execute -%}
-        {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-        {%- if column | lower in present -%}
-            {{ column }}
-        {%- else -%}
-            cast(null as {{ data_type }})
-        {%- endif -%}
-    {%- else -%}
-        {{ column }}
-    {%- endif -%}
+    {%- set present = [column | lower] if not execute else
+        adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+    {{ column if column | lower in present else 'cast(null as ' ~ data_type ~ ')' }}
 {%- endmacro %}

@@ -68,7 +68,7 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, r
                        if not table.startswith("_dlt")}
         result.load_id = normalize.loads_ids[-1] if normalize and normalize.loads_ids else None
         result.status = "loaded"
-    except Exception as error:  # noqa: BLE001 - the period fails, the run goes on and reports it
+    except Exception as error:
         cause = find_cause(error, IngestionError)
         result.error = str(cause) if cause else f"{publication.name}, {period}: {_first_line(error)}"
     finally:

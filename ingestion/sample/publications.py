@@ -92,7 +92,7 @@ def practice_rows(register: list[Practice], period: str) -> list[Practice]:
     """The practices published for ``period``: openings, closures, a rename and a boundary move over time."""
     rows = []
     for number, practice in enumerate(register):
-        if practice.opens and period < practice.opens or practice.closes and period >= practice.closes:
+        if (practice.opens and period < practice.opens) or (practice.closes and period >= practice.closes):
             continue
         if number == 2 and period >= "2025-05":
             practice = _replace(practice, name=f"{practice.name} (merged)")
@@ -266,7 +266,8 @@ def write_regional_zip(path: Path, period: str, rows: list[Practice], figures: P
                     buffer.write(f"{code},{sub_code},\"{sub_name}\",{count},{patients},{submissions}\n")
             member = f"extracts/region_{region_code}.csv"
             archive.writestr(member, buffer.getvalue())
-            archive.writestr(f"__MACOSX/extracts/._region_{region_code}.csv", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+            apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X"
+            archive.writestr(f"__MACOSX/extracts/._region_{region_code}.csv", apple_double)
         archive.writestr("extracts/.DS_Store", b"\x00\x00\x00\x01Bud1")
 
 

@@ -5,7 +5,7 @@ with practices as (
 
 ranked as (
     select
-        practices.*,
+        *,
         row_number() over (partition by practice_code order by period desc) as recency_rank
     from practices
 ),

@@ -38,8 +38,8 @@ extract_totals as (
 
 final as (
     select
-        cast({{ dbt.concat(["published.region_code", "'-'", "cast(published.period_month as varchar(10))"]) }}
-            as varchar(48)) as region_month_id,
+        {%- set month_text = "cast(published.period_month as varchar(10))" %}
+        cast({{ dbt.concat(["published.region_code", "'-'", month_text]) }} as varchar(48)) as region_month_id,
         cast(published.region_code as varchar(16)) as region_code,
         cast(regions.region_name as varchar(64)) as region_name,
         published.period_month,

@@ -7,7 +7,7 @@ with source as (
 
 ranked as (
     select
-        source.*,
+        *,
         row_number() over (
             partition by _period, practice_code, submission_date, channel
             order by _dlt_load_id desc, _source_row asc
@@ -29,7 +29,9 @@ renamed as (
         cast(mean_processing_days as numeric(10, 2)) as mean_processing_days,
         cast({{ optional_column(bronze, 'urgent_count', 'bigint') }} as bigint) as urgent_submission_count,
         cast({{ optional_column(bronze, 'routine_count', 'bigint') }} as bigint) as routine_submission_count,
-        cast({{ optional_column(bronze, 'median_wait_days', 'double precision') }} as numeric(8, 1)) as median_wait_days,
+        cast(
+            {{ optional_column(bronze, 'median_wait_days', 'double precision') }} as numeric(8, 1)
+        ) as median_wait_days,
         -- attributes
         trim({{ optional_column(bronze, 'staff_role') }}) as staff_role,
         cast({{ optional_column(bronze, 'is_extended_hours', 'boolean') }} as boolean) as is_extended_hours,

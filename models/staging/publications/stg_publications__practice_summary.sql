@@ -8,7 +8,7 @@ with source as (
 
 ranked as (
     select
-        source.*,
+        *,
         row_number() over (
             partition by _period, trim(practice_code)
             order by _dlt_load_id desc, _source_row asc

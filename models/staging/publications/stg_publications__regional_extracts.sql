@@ -5,7 +5,7 @@ with source as (
 
 ranked as (
     select
-        source.*,
+        *,
         row_number() over (
             partition by _period, sub_region_code
             order by _dlt_load_id desc, _source_row asc

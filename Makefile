@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` (the whole job on DuckDB) and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TARGET ?= duckdb
+
+.PHONY: demo test lint pytest bench docs clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "venv: creating $(VENV) and installing pinned dependencies (constraints.txt) ..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+	@echo "venv: ready ($$($(BIN)/dbt --version | head -2 | tail -1 | xargs), $$($(BIN)/python -c 'import dlt; print("dlt", dlt.__version__)'))"
+
+## The main job end to end: sample publication -> bronze (dlt) -> silver/gold (dbt build) -> docs, with a summary.
+demo: venv
+	$(BIN)/python -m ingestion demo --target $(TARGET)
+
+## Lint, then every test on DuckDB and PostgreSQL (CI=true turns a missing PostgreSQL into a failure).
+test: venv lint pytest
+
+lint: venv
+	$(BIN)/ruff check ingestion tests
+	DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint models snapshots tests --disable-progress-bar
+	$(BIN)/sqlfluff lint macros tests/generic --templater jinja --disable-progress-bar
+
+pytest: venv
+	$(BIN)/python -m pytest
+
+## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv.
+bench: venv
+	$(BIN)/python -m ingestion.bench
+
+docs: venv
+	$(BIN)/dbt docs generate --static --target $(TARGET)
+	@echo "docs: open target/static_index.html"
+
+clean:
+	rm -rf target logs .state .bench data/warehouse.duckdb
