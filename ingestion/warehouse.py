@@ -96,7 +96,7 @@ class Warehouse:
         connection = self.connect()
         try:
             cursor = connection.cursor()
-            cursor.execute(statement, parameters)
+            cursor.execute(statement, parameters or None)
             return cursor.fetchall()
         finally:
             connection.close()
