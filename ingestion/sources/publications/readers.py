@@ -88,11 +88,10 @@ def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, header_row: int | No
     where = {**where, "part": sheet}
     try:
         rows = workbook.get_sheet_by_name(sheet)
-        first_row = rows.start[0] + 1 if rows.start else 1
-        numbered: Iterator[tuple[int, list[object]]] = enumerate(rows.iter_rows(), start=first_row)
+        numbered: Iterator[tuple[int, list[object]]] = enumerate(rows.iter_rows(), start=1)  # rows from the top
     except CalamineError as error:
         raise IngestionError(f"cannot read sheet: {error}", **where) from error
-    header, data_rows = _find_header(numbered, header_row, first_row)
+    header, data_rows = _find_header(numbered, header_row)
     if header is None or not _filled(header):
         detail = f"row {header_row} is empty" if header_row else "no header row found in the first 200 rows"
         raise IngestionError(f"{detail}; set header_row for this sheet in the publications config", **where)
@@ -118,8 +117,8 @@ def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, header_row: int | No
         yield _text_table(names, columns), chunk_start or 0
 
 
-def _find_header(numbered: Iterator[tuple[int, list[object]]], header_row: int | None,
-                 first_row: int) -> tuple[list[object] | None, Iterator[tuple[int, list[object]]]]:
+def _find_header(numbered: Iterator[tuple[int, list[object]]],
+                 header_row: int | None) -> tuple[list[object] | None, Iterator[tuple[int, list[object]]]]:
     """The header row and an iterator over the rows after it."""
     if header_row is not None:
         for number, row in numbered:
@@ -130,7 +129,7 @@ def _find_header(numbered: Iterator[tuple[int, list[object]]], header_row: int |
     for number, row in numbered:
         if previous is not None and _is_header(previous, row):
             return previous, itertools.chain([(number, row)], numbered)
-        if number - first_row > 200:
+        if number > 200:
             break
         previous = row
     return None, numbered
@@ -151,7 +150,9 @@ def read_csv_batches(path: Path, types: dict[str, str], where: dict,
     """Yield ``(typed table, first source line)`` batches, streamed by DuckDB's CSV reader (header on line 1)."""
     connection = duckdb.connect()
     try:
-        options = ["header = true", "auto_detect = true", "sample_size = 100000"]
+        # an explicit dialect and strict mode: a ragged row is an error, never a silent one-column table
+        options = ["header = true", "auto_detect = true", "sample_size = 100000", "delim = ','", "quote = '\"'",
+                   "strict_mode = true"]
         # the config may pin columns that only some periods have; DuckDB rejects unknown names, so pin the known
         known = _csv_columns(connection, path, where)
         pinned = {name: kind for name, kind in types.items() if name in known}
@@ -185,7 +186,13 @@ def _sql_text(value: str) -> str:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """DuckDB's reason, without its long list of suggestions."""
+    lines = []
+    for line in str(error).strip().splitlines():
+        if line.startswith(("The search space", "Possible fixes", "  file=", "Original Line")) or len(lines) == 3:
+            break
+        lines.append(line.strip())
+    return " ".join(lines) or type(error).__name__
 
 
 # ----------------------------------------------------------------------------------------------------------- ZIP
