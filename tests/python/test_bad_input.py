@@ -6,9 +6,10 @@ import zipfile
 
 import pytest
 import xlsxwriter
-from workspace import Workspace
 
 from ingestion import cli
+
+from workspace import Workspace
 
 TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts")
 

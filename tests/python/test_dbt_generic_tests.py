@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from workspace import Workspace
 
 FACT = "gold.fct_practice_submissions_monthly"

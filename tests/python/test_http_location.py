@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from workspace import Workspace
 
 from ingestion.sources.publications import settings
+
+from workspace import Workspace
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

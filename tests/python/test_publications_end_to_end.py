@@ -52,7 +52,7 @@ def test_bronze_rows_carry_load_metadata(built: dict) -> None:
                     "from bronze_publications.practice_summary where _period = '2025-03' "
                     "group by _source_file, _source_sheet, _file_sha256")
     assert len(rows) == 1
-    source_file, sheet, sha, first_row, count, load_ids, loaded_at = rows[0]
+    source_file, sheet, sha, first_row, _, load_ids, loaded_at = rows[0]
     assert (source_file, sheet) == (xlsx.name, "Table 2")
     assert sha == hashlib.sha256(xlsx.read_bytes()).hexdigest()
     assert first_row == 6  # title rows 1-3, a blank row, the header on row 5

@@ -87,7 +87,7 @@ def test_csv_keeps_integers_dates_and_nulls_as_typed_columns(tmp_path: Path) -> 
 def test_malformed_csv_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.csv"
     path.write_text("a,b\n1,2\n3,4,5,6\n7,8\n")
-    with pytest.raises(IngestionError, match="release.xlsx.*cannot parse CSV"):
+    with pytest.raises(IngestionError, match=r"release\.xlsx.*cannot parse CSV"):
         list(readers.read_csv_batches(path, {}, WHERE))
 
 
