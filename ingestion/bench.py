@@ -1,0 +1,126 @@
+"""``make bench``: one full-size period (about 1.4 million detail rows) loaded through the project's source, beside
+DuckDB's own ``read_csv`` on the same CSV in the same run. Each measurement runs in a child process of its own, so
+its peak memory (max RSS) is its own. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ingestion import paths
+
+PERIOD = "2025-03"
+PUBLICATION = "practice_submissions"
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _child_source(root: Path, only_csv: bool) -> dict:
+    """Load the period through plan_period + the dlt source into a fresh DuckDB file."""
+    name = "source-csv" if only_csv else "source-period"
+    os.environ.update({"ANALYTICS_DATA_DIR": str(root / "data"), "ANALYTICS_STATE_DIR": str(root / f"state-{name}"),
+                       "DUCKDB_PATH": str(root / f"{name}.duckdb")})
+    shutil.rmtree(root / f"state-{name}", ignore_errors=True)
+    Path(root / f"{name}.duckdb").unlink(missing_ok=True)
+
+    from ingestion.pipelines.publications import pipeline_for
+    from ingestion.sources.publications import plan_period, publication_source
+    from ingestion.sources.publications.settings import load_publications
+    from ingestion.warehouse import Warehouse
+
+    publication = load_publications()[PUBLICATION]
+    pipeline = pipeline_for(publication, Warehouse("duckdb"))
+    started = time.perf_counter()
+    plan = plan_period(publication, PERIOD, root / "cache")
+    source = publication_source(plan)
+    if only_csv:
+        source = source.with_resources("practice_detail")
+    pipeline.run(source, loader_file_format="parquet")
+    seconds = time.perf_counter() - started
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    rows = sum(count for table, count in counts.items() if not table.startswith("_dlt"))
+    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
+
+
+def _child_read_csv(root: Path) -> dict:
+    import duckdb
+
+    target = root / "read_csv.duckdb"
+    target.unlink(missing_ok=True)
+    csv = root / "data" / "publications" / PUBLICATION / PERIOD / f"practice-detail-{PERIOD}.csv"
+    connection = duckdb.connect(str(target))
+    started = time.perf_counter()
+    connection.execute(f"create table practice_detail as select * from read_csv('{csv}')")
+    seconds = time.perf_counter() - started
+    rows = connection.execute("select count(*) from practice_detail").fetchone()[0]
+    connection.close()
+    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
+
+
+def _run_child(kind: str, root: Path) -> dict:
+    output = subprocess.run([sys.executable, "-m", "ingestion.bench", "--child", kind, "--root", str(root)],
+                            check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_400_000, help="detail CSV rows to generate (about)")
+    parser.add_argument("--root", type=Path, default=paths.PROJECT_ROOT / ".bench")
+    parser.add_argument("--child", choices=["source-period", "source-csv", "read_csv"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        figures = _child_read_csv(args.root) if args.child == "read_csv" else _child_source(
+            args.root, args.child == "source-csv")
+        print(json.dumps(figures))
+        return 0
+
+    from ingestion.sample import publications as sample
+
+    practices = sample.practices_for_rows(args.rows)
+    marker = args.root / "data" / f".generated-{practices}"
+    if not marker.exists():
+        print(f"bench: generating {PERIOD} with {practices:,} practices (about {args.rows:,} detail rows) ...",
+              flush=True)
+        shutil.rmtree(args.root / "data", ignore_errors=True)
+        started = time.perf_counter()
+        sample.generate(args.root / "data" / "publications", (PERIOD,), practices)
+        marker.touch()
+        print(f"bench: generated in {time.perf_counter() - started:.1f}s")
+    csv = args.root / "data" / "publications" / PUBLICATION / PERIOD / f"practice-detail-{PERIOD}.csv"
+
+    results = {}
+    for kind, label in (("read_csv", "DuckDB read_csv, CSV only"),
+                        ("source-csv", "project source, CSV table only"),
+                        ("source-period", "project source, whole period")):
+        print(f"bench: {label} ...", flush=True)
+        results[kind] = _run_child(kind, args.root)
+
+    print(f"\nbench: period {PERIOD}, detail CSV {csv.stat().st_size / 1e6:,.0f} MB, "
+          f"{results['read_csv']['rows']:,} rows; machine: {os.cpu_count()} cores")
+    print(f"  {'measurement':<36}{'seconds':>9}{'rows':>12}{'rows/s':>12}{'peak MB':>10}")
+    for kind, label in (("read_csv", "DuckDB read_csv (CSV into a table)"),
+                        ("source-csv", "project source, CSV table (dlt)"),
+                        ("source-period", "project source, whole period")):
+        figure = results[kind]
+        print(f"  {label:<36}{figure['seconds']:>9.2f}{figure['rows']:>12,}"
+              f"{figure['rows'] / figure['seconds']:>12,.0f}{figure['peak_mb']:>10,.0f}")
+    ratio = results["source-csv"]["seconds"] / results["read_csv"]["seconds"]
+    print(f"bench: the project's source takes {ratio:.1f}x DuckDB read_csv's time on the same CSV "
+          f"(whole period incl. XLSX and ZIP: {results['source-period']['seconds']:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
