@@ -33,7 +33,7 @@ class DbtResult:
         for (kind, status), count in sorted(self.statuses.items()):
             by_type.setdefault(kind, []).append(f"{count} {status}")
         parts = [f"{kind}: {', '.join(counts)}" for kind, counts in by_type.items()]
-        return f"dbt {self.command}: {'ok' if self.ok else 'FAILED'} in {self.seconds:.0f}s; " + "; ".join(parts)
+        return "; ".join([f"dbt {self.command}: {'ok' if self.ok else 'FAILED'} in {self.seconds:.0f}s", *parts])
 
 
 def dbt_executable() -> str:
@@ -47,7 +47,7 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
     env = {**os.environ, **warehouse.dbt_env(), "DBT_PROFILES_DIR": str(paths.PROJECT_ROOT),
            "DBT_PROJECT_DIR": str(paths.PROJECT_ROOT), "DBT_TARGET_PATH": str(target_path),
            "DBT_LOG_PATH": str(target_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     process = subprocess.Popen([dbt_executable(), *args, "--target", warehouse.target], cwd=paths.PROJECT_ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
@@ -57,9 +57,10 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
         if echo:
             print(line, end="", flush=True)
     returncode = process.wait()
-    result = DbtResult(args[0], returncode, time.monotonic() - started)
-    results_file = target_path / "run_results.json"
-    if results_file.exists() and results_file.stat().st_mtime >= time.time() - result.seconds - 1:
+    result = DbtResult(" ".join(a for a in args if not a.startswith("-")), returncode, time.monotonic() - started)
+    # `source freshness` reports in sources.json; `docs generate` has no per-node results worth counting
+    results_file = target_path / ("sources.json" if args[:2] == ["source", "freshness"] else "run_results.json")
+    if args[0] != "docs" and results_file.exists() and results_file.stat().st_mtime >= started_at:
         _read_results(result, json.loads(results_file.read_text()))
     if returncode != 0 and not result.failures:
         result.failures = [line.rstrip() for line in output if "Error" in line or "error" in line][-10:]
@@ -71,5 +72,5 @@ def _read_results(result: DbtResult, results: dict) -> None:
     for node in results.get("results", []):
         kind = node["unique_id"].split(".")[0]
         result.statuses[(kind, node["status"])] += 1
-        if node["status"] in ("error", "fail", "runtime error"):
+        if node["status"] in ("error", "fail", "runtime error", "warn"):
             result.failures.append(f"{node['unique_id']}: {(node.get('message') or '').strip()}")
