@@ -2,7 +2,8 @@
 
   generate       write the sample publication (deterministic) under data/publications
   publications   load publication periods into bronze
-  demo           the whole job: sample data, bronze, dbt build, freshness, docs, and a summary
+  servicedesk    load the service-desk API into bronze (incremental; --full-refresh reloads everything)
+  demo           the whole job: sample data, local API, bronze, dbt build, freshness, docs, and a summary
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--periods", nargs="+", default=None, help="periods to write (default 2025-02..2025-06)")
 
     for name, text in (("publications", "load publication periods into bronze"),
+                       ("servicedesk", "load the service-desk API into bronze"),
                        ("demo", "run the whole job end to end and print a summary")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--target", choices=TARGETS, default="duckdb", help="warehouse (default duckdb)")
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--publication", default=None, help="one declared publication (default all)")
             command.add_argument("--from", dest="first", default=None, help="first period, YYYY-MM")
             command.add_argument("--to", dest="last", default=None, help="last period, YYYY-MM")
+        if name == "servicedesk":
+            command.add_argument("--full-refresh", action="store_true",
+                                 help="drop the service-desk tables and cursors, and load everything again")
     return parser
 
 
@@ -52,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "publications":
             return cmd_publications(args)
+        if args.command == "servicedesk":
+            return cmd_servicedesk(args)
         return cmd_demo(args)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
@@ -103,18 +110,54 @@ def cmd_publications(args: argparse.Namespace) -> int:
     return 1 if _print_runs(runs) else 0
 
 
-def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int]]:
-    """(dataset, table, rows, periods) for every declared bronze table that exists."""
-    from ingestion.sources.publications.settings import load_publications
+def _print_servicedesk(run) -> None:
+    print(f"servicedesk: {run.status} in {run.seconds:.1f}s (run {run.run_id}, load {run.load_id or '-'})")
+    print(run.table())
+    for rejection in run.rejections[:10]:
+        print(f"  rejected: {rejection}")
+    if run.error:
+        print(f"  FAILED: {run.error}")
+        print("  retry:  ingestion servicedesk  (incremental: it resumes from the last committed cursor)")
 
+
+def cmd_servicedesk(args: argparse.Namespace) -> int:
+    from ingestion.pipelines.servicedesk import ingest_servicedesk
+
+    run = ingest_servicedesk(Warehouse(args.target), new_run_id(), full_refresh=args.full_refresh)
+    _print_servicedesk(run)
+    return 0 if run.status == "success" else 1
+
+
+def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int | None]]:
+    """(dataset, table, rows, periods or None) for every declared bronze table that exists."""
+    from ingestion.sources.publications.settings import load_publications
+    from ingestion.sources.servicedesk import load_config
+
+    declared = [(p.dataset, spec.table, True) for p in load_publications().values() for spec in p.tables()]
+    desk = load_config()
+    declared += [(desk["dataset"], resource["name"], False) for resource in desk["resources"]]
     counts = []
-    for publication in load_publications().values():
-        for spec in publication.tables():
-            if warehouse.table_exists(publication.dataset, spec.table):
-                rows, periods = warehouse.query(f"select count(*), count(distinct _period) from "
-                                                f"{publication.dataset}.{spec.table}")[0]
-                counts.append((publication.dataset, spec.table, rows, periods))
+    for dataset, table, by_period in declared:
+        if warehouse.table_exists(dataset, table):
+            periods = "count(distinct _period)" if by_period else "null"
+            rows, period_count = warehouse.query(f"select count(*), {periods} from {dataset}.{table}")[0]
+            counts.append((dataset, table, rows, period_count))
     return counts
+
+
+def _demo_servicedesk(warehouse: Warehouse, run_id: str):
+    """Start the project's local service-desk API with a throwaway token, load it, and stop it."""
+    import secrets
+
+    from ingestion.pipelines.servicedesk import ingest_servicedesk
+    from ingestion.servicedesk_api import start_server
+
+    token = secrets.token_urlsafe(16)
+    with start_server(port=0, token=token) as api:
+        print(f"demo: local service-desk API at {api.base_url}")
+        run = ingest_servicedesk(warehouse, run_id, base_url=api.base_url, token=token)
+    _print_servicedesk(run)
+    return run
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -131,6 +174,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo: generated the sample publication under {root}")
     runs = _ingest(warehouse, run_id)
     failures = _print_runs(runs)
+    desk = _demo_servicedesk(warehouse, run_id)
+    failures += desk.status != "success"
     dbt_results = []
     for command in (["build"], ["source", "freshness"], ["docs", "generate", "--static"]):
         result = run_dbt(command, warehouse)
@@ -143,9 +188,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         periods = [p.period for p in run.periods if p.status == "loaded"]
         print(f"  publication {run.publication}: periods {', '.join(periods) or 'none'}; "
               f"files {sum(p.files for p in run.periods)}; failed periods {len(run.failed)}")
-    print("  bronze tables (rows, periods):")
+    print("  service desk (local API):")
+    print(desk.table())
+    print("  bronze tables:")
     for dataset, table, rows, periods in bronze_counts(warehouse):
-        print(f"    {dataset}.{table:<28} {rows:>10,} rows  {periods} periods")
+        print(f"    {dataset + '.' + table:<48} {rows:>10,} rows" + (f"  {periods} periods" if periods else ""))
     for result in dbt_results:
         print(f"  {result.summary()}")
         for failure in result.failures[:10]:

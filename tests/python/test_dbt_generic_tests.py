@@ -13,7 +13,7 @@ FACT = "gold.fct_practice_submissions_monthly"
 def built(workspace: Workspace) -> Workspace:
     workspace.generate(("2025-02", "2025-03"), practices=10)
     assert not workspace.ingest("2025-02", "2025-03").failed
-    assert workspace.dbt("build").ok
+    assert workspace.dbt("build", "--select", "tag:publications").ok
     return workspace
 
 

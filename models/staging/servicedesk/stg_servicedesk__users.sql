@@ -1,0 +1,23 @@
+with source as (
+    select * from {{ source('servicedesk', 'users') }}
+),
+
+renamed as (
+    select
+        -- ids
+        cast(id as bigint) as user_id,
+        -- attributes
+        lower(trim(email)) as email,
+        trim(name) as user_name,
+        lower(trim(role)) as user_role,
+        trim(team) as team_name,
+        cast(is_active as boolean) as is_active,
+        -- timestamps
+        cast(created_at as timestamp with time zone) as created_at,
+        cast(updated_at as timestamp with time zone) as updated_at,
+        -- lineage
+        _dlt_load_id as load_id
+    from source
+)
+
+select * from renamed
