@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 import uuid
@@ -149,11 +150,12 @@ def _demo_servicedesk(warehouse: Warehouse, run_id: str):
     """Start the project's local service-desk API with a throwaway token, load it, and stop it."""
     import secrets
 
+    from ingestion.local_api import start_server
     from ingestion.pipelines.servicedesk import ingest_servicedesk
-    from ingestion.servicedesk_api import start_server
 
     token = secrets.token_urlsafe(16)
-    with start_server(port=0, token=token) as api:
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)  # so its data is fresh, not from 2025
+    with start_server(port=0, token=token, clock_start=now) as api:
         print(f"demo: local service-desk API at {api.base_url}")
         run = ingest_servicedesk(warehouse, run_id, base_url=api.base_url, token=token)
     _print_servicedesk(run)

@@ -73,4 +73,5 @@ def _read_results(result: DbtResult, results: dict) -> None:
         kind = node["unique_id"].split(".")[0]
         result.statuses[(kind, node["status"])] += 1
         if node["status"] in ("error", "fail", "runtime error", "warn"):
-            result.failures.append(f"{node['unique_id']}: {(node.get('message') or '').strip()}")
+            message = (node.get("message") or "").strip()
+            result.failures.append(f"{node['status']}: {node['unique_id']}" + (f": {message}" if message else ""))

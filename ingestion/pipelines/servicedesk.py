@@ -107,7 +107,7 @@ def describe_failure(error: BaseException) -> tuple[str, str | None]:
 
 def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool = False,
                        base_url: str | None = None, token: str | None = None,
-                       progress: Progress = print) -> ServiceDeskRun:
+                       request_settings: dict | None = None, progress: Progress = print) -> ServiceDeskRun:
     """One incremental load of every resource (or all of it again with ``full_refresh``), then its figures."""
     config = load_config()
     dataset, tables = config["dataset"], [r["name"] for r in config["resources"]]
@@ -120,7 +120,7 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
              f"{' (full refresh)' if full_refresh else ''} ...")
     failed_resource = None
     try:
-        source = servicedesk_source(stats=stats, **credentials)
+        source = servicedesk_source(stats=stats, request_settings=request_settings, **credentials)
         pipeline.run(source, refresh="drop_sources" if full_refresh else None)
         load_info = pipeline.last_trace.last_load_info
         run.load_id = load_info.loads_ids[-1] if load_info and load_info.loads_ids else None

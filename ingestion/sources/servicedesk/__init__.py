@@ -44,12 +44,14 @@ def _steps(name: str, required: list[str], stats: RequestStats) -> list[dict]:
     return [{"map": count}, {"filter": complete}]
 
 
-def rest_api_config(config: dict, base_url: str, token: str, stats: RequestStats) -> dict[str, Any]:
-    """The YAML turned into dlt's RESTAPIConfig, with credentials, session and processing steps added."""
+def rest_api_config(config: dict, base_url: str, token: str, stats: RequestStats,
+                    request_settings: dict | None = None) -> dict[str, Any]:
+    """The YAML turned into dlt's RESTAPIConfig, with credentials, session and processing steps added;
+    ``request_settings`` overrides the YAML's ``requests`` (timeouts, attempts, backoff)."""
     rest = {"client": copy.deepcopy(config.get("client", {})),
             "resource_defaults": copy.deepcopy(config.get("resource_defaults", {})), "resources": []}
     rest["client"].update(base_url=base_url.rstrip("/") + "/", auth={"type": "bearer", "token": token},
-                          session=retrying_session(stats, config.get("requests", {})))
+                          session=retrying_session(stats, config.get("requests", {}) | (request_settings or {})))
     cursor = rest["resource_defaults"].get("endpoint", {}).get("incremental", {}).get("cursor_path")
     for resource in config["resources"]:
         resource = copy.deepcopy(resource)
@@ -61,6 +63,8 @@ def rest_api_config(config: dict, base_url: str, token: str, stats: RequestStats
 
 @dlt.source(name="servicedesk", max_table_nesting=0)
 def servicedesk_source(base_url: str = dlt.config.value, token: str = dlt.secrets.value,
-                       stats: RequestStats | None = None, config_path: Path | None = None) -> Any:
+                       stats: RequestStats | None = None, request_settings: dict | None = None,
+                       config_path: Path | None = None) -> Any:
     """Users, tickets, comments and timesheets, incremental on ``updated_at`` and merged on their keys."""
-    return rest_api_resources(rest_api_config(load_config(config_path), base_url, token, stats or RequestStats()))
+    config = load_config(config_path)
+    return rest_api_resources(rest_api_config(config, base_url, token, stats or RequestStats(), request_settings))
