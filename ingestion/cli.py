@@ -1,15 +1,21 @@
 """Command line: ``ingestion <command>`` or ``python -m ingestion <command>``.
 
   generate       write the sample publication (deterministic) under data/publications
-  publications   load publication periods into bronze
+  publications   load publication periods into bronze (unchanged periods are skipped; --force reloads)
   servicedesk    load the service-desk API into bronze (incremental; --full-refresh reloads everything)
-  demo           the whole job: sample data, local API, bronze, dbt build, freshness, docs, and a summary
+  run            the whole pipeline as one run: ingest both, validate, dbt build, docs
+  runs           recent runs; `runs show RUN_ID [--errors]`; `runs resume RUN_ID [--execute]`
+  demo           sample data and the local API, then `run`, then `runs show` for it
+
+Every command except generate and runs is recorded in the run ledger (ops.run_events) under a run id.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import shlex
 import sys
 import time
 import uuid
@@ -38,32 +44,79 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, text in (("publications", "load publication periods into bronze"),
                        ("servicedesk", "load the service-desk API into bronze"),
-                       ("demo", "run the whole job end to end and print a summary")):
+                       ("run", "the whole pipeline as one run"),
+                       ("demo", "run the whole job end to end on sample data and print a summary"),
+                       ("runs", "recent runs; runs show RUN_ID; runs resume RUN_ID")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--target", choices=TARGETS, default="duckdb", help="warehouse (default duckdb)")
         if name == "publications":
             command.add_argument("--publication", default=None, help="one declared publication (default all)")
             command.add_argument("--from", dest="first", default=None, help="first period, YYYY-MM")
             command.add_argument("--to", dest="last", default=None, help="last period, YYYY-MM")
+        if name in ("publications", "run"):
+            command.add_argument("--force", action="store_true",
+                                 help="reload periods even if their files are unchanged")
         if name == "servicedesk":
             command.add_argument("--full-refresh", action="store_true",
                                  help="drop the service-desk tables and cursors, and load everything again")
+        if name == "run":
+            command.add_argument("--local-api", action="store_true",
+                                 help="start the project's local service-desk API and load from it")
+        if name == "runs":
+            command.add_argument("action", nargs="?", choices=["list", "show", "resume"], default="list")
+            command.add_argument("run_id", nargs="?", default=None)
+            command.add_argument("--errors", action="store_true", help="show: only errors and warnings")
+            command.add_argument("--execute", action="store_true", help="resume: run the command, not just print it")
+            command.add_argument("--limit", type=int, default=20)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     try:
         if args.command == "generate":
             return cmd_generate(args)
-        if args.command == "publications":
-            return cmd_publications(args)
-        if args.command == "servicedesk":
-            return cmd_servicedesk(args)
-        return cmd_demo(args)
+        if args.command == "runs":
+            return cmd_runs(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+        return recorded_run(args, argv)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
+
+
+def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None = None) -> int:
+    """Run a command as one ledger run: lock, run_started, the work, run_completed or run_failed, unlock."""
+    from ingestion.ledger import Ledger, LockHeld
+
+    warehouse = Warehouse(args.target)
+    ledger = Ledger(warehouse, run_id or new_run_id(), command=args.command)
+    ledger.ensure_schema()
+    try:
+        ledger.acquire_lock()
+    except LockHeld as error:
+        print(f"{args.command}: refused: {error}", file=sys.stderr)
+        return 3
+    started = time.monotonic()
+    ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
+    print(f"{args.command}: run {ledger.run_id} into {warehouse.describe()}")
+    status, rows, message = "failed", 0, None
+    try:
+        status, rows, message = {"publications": _publications, "servicedesk": _servicedesk,
+                                 "run": _run}[args.command](args, warehouse, ledger)
+    except BaseException as error:
+        message = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        ledger.event("run", "run_completed" if status != "failed" else "run_failed", status,
+                     duration=time.monotonic() - started, rows=rows, message=message)
+        ledger.release_lock()
+    label = {"success": "SUCCESS", "no_work": "NO_WORK", "failed": "FAILED"}[status]
+    print(f"{args.command}: {label} in {time.monotonic() - started:.1f}s, {rows:,} rows loaded (run {ledger.run_id});"
+          f" details: ingestion runs show {ledger.run_id}")
+    return 0 if status != "failed" else 1
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -79,7 +132,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _ingest(warehouse: Warehouse, run_id: str, publication: str | None = None, first: str | None = None,
-            last: str | None = None) -> list:
+            last: str | None = None, *, ledger=None, force: bool = False) -> list:
     from ingestion.pipelines.publications import ingest_publication
     from ingestion.sources.publications.settings import load_publications
 
@@ -87,15 +140,21 @@ def _ingest(warehouse: Warehouse, run_id: str, publication: str | None = None, f
     if publication and publication not in declared:
         raise ConfigError(f"no publication {publication!r}; declared: {', '.join(declared)}")
     chosen = [declared[publication]] if publication else list(declared.values())
-    return [ingest_publication(p, warehouse, run_id, first, last) for p in chosen]
+    return [ingest_publication(p, warehouse, run_id, first, last, ledger=ledger, force=force) for p in chosen]
+
+
+def _status(loaded_rows: int, failures: int) -> str:
+    return "failed" if failures else "success" if loaded_rows else "no_work"
 
 
 def _print_runs(runs: list) -> int:
     failures = 0
     for run in runs:
         loaded = [p for p in run.periods if p.status == "loaded"]
-        print(f"publications: {run.publication}: {len(loaded)}/{len(run.periods)} periods loaded, "
-              f"{sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows (run {run.run_id})")
+        skipped = sum(p.status == "skipped" for p in run.periods)
+        print(f"publications: {run.publication}: {len(run.periods)} periods: {len(loaded)} loaded "
+              f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows), {skipped} unchanged (NO_WORK), "
+              f"{len(run.failed)} failed (run {run.run_id})")
         for period in run.failed:
             failures += 1
             print(f"  FAILED {period.period}: {period.error}")
@@ -104,11 +163,13 @@ def _print_runs(runs: list) -> int:
     return failures
 
 
-def cmd_publications(args: argparse.Namespace) -> int:
-    warehouse = Warehouse(args.target)
-    print(f"publications: loading into {warehouse.describe()}")
-    runs = _ingest(warehouse, new_run_id(), args.publication, args.first, args.last)
-    return 1 if _print_runs(runs) else 0
+def _publications(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
+    runs = _ingest(warehouse, ledger.run_id, args.publication, args.first, args.last, ledger=ledger,
+                   force=args.force)
+    failures = _print_runs(runs)
+    rows = sum(run.rows_loaded() for run in runs)
+    loaded = sum(p.status == "loaded" for run in runs for p in run.periods)
+    return _status(loaded, failures), rows, f"{failures} periods failed" if failures else None
 
 
 def _print_servicedesk(run) -> None:
@@ -121,12 +182,34 @@ def _print_servicedesk(run) -> None:
         print("  retry:  ingestion servicedesk  (incremental: it resumes from the last committed cursor)")
 
 
-def cmd_servicedesk(args: argparse.Namespace) -> int:
+def _servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
     from ingestion.pipelines.servicedesk import ingest_servicedesk
 
-    run = ingest_servicedesk(Warehouse(args.target), new_run_id(), full_refresh=args.full_refresh)
+    run = ingest_servicedesk(warehouse, ledger.run_id, full_refresh=args.full_refresh, ledger=ledger)
     _print_servicedesk(run)
-    return 0 if run.status == "success" else 1
+    rows = sum(f.inserted + f.updated for f in run.figures)
+    return ("failed" if run.status != "success" else "success"), rows, run.error
+
+
+def _run(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
+    from ingestion.pipelines.run import run_pipeline
+
+    if not args.local_api:
+        outcome = run_pipeline(warehouse, ledger, force=args.force)
+    else:
+        with _local_api() as (api, token):
+            outcome = run_pipeline(warehouse, ledger, force=args.force,
+                                   servicedesk={"base_url": api.base_url, "token": token})
+    _print_runs(outcome.publications)
+    if outcome.servicedesk:
+        _print_servicedesk(outcome.servicedesk)
+    for result in outcome.dbt:
+        print(f"  {result.summary()}")
+        for failure in result.failures[:10]:
+            print(f"    {failure}")
+    if outcome.status == "no_work":
+        print("run: nothing new was loaded, so silver and gold were left as they are (NO_WORK; --force rebuilds)")
+    return outcome.status, outcome.rows_loaded(), outcome.error
 
 
 def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int | None]]:
@@ -146,62 +229,73 @@ def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int | None]
     return counts
 
 
-def _demo_servicedesk(warehouse: Warehouse, run_id: str):
-    """Start the project's local service-desk API with a throwaway token, load it, and stop it."""
+@contextlib.contextmanager
+def _local_api():
+    """The project's local service-desk API with a throwaway token, its clock at now so its data is fresh."""
     import secrets
 
     from ingestion.local_api import start_server
-    from ingestion.pipelines.servicedesk import ingest_servicedesk
 
     token = secrets.token_urlsafe(16)
-    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)  # so its data is fresh, not from 2025
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     with start_server(port=0, token=token, clock_start=now) as api:
-        print(f"demo: local service-desk API at {api.base_url}")
-        run = ingest_servicedesk(warehouse, run_id, base_url=api.base_url, token=token)
-    _print_servicedesk(run)
-    return run
+        print(f"local service-desk API at {api.base_url}")
+        yield api, token
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from ingestion import runs
+    from ingestion.ledger import Ledger
+
+    warehouse = Warehouse(args.target)
+    ledger = Ledger(warehouse, args.run_id or "-")
+    ledger.ensure_schema()
+    if args.action == "list":
+        listed = runs.list_runs(ledger, args.limit)
+        print(runs.render_list(listed) if listed else "runs: no runs recorded yet")
+        return 0
+    if not args.run_id:
+        print(f"runs {args.action}: give a run id (see: ingestion runs)", file=sys.stderr)
+        return 2
+    found = runs.view(ledger, args.run_id)
+    if found is None:
+        print(f"runs: no run {args.run_id} in {warehouse.describe()}", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        print(runs.render_show(found, errors_only=args.errors))
+        return 0
+    resume = runs.resume_argv(found)
+    if resume is None:
+        print(f"runs resume: run {found.run_id} is {found.status}: nothing to resume")
+        return 0
+    print(f"resume: ingestion {shlex.join(resume)}")
+    if not args.execute:
+        print("runs resume: add --execute to run it")
+        return 0
+    return main(resume)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Sample data, then `run --local-api`, then `runs show` for it and a summary of the warehouse."""
     from ingestion.sample import publications as sample
-    from ingestion.transform import run_dbt
 
     started = time.monotonic()
-    warehouse = Warehouse(args.target)
-    run_id = new_run_id()
     root = paths.data_dir() / "publications"
-    print(f"demo: run {run_id} into {warehouse.describe()}")
     if not (root / "practice_submissions" / sample.DEFAULT_PERIODS[-1]).is_dir():
         sample.generate(root)
         print(f"demo: generated the sample publication under {root}")
-    runs = _ingest(warehouse, run_id)
-    failures = _print_runs(runs)
-    desk = _demo_servicedesk(warehouse, run_id)
-    failures += desk.status != "success"
-    dbt_results = []
-    for command in (["build"], ["source", "freshness"], ["docs", "generate", "--static"]):
-        result = run_dbt(command, warehouse)
-        dbt_results.append(result)
-        if not result.ok and command == ["build"]:
-            break
-
-    print("\n" + "=" * 100 + f"\nSummary of run {run_id} ({warehouse.describe()})")
-    for run in runs:
-        periods = [p.period for p in run.periods if p.status == "loaded"]
-        print(f"  publication {run.publication}: periods {', '.join(periods) or 'none'}; "
-              f"files {sum(p.files for p in run.periods)}; failed periods {len(run.failed)}")
-    print("  service desk (local API):")
-    print(desk.table())
+    run_id = new_run_id()
+    argv = ["run", "--target", args.target, "--local-api"]
+    code = recorded_run(_parser().parse_args(argv), argv, run_id)
+    warehouse = Warehouse(args.target)
+    print("\n" + "=" * 100 + f"\nSummary of the demo ({warehouse.describe()})")
     print("  bronze tables:")
     for dataset, table, rows, periods in bronze_counts(warehouse):
         print(f"    {dataset + '.' + table:<48} {rows:>10,} rows" + (f"  {periods} periods" if periods else ""))
-    for result in dbt_results:
-        print(f"  {result.summary()}")
-        for failure in result.failures[:10]:
-            print(f"    {failure}")
-    docs = Path(paths.PROJECT_ROOT / "target" / "static_index.html")
+    docs = paths.PROJECT_ROOT / "target" / "static_index.html"
     if docs.exists():
         print(f"  dbt docs (lineage): {docs}")
-    ok = not failures and all(r.ok for r in dbt_results)
-    print(f"demo: {'ok' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")
-    return 0 if ok else 1
+    print()
+    main(["runs", "show", run_id, "--target", args.target])
+    print(f"demo: {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s")
+    return code

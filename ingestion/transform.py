@@ -22,7 +22,9 @@ class DbtResult:
     seconds: float
     invocation_id: str | None = None
     statuses: Counter = field(default_factory=Counter)  # (resource type, status) -> count
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # readable lines: status, node, message
+    failed_nodes: list[str] = field(default_factory=list)  # unique ids of nodes that errored, failed or warned
+    nodes: list[dict] = field(default_factory=list)  # run_results.json's per-node results
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,7 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
         if echo:
             print(line, end="", flush=True)
     returncode = process.wait()
-    result = DbtResult(" ".join(a for a in args if not a.startswith("-")), returncode, time.monotonic() - started)
+    result = DbtResult(" ".join(args), returncode, time.monotonic() - started)
     # `source freshness` reports in sources.json; `docs generate` has no per-node results worth counting
     results_file = target_path / ("sources.json" if args[:2] == ["source", "freshness"] else "run_results.json")
     if args[0] != "docs" and results_file.exists() and results_file.stat().st_mtime >= started_at:
@@ -69,9 +71,11 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
 
 def _read_results(result: DbtResult, results: dict) -> None:
     result.invocation_id = results.get("metadata", {}).get("invocation_id")
-    for node in results.get("results", []):
+    result.nodes = results.get("results", [])
+    for node in result.nodes:
         kind = node["unique_id"].split(".")[0]
         result.statuses[(kind, node["status"])] += 1
         if node["status"] in ("error", "fail", "runtime error", "warn"):
+            result.failed_nodes.append(node["unique_id"])
             message = (node.get("message") or "").strip()
             result.failures.append(f"{node['status']}: {node['unique_id']}" + (f": {message}" if message else ""))

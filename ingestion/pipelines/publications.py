@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import dlt
 
 from ingestion import paths
 from ingestion.errors import IngestionError, find_cause
+from ingestion.ledger import Ledger
 from ingestion.sources.publications import PeriodPlan, manifest_resource, plan_period, publication_source
 from ingestion.sources.publications.settings import Publication
 from ingestion.warehouse import Warehouse
@@ -22,7 +24,7 @@ Progress = Callable[[str], None]
 @dataclass
 class PeriodResult:
     period: str
-    status: str  # loaded | failed
+    status: str  # loaded | skipped | failed
     rows: dict[str, int] = field(default_factory=dict)
     files: int = 0
     load_id: str | None = None
@@ -54,26 +56,52 @@ def pipeline_for(publication: Publication, warehouse: Warehouse) -> dlt.Pipeline
     )
 
 
-def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, run_id: str) -> PeriodResult:
-    """Plan, extract and load one period; on failure nothing of this period is loaded and the error says where."""
+def fingerprint(plan: PeriodPlan) -> str:
+    """One hash over the period's files (name and sha256): equal fingerprints mean nothing to reload."""
+    listing = "\n".join(sorted(f"{f.name}:{f.sha256}" for f in plan.files()))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger,
+                force: bool = False) -> PeriodResult:
+    """Discover, extract and load one period as ledger stages. An unchanged period is skipped (NO_WORK) unless
+    ``force``; on failure nothing of this period is loaded and the error says where."""
     started = time.monotonic()
     plan: PeriodPlan | None = None
     result = PeriodResult(period=period, status="failed")
+    subject = f"{publication.name}/{period}"
+    where = {"source": publication.name, "subject": subject}
     try:
-        plan = plan_period(publication, period, paths.data_dir() / "cache")
-        result.files = len(plan.files())
-        pipeline.run(publication_source(plan), loader_file_format="parquet")
-        normalize = pipeline.last_trace.last_normalize_info
-        result.rows = {table: count for table, count in (normalize.row_counts if normalize else {}).items()
-                       if not table.startswith("_dlt")}
-        result.load_id = normalize.loads_ids[-1] if normalize and normalize.loads_ids else None
+        with ledger.stage("discover", **where) as stage:
+            plan = plan_period(publication, period, paths.data_dir() / "cache")
+            result.files = len(plan.files())
+            stage.details = {"files": {f.name: f.sha256 for f in plan.files()},
+                             "parts": {f"{p.file.name}:{p.name}": p.classification for p in plan.parts}}
+        print_ = fingerprint(plan)
+        if not force and ledger.loaded_fingerprint(publication.name, subject) == print_:
+            ledger.event("load", "load_skipped", "no_work", message="files unchanged since the last load; "
+                         "--force reloads", fingerprint=print_, **where)
+            result.status = "skipped"
+            return result
+        with ledger.stage("extract", **where) as stage:
+            extract = pipeline.extract(publication_source(plan), loader_file_format="parquet")
+            stage.correlation_id = extract.loads_ids[-1] if extract.loads_ids else None
+        with ledger.stage("load", **where) as stage:
+            normalize = pipeline.normalize()
+            pipeline.load()
+            result.rows = {table: count for table, count in normalize.row_counts.items()
+                           if not table.startswith("_dlt")}
+            result.load_id = stage.correlation_id = normalize.loads_ids[-1] if normalize.loads_ids else None
+            stage.rows, stage.details = sum(result.rows.values()), {"tables": result.rows}
+        ledger.event("load", "load_completed", "success", correlation_id=result.load_id, rows=sum(result.rows.values()),
+                     fingerprint=print_, details={"tables": result.rows}, **where)
         result.status = "loaded"
-    except Exception as error:
+    except Exception as error:  # the period fails, the run goes on and reports it
         cause = find_cause(error, IngestionError)
         result.error = str(cause) if cause else f"{publication.name}, {period}: {_first_line(error)}"
     finally:
         result.seconds = time.monotonic() - started
-    _record_manifest(pipeline, plan, run_id, result)
+    _record_manifest(pipeline, plan, ledger.run_id, result)
     return result
 
 
@@ -96,18 +124,24 @@ def _first_line(error: BaseException) -> str:
 
 
 def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: str,
-                       first: str | None = None, last: str | None = None,
-                       progress: Progress = print) -> PublicationRun:
-    """Load each period from ``first`` to ``last``; a failed period is reported and the others still load."""
+                       first: str | None = None, last: str | None = None, progress: Progress = print, *,
+                       ledger: Ledger | None = None, force: bool = False) -> PublicationRun:
+    """Load each period from ``first`` to ``last``; a failed period is reported and the others still load.
+    Periods whose files are unchanged since their last load are skipped unless ``force``."""
     periods = publication.periods(first, last)
-    warehouse.ensure_database()
+    if ledger is None:
+        ledger = Ledger(warehouse, run_id)
+        ledger.ensure_schema()
     pipeline = pipeline_for(publication, warehouse)
     run = PublicationRun(publication.name, run_id)
     for index, period in enumerate(periods, start=1):
         progress(f"[{index}/{len(periods)}] {publication.name} {period}: loading ...")
-        result = load_period(pipeline, publication, period, run_id)
+        result = load_period(pipeline, publication, period, ledger, force)
         run.periods.append(result)
-        if result.status == "loaded":
+        if result.status == "skipped":
+            progress(f"[{index}/{len(periods)}] {publication.name} {period}: unchanged since its last load, "
+                     "skipped (NO_WORK; --force reloads)")
+        elif result.status == "loaded":
             tables = ", ".join(f"{table} {count:,}" for table, count in sorted(result.rows.items()))
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: loaded {result.files} files "
                      f"({tables}) in {result.seconds:.1f}s")

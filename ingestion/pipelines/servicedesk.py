@@ -1,7 +1,8 @@
 """Load the service desk with dlt and record load figures for every resource, failed loads included.
 
 Inserted and updated rows are told apart without reading the data twice: merge never deletes, so
-``inserted = rows after - rows before`` and ``updated = rows carrying this load's id - inserted``.
+``inserted = rows after - rows before``, and ``updated`` = rows this load wrote with an ``updated_at`` past the
+previous cursor, minus the inserted ones (boundary rows re-read unchanged are not updates).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dlt.extract.exceptions import PipeException
 
 from ingestion import paths
 from ingestion.errors import find_cause
+from ingestion.ledger import Ledger
 from ingestion.sources.servicedesk import load_config, servicedesk_source
 from ingestion.sources.servicedesk.http import RequestStats
 from ingestion.warehouse import Warehouse
@@ -70,15 +72,24 @@ def pipeline_for(warehouse: Warehouse, dataset: str) -> dlt.Pipeline:
                         dataset_name=dataset, pipelines_dir=str(paths.state_dir() / "dlt"))
 
 
-def _row_counts(warehouse: Warehouse, dataset: str, tables: list[str], load_id: str | None = None) -> dict[str, int]:
-    counts = {}
+def _table_state(warehouse: Warehouse, dataset: str, tables: list[str]) -> dict[str, tuple[int, object]]:
+    """(row count, latest updated_at) per table; (0, None) for a table not created yet."""
+    state = {}
     for table in tables:
-        if not warehouse.table_exists(dataset, table):
-            counts[table] = 0
-            continue
-        where = f" where _dlt_load_id = '{load_id}'" if load_id else ""
-        counts[table] = int(warehouse.query(f"select count(*) from {dataset}.{table}{where}")[0][0])
-    return counts
+        exists = warehouse.table_exists(dataset, table)
+        state[table] = tuple(warehouse.query(f"select count(*), max(updated_at) from {dataset}.{table}")[0]) \
+            if exists else (0, None)
+    return state
+
+
+def _rewritten(warehouse: Warehouse, dataset: str, table: str, load_id: str, newer_than: object) -> int:
+    """Rows this load wrote whose updated_at is past the previous cursor: inserted or really changed. Rows on the
+    cursor boundary, re-read by the inclusive incremental, are rewritten unchanged and not counted."""
+    placeholder = "?" if warehouse.target == "duckdb" else "%s"
+    condition = f" and updated_at > {placeholder}" if newer_than is not None else ""
+    parameters = (load_id, newer_than) if newer_than is not None else (load_id,)
+    return int(warehouse.query(f"select count(*) from {dataset}.{table} where _dlt_load_id = {placeholder}"
+                               f"{condition}", parameters)[0][0])
 
 
 def describe_failure(error: BaseException) -> tuple[str, str | None]:
@@ -107,13 +118,19 @@ def describe_failure(error: BaseException) -> tuple[str, str | None]:
 
 def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool = False,
                        base_url: str | None = None, token: str | None = None,
-                       request_settings: dict | None = None, progress: Progress = print) -> ServiceDeskRun:
-    """One incremental load of every resource (or all of it again with ``full_refresh``), then its figures."""
+                       request_settings: dict | None = None, progress: Progress = print,
+                       ledger: Ledger | None = None) -> ServiceDeskRun:
+    """One incremental load of every resource (or all of it again with ``full_refresh``), then its figures,
+    written to the run ledger as they happen."""
     config = load_config()
     dataset, tables = config["dataset"], [r["name"] for r in config["resources"]]
-    warehouse.ensure_database()
+    if ledger is None:
+        ledger = Ledger(warehouse, run_id)
+        ledger.ensure_schema()
+    stage_event = ledger.event("load", "stage_started", "running", source="servicedesk",
+                               details={"full_refresh": full_refresh})
     pipeline = pipeline_for(warehouse, dataset)
-    before = {t: 0 for t in tables} if full_refresh else _row_counts(warehouse, dataset, tables)
+    before = {t: (0, None) for t in tables} if full_refresh else _table_state(warehouse, dataset, tables)
     stats, run = RequestStats(), ServiceDeskRun(run_id)
     credentials = {key: value for key, value in (("base_url", base_url), ("token", token)) if value}
     progress(f"servicedesk: loading {', '.join(tables)} into {warehouse.describe()}"
@@ -128,19 +145,37 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
         run.status = "failed"
         run.error, failed_resource = describe_failure(error)
     run.ended_at = dt.datetime.now(dt.UTC)
-    after = _row_counts(warehouse, dataset, tables)
-    loaded = _row_counts(warehouse, dataset, tables, run.load_id) if run.load_id else {t: 0 for t in tables}
+    after = _table_state(warehouse, dataset, tables)
     for table in tables:
-        inserted = max(after[table] - before[table], 0) if run.status == "success" else 0
+        inserted = max(after[table][0] - before[table][0], 0) if run.status == "success" else 0
+        written = _rewritten(warehouse, dataset, table, run.load_id, before[table][1]) if run.load_id else 0
         figures = ResourceFigures(table, fetched=stats.fetched[table], inserted=inserted,
-                                  updated=max(loaded[table] - inserted, 0), rejected=stats.rejected[table],
+                                  updated=max(written - inserted, 0), rejected=stats.rejected[table],
                                   retries=stats.transient[table], status=run.status)
         if run.status == "failed":
             figures.error_message = run.error if failed_resource in (None, table) else "not loaded: run failed"
         run.figures.append(figures)
     run.rejections = stats.rejections
     record_figures(warehouse, run)
+    _record_events(ledger, run, stage_event)
     return run
+
+
+def _record_events(ledger: Ledger, run: ServiceDeskRun, stage_event: str) -> None:
+    for f in run.figures:
+        where = {"source": "servicedesk", "subject": f.resource, "parent": stage_event}
+        if f.retries:
+            ledger.event("load", "retry", "success" if run.status == "success" else "failed", retries=f.retries,
+                         error_class="retryable", message=f"{f.retries} transient failures retried", **where)
+        ledger.event("load", "load_completed", f.status, correlation_id=run.load_id, rows=f.inserted + f.updated,
+                     retries=f.retries, message=f.error_message,
+                     details={k: getattr(f, k) for k in ("fetched", "inserted", "updated", "rejected")}, **where)
+    permanent = run.error and "permanent" in run.error
+    ledger.event("load", "stage_completed" if run.status == "success" else "stage_failed", run.status,
+                 source="servicedesk", parent=stage_event, correlation_id=run.load_id, duration=run.seconds,
+                 rows=sum(f.inserted + f.updated for f in run.figures), retries=sum(f.retries for f in run.figures),
+                 error_class=None if run.status == "success" else "permanent" if permanent else "retryable",
+                 message=run.error)
 
 
 def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:

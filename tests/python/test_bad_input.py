@@ -88,6 +88,6 @@ def test_missing_file_fails_and_the_cli_prints_the_retry_command(loaded: Workspa
     assert code == 1
     assert "FAILED 2025-02" in out and "practice-detail-2025-02.csv" in out and "file not found" in out
     assert "ingestion publications --publication practice_submissions --from 2025-02 --to 2025-02" in out
-    assert "1/2 periods loaded" in out
+    assert "2 periods: 0 loaded" in out and "1 unchanged (NO_WORK), 1 failed" in out
     after = _snapshot(loaded)
     assert [row[:2] for row in after["practice_detail"]] == [row[:2] for row in before["practice_detail"]]

@@ -18,8 +18,7 @@ def built(workspace: Workspace) -> Workspace:
 
 
 def _failing_tests(ws: Workspace, select: str) -> set[str]:
-    result = ws.dbt("test", "--select", select)
-    return {failure.split(":")[0].split(".")[2] for failure in result.failures}
+    return {node.split(".")[2] for node in ws.dbt("test", "--select", select).failed_nodes}
 
 
 def _execute(ws: Workspace, statement: str) -> None:

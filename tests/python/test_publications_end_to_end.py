@@ -82,9 +82,9 @@ def test_reloading_a_period_replaces_it_without_duplicates(built: dict) -> None:
     other_loads = ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
                            "where _period <> '2025-04' group by _period order by _period")
 
-    again = ws.ingest("2025-04", "2025-04")
+    again = ws.ingest("2025-04", "2025-04", force=True)
 
-    assert not again.failed
+    assert not again.failed and again.periods[0].status == "loaded"
     assert {table: ws.counts_by_period(table) for table in TABLES} == before
     assert ws.scalar("select max(_dlt_load_id) from bronze_publications.practice_detail "
                      "where _period = '2025-04'") != old_load
@@ -93,6 +93,17 @@ def test_reloading_a_period_replaces_it_without_duplicates(built: dict) -> None:
     gold_before = ws.scalar("select count(*) from gold.fct_practice_submissions_monthly")
     assert ws.dbt("build", "--select", "stg_publications__practice_summary+").ok
     assert ws.scalar("select count(*) from gold.fct_practice_submissions_monthly") == gold_before
+
+
+def test_an_unchanged_period_is_skipped_without_force(built: dict) -> None:
+    ws: Workspace = built["ws"]
+    loads = ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail group by _period")
+
+    again = ws.ingest("2025-02", "2025-03")
+
+    assert [p.status for p in again.periods] == ["skipped", "skipped"]
+    assert sorted(ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
+                           "group by _period")) == sorted(loads)
 
 
 def test_columns_added_in_2025_06_reach_bronze_and_silver(built: dict) -> None:

@@ -87,10 +87,10 @@ class Workspace:
     def generate(self, periods: tuple[str, ...] = sample.DEFAULT_PERIODS, practices: int = 24) -> None:
         sample.generate(self.data_dir / "publications", periods, practices)
 
-    def ingest(self, first: str | None = None, last: str | None = None) -> PublicationRun:
+    def ingest(self, first: str | None = None, last: str | None = None, force: bool = False) -> PublicationRun:
         publication = load_publications()["practice_submissions"]
         return ingest_publication(publication, self.warehouse, f"test-{uuid.uuid4().hex[:6]}", first, last,
-                                  progress=lambda _: None)
+                                  progress=lambda _: None, force=force)
 
     def dbt(self, *args: str) -> DbtResult:
         return run_dbt(list(args), self.warehouse, echo=False)

@@ -1,0 +1,150 @@
+"""Reading the run ledger: recent runs, one run stage by stage with its failure point, and how to resume it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+from dataclasses import dataclass
+
+from ingestion.ledger import SCHEMA, Ledger
+
+STAGES = ("discover", "extract", "load", "validate", "transform", "export")
+
+
+@dataclass
+class RunView:
+    run_id: str
+    status: str
+    started_at: object
+    ended_at: object
+    rows: int
+    argv: list[str]
+    events: list[dict]
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at and self.started_at else 0.0
+
+    def failure(self) -> dict | None:
+        """The failure point: the last failed event, or for an interrupted run the stage left in flight."""
+        failed = [e for e in self.events if e["status"] == "failed" and e["event_type"] != "run_failed"]
+        if failed:
+            return failed[-1]
+        if self.status == "INCOMPLETE":
+            open_stages = {e["event_id"]: e for e in self.events if e["event_type"] == "stage_started"}
+            for event in self.events:
+                open_stages.pop(event.get("parent_event_id") or "", None)
+            return list(open_stages.values())[-1] if open_stages else None
+        return None
+
+
+def _fetch(ledger: Ledger, run_id: str) -> list[dict]:
+    columns = ("event_id", "parent_event_id", "stage", "event_type", "status", "source", "subject", "occurred_at",
+               "duration_seconds", "row_count", "retry_count", "error_class", "message", "details", "correlation_id")
+    rows = ledger.query(f"select {', '.join(columns)} from {SCHEMA}.run_events where run_id = ? "
+                        "order by occurred_at, event_id", (run_id,))
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _lock_holder_alive(ledger: Ledger, run_id: str) -> bool:
+    held = ledger.query(f"select pid, host from {SCHEMA}.run_locks where run_id = ?", (run_id,))
+    if not held:
+        return False
+    pid, host = held[0]
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def view(ledger: Ledger, run_id: str) -> RunView | None:
+    events = _fetch(ledger, run_id)
+    if not events:
+        return None
+    end = next((e for e in reversed(events) if e["event_type"] in ("run_completed", "run_failed")), None)
+    started = next((e for e in events if e["event_type"] == "run_started"), events[0])
+    details = json.loads(started["details"] or "{}")
+    rows = sum(int(e["row_count"] or 0) for e in events if e["event_type"] == "load_completed"
+               and e["status"] == "success")
+    if end is None:
+        status = "RUNNING" if _lock_holder_alive(ledger, run_id) else "INCOMPLETE"
+    else:
+        status = {"success": "SUCCESS", "no_work": "NO_WORK"}.get(end["status"], "FAILED")
+    return RunView(run_id, status, started["occurred_at"], end["occurred_at"] if end else events[-1]["occurred_at"],
+                   rows, details.get("argv", []), events)
+
+
+def list_runs(ledger: Ledger, limit: int = 20) -> list[RunView]:
+    ids = ledger.query(f"select run_id from {SCHEMA}.run_events where event_type = 'run_started' "
+                       f"order by occurred_at desc limit {int(limit)}")
+    return [v for (run_id,) in ids if (v := view(ledger, run_id))]
+
+
+def resume_argv(run: RunView) -> list[str] | None:
+    """The command that picks up where ``run`` stopped: the same command, its period range starting at the
+    failure point. Loaded periods are skipped anyway (unchanged files), so resuming never loads twice."""
+    if run.status in ("SUCCESS", "NO_WORK", "RUNNING") or not run.argv:
+        return None
+    argv = list(run.argv)
+    failure = run.failure()
+    subject = (failure or {}).get("subject") or ""
+    if argv[0] == "publications" and "/" in subject:
+        period = subject.split("/")[1]
+        if "--from" in argv:
+            argv[argv.index("--from") + 1] = period
+        else:
+            argv += ["--from", period]
+    return argv
+
+
+def render_list(runs: list[RunView]) -> str:
+    lines = [f"{'run id':<26}{'started (UTC)':<21}{'seconds':>9}  {'status':<11}{'rows':>10}  command"]
+    for run in runs:
+        started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "-"
+        lines.append(f"{run.run_id:<26}{started:<21}{run.seconds:>9.1f}  {run.status:<11}{run.rows:>10,}  "
+                     f"{shlex.join(run.argv)}")
+    return "\n".join(lines)
+
+
+def render_show(run: RunView, errors_only: bool = False) -> str:
+    lines = [f"run {run.run_id}: {run.status}", f"  command:  ingestion {shlex.join(run.argv)}",
+             f"  started:  {run.started_at:%Y-%m-%d %H:%M:%S} UTC   duration: {run.seconds:.1f}s   "
+             f"rows loaded: {run.rows:,}", "",
+             f"  {'stage':<10}{'started':>8}{'completed':>10}{'no work':>8}{'failed':>7}{'rows':>10}{'seconds':>9}"]
+    for stage in STAGES:
+        events = [e for e in run.events if e["stage"] == stage]
+        if not events:
+            continue
+        ends = [e for e in events if e["event_type"] in ("stage_completed", "stage_failed")]
+        lines.append(
+            f"  {stage:<10}{sum(e['event_type'] == 'stage_started' for e in events):>8}"
+            f"{sum(e['event_type'] == 'stage_completed' and e['status'] == 'success' for e in events):>10}"
+            f"{sum(e['status'] == 'no_work' for e in events):>8}"
+            f"{sum(e['status'] == 'failed' and e['event_type'] != 'run_failed' for e in events):>7}"
+            f"{sum(int(e['row_count'] or 0) for e in ends):>10,}"
+            f"{sum(float(e['duration_seconds'] or 0) for e in ends):>9.1f}")
+    failure = run.failure()
+    if failure:
+        lines += ["", f"  failure point: stage {failure['stage']}, source {failure['source'] or '-'}, "
+                      f"{failure['subject'] or '-'} ({failure['event_type']})"]
+        if failure.get("message"):
+            lines.append(f"  error ({failure.get('error_class') or 'unknown'}): {failure['message']}")
+        if run.status == "INCOMPLETE":
+            lines.append("  the process stopped without recording an end (killed or crashed) during this stage")
+    problems = [e for e in run.events if e["status"] in ("failed", "warn") and e is not failure]
+    if errors_only or problems:
+        lines += ["", "  errors and warnings:"] + [
+            f"    {e['occurred_at']:%H:%M:%S} {e['stage']}/{e['event_type']} {e['subject'] or ''}: {e['message']}"
+            for e in problems] if problems else []
+    resume = resume_argv(run)
+    if resume:
+        lines += ["", f"  resume with: ingestion {shlex.join(resume)}",
+                  f"  or:          ingestion runs resume {run.run_id} --execute"]
+    if errors_only:
+        return "\n".join(line for line in lines if not line.startswith(f"  {'stage':<10}"))
+    return "\n".join(lines)
