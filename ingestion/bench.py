@@ -1,6 +1,7 @@
 """``make bench``: one full-size period (about 1.4 million detail rows) loaded through the project's source, beside
 DuckDB's own ``read_csv`` on the same CSV in the same run. Each measurement runs in a child process of its own, so
-its peak memory (max RSS) is its own. Prints figures; asserts nothing.
+its peak memory (max RSS) is its own. Then the run ledger: ``runs show`` with 100,000 events in the table, on
+DuckDB and (when reachable) PostgreSQL. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -67,6 +68,65 @@ def _child_read_csv(root: Path) -> dict:
     return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
 
 
+LEDGER_EVENTS = 100_000
+_BULK_EVENTS = """
+insert into ops.run_events (event_id, run_id, stage, event_type, status, source, subject, occurred_at,
+                            duration_seconds, row_count)
+select
+    md5(cast(n as varchar)),
+    'bench-' || cast(cast(floor(n / 100) as integer) as varchar),
+    case n % 3 when 0 then 'discover' when 1 then 'extract' else 'load' end,
+    case n % 100 when 0 then 'run_started' when 99 then 'run_completed' else 'stage_completed' end,
+    'success', 'bench', 'bench/' || cast(n % 100 as varchar),
+    timestamptz '2025-01-01 00:00:00+00' + n * interval '1 second', 0.1, 10
+from generate_series(0, {last}) as series(n)
+"""
+
+
+def _bench_ledger(root: Path) -> None:
+    """Time ``runs show`` and ``runs`` with LEDGER_EVENTS events in the ledger, on each engine."""
+    import uuid
+
+    from ingestion import runs
+    from ingestion.ledger import Ledger
+    from ingestion.warehouse import Warehouse
+
+    targets = [("duckdb", {"DUCKDB_PATH": str(root / "ledger.duckdb")})]
+    targets.append(("postgres", {"PGDATABASE": f"bench_ledger_{uuid.uuid4().hex[:8]}"}))
+    print(f"\nbench: run ledger with {LEDGER_EVENTS:,} events (1,000 runs of 100 events)")
+    for target, env in targets:
+        os.environ.update(env)
+        Path(root / "ledger.duckdb").unlink(missing_ok=True)
+        warehouse = Warehouse(target)
+        try:
+            ledger = Ledger(warehouse, "bench-500")
+            ledger.ensure_schema()
+        except Exception as error:  # no PostgreSQL server here: say so and go on
+            print(f"  {target:<9} skipped: {str(error).strip().splitlines()[0]}")
+            continue
+        try:
+            ledger.query(_BULK_EVENTS.format(last=LEDGER_EVENTS - 1))
+            timings = []
+            for _ in range(5):
+                started = time.perf_counter()
+                shown = runs.render_show(runs.view(ledger, "bench-500"))
+                timings.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            runs.list_runs(ledger, 20)
+            listed = time.perf_counter() - started
+            print(f"  {target:<9} runs show: best {min(timings) * 1000:.0f} ms, worst {max(timings) * 1000:.0f} ms "
+                  f"({len(shown.splitlines())} lines); runs (20 latest): {listed * 1000:.0f} ms")
+        finally:
+            if target == "postgres":
+                import psycopg2
+
+                admin = psycopg2.connect(host=warehouse.host, port=warehouse.port, user=warehouse.user,
+                                         password=warehouse.password or None, dbname="postgres")
+                admin.autocommit = True
+                admin.cursor().execute(f"drop database if exists {warehouse.database} with (force)")
+                admin.close()
+
+
 def _run_child(kind: str, root: Path) -> dict:
     output = subprocess.run([sys.executable, "-m", "ingestion.bench", "--child", kind, "--root", str(root)],
                             check=True, capture_output=True, text=True).stdout
@@ -119,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = results["source-csv"]["seconds"] / results["read_csv"]["seconds"]
     print(f"bench: the project's source takes {ratio:.1f}x DuckDB read_csv's time on the same CSV "
           f"(whole period incl. XLSX and ZIP: {results['source-period']['seconds']:.1f}s)")
+    _bench_ledger(args.root)
     return 0
 
 

@@ -53,6 +53,7 @@ class Workspace:
             "ANALYTICS_DATA_DIR": str(self.data_dir),
             "ANALYTICS_STATE_DIR": str(root / "state"),
             "DBT_TARGET_PATH": str(root / "target"),
+            "ANALYTICS_LOG_DIR": str(root / "logs"),
             "DUCKDB_PATH": str(root / "warehouse.duckdb"),
             "PGDATABASE": self.database,
         }

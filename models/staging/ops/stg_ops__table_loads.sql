@@ -1,0 +1,49 @@
+-- Rows each load brought per bronze table and period (publications) or resource (service desk).
+with manifest as (
+    select * from {{ source('publication_manifest', 'publication_manifest') }}
+),
+
+figures as (
+    select * from {{ source('ops', 'servicedesk_load_figures') }}
+),
+
+publication_loads as (
+    select
+        run_id,
+        'publications' as source_family,
+        publication as source_name,
+        bronze_table as table_name,
+        period,
+        sum(row_count) as row_count,
+        max(recorded_at) as loaded_at
+    from manifest
+    where
+        classification = 'table'
+        and status = 'loaded'
+    group by
+        run_id,
+        publication,
+        bronze_table,
+        period
+),
+
+servicedesk_loads as (
+    select
+        run_id,
+        'servicedesk' as source_family,
+        'servicedesk' as source_name,
+        resource as table_name,
+        cast(null as varchar) as period,
+        inserted + updated as row_count,
+        ended_at as loaded_at
+    from figures
+    where status = 'success'
+),
+
+unioned as (
+    select * from publication_loads
+    union all
+    select * from servicedesk_loads
+)
+
+select * from unioned

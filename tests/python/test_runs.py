@@ -1,0 +1,169 @@
+"""Backfills over period ranges: recorded in the run ledger, idempotent, resumable, and never interleaved."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from ingestion import cli, runs
+from ingestion.ledger import Ledger
+from ingestion.sources.publications import settings
+
+from workspace import Workspace
+
+TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts")
+
+
+class _SlowHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves release files; while ``slow`` is set, files of ``slow_period`` take a minute (a stuck download)."""
+
+    slow: ClassVar[threading.Event] = threading.Event()
+    slow_period: ClassVar[str] = "2025-04"
+    requested: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.requested.append(self.path)
+        deadline = time.monotonic() + 60
+        while f"/{self.slow_period}/" in self.path and self.slow.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def served(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Workspace]:
+    """Releases generated into the workspace and served over http, the config pointing at them."""
+    workspace.generate(practices=10)
+    handler = functools.partial(_SlowHandler, directory=str(workspace.data_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "publications-http.yml"
+    config.write_text(settings.DEFAULT_CONFIG.read_text().replace(
+        'location: "{data_dir}/publications/{publication}/{period}"',
+        'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"'))
+    monkeypatch.setenv("PUBLICATIONS_CONFIG", str(config))
+    monkeypatch.setenv("RELEASES_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    _SlowHandler.requested.clear()
+    yield workspace
+    _SlowHandler.slow.clear()
+    server.shutdown()
+    server.server_close()
+
+
+def _bronze(ws: Workspace) -> dict[str, list[tuple]]:
+    """Every bronze row, without the columns that differ between loads (load id, loaded-at)."""
+    contents = {}
+    for table in TABLES:
+        columns = [c for c in ws.columns("bronze_publications", table) if c not in ("_dlt_load_id", "_loaded_at")]
+        contents[table] = ws.query(f"select {', '.join(columns)} from bronze_publications.{table} "
+                                   f"order by {', '.join(columns)}")
+    return contents
+
+
+def _cli(ws: Workspace, *args: str) -> int:
+    return cli.main([*args, "--target", ws.engine])
+
+
+def _latest_run(ws: Workspace) -> runs.RunView:
+    ledger = Ledger(ws.warehouse, "-")
+    return runs.list_runs(ledger, limit=1)[0]
+
+
+def test_a_killed_backfill_shows_incomplete_and_resumes_to_the_same_state(
+        served: Workspace, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = served
+    _SlowHandler.slow.set()
+    process = subprocess.Popen([sys.executable, "-m", "ingestion", "publications", "--from", "2025-02", "--to",
+                                "2025-06", "--target", ws.engine], env=dict(os.environ),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not any("/2025-04/" in path for path in _SlowHandler.requested) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)  # killed after its second period, fetching the third
+    process.wait(timeout=10)
+    _SlowHandler.slow.clear()
+    [mirror] = list(Path(ws.env["ANALYTICS_LOG_DIR"]).glob("*.jsonl"))
+    killed_run = mirror.stem
+    assert sum(json.loads(line)["event_type"] == "load_completed" for line in mirror.read_text().splitlines()) == 2
+
+    capsys.readouterr()
+    assert _cli(ws, "runs", "show", killed_run) == 0
+    shown = capsys.readouterr().out
+    assert f"run {killed_run}: INCOMPLETE" in shown
+    assert "failure point: stage discover, source practice_submissions, practice_submissions/2025-04" in shown
+    assert "resume with: ingestion publications --from 2025-04 --to 2025-06" in shown
+
+    assert _cli(ws, "runs", "resume", killed_run, "--execute") == 0
+    resumed = _latest_run(ws)
+    assert resumed.run_id != killed_run and resumed.status == "SUCCESS"
+    assert sorted(e["subject"] for e in resumed.events if e["event_type"] == "load_completed") == [
+        "practice_submissions/2025-04", "practice_submissions/2025-05", "practice_submissions/2025-06"]
+
+    with Workspace(ws.engine, tmp_path_factory.mktemp("clean")) as clean:
+        os.environ["ANALYTICS_DATA_DIR"] = ws.env["ANALYTICS_DATA_DIR"]  # the same release files
+        assert _cli(clean, "publications") == 0
+        assert _bronze(ws) == _bronze(clean)
+
+
+def test_a_rerun_with_nothing_new_is_no_work_and_changes_nothing(served: Workspace) -> None:
+    ws = served
+    assert _cli(ws, "publications") == 0
+    before = _bronze(ws)
+    loads = ws.query("select distinct _dlt_load_id from bronze_publications.practice_detail order by 1")
+
+    assert _cli(ws, "publications") == 0
+
+    run = _latest_run(ws)
+    assert run.status == "NO_WORK" and run.rows == 0
+    assert sum(e["event_type"] == "load_skipped" for e in run.events) == 5
+    assert _bronze(ws) == before
+    assert ws.query("select distinct _dlt_load_id from bronze_publications.practice_detail order by 1") == loads
+
+
+def test_a_revised_release_is_reloaded_without_force(served: Workspace) -> None:
+    ws = served
+    assert _cli(ws, "publications") == 0
+    revised = ws.release_root / "2025-03" / "practice-detail-2025-03.csv"
+    lines = revised.read_text().splitlines()
+    revised.write_text("\n".join(lines[:-10]) + "\n")  # the revision withdraws ten rows
+
+    assert _cli(ws, "publications") == 0
+
+    run = _latest_run(ws)
+    assert run.status == "SUCCESS"
+    assert [e["subject"] for e in run.events if e["event_type"] == "load_completed"] == [
+        "practice_submissions/2025-03"]
+    assert ws.counts_by_period("practice_detail")["2025-03"] == len(lines) - 1 - 10
+
+    assert _cli(ws, "publications", "--from", "2025-05", "--to", "2025-05", "--force") == 0
+    assert _latest_run(ws).status == "SUCCESS"
+
+
+def test_a_second_backfill_is_refused_while_one_is_running(workspace: Workspace,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    workspace.generate(("2025-02",), practices=8)
+    running = Ledger(workspace.warehouse, "run-in-progress")
+    running.ensure_schema()
+    running.acquire_lock()  # held by this (live) process, as a running backfill would
+
+    assert _cli(workspace, "publications", "--from", "2025-02", "--to", "2025-02") == 3
+    assert "refused: run run-in-progress" in capsys.readouterr().err
+    assert not workspace.warehouse.table_exists("bronze_publications", "practice_detail")
+
+    running.release_lock()
+    assert _cli(workspace, "publications", "--from", "2025-02", "--to", "2025-02") == 0
