@@ -1,5 +1,18 @@
-with events as (
+with all_events as (
     select * from {{ ref('stg_ops__run_events') }}
+),
+
+started_runs as (
+    select distinct run_id
+    from all_events
+    where event_type = 'run_started'
+),
+
+events as (
+    select all_events.*
+    from all_events
+    inner join started_runs
+        on all_events.run_id = started_runs.run_id
 ),
 
 runs as (
@@ -13,7 +26,6 @@ runs as (
         sum(case when event_type = 'stage_failed' then 1 else 0 end) as failed_stage_count,
         sum(coalesce(retry_count, 0)) as retry_count
     from events
-    where run_id in (select run_id from events where event_type = 'run_started')
     group by run_id
 ),
 
