@@ -167,3 +167,21 @@ def test_a_second_backfill_is_refused_while_one_is_running(workspace: Workspace,
 
     running.release_lock()
     assert _cli(workspace, "publications", "--from", "2025-02", "--to", "2025-02") == 0
+
+
+def test_the_health_check_warns_when_a_release_shrinks(served: Workspace) -> None:
+    ws = served
+    assert _cli(ws, "publications") == 0
+    revised = ws.release_root / "2025-06" / "practice-detail-2025-06.csv"
+    lines = revised.read_text().splitlines()
+    revised.write_text("\n".join(lines[: len(lines) // 5]) + "\n")  # a fifth of the rows arrived
+    assert _cli(ws, "publications") == 0
+
+    result = ws.dbt("build", "--select", "tag:ops")
+
+    assert result.ok  # a warning, not an error
+    assert any("loads_bring_plausible_row_counts" in node for node in result.failed_nodes)
+    flagged = ws.query("select table_name, period from gold.fct_table_loads where is_suspicious_volume")
+    assert ("practice_detail", "2025-06") in flagged
+    runs_table = dict(ws.query("select run_status, count(*) from gold.fct_runs group by run_status"))
+    assert runs_table == {"SUCCESS": 2}

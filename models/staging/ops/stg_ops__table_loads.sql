@@ -1,10 +1,27 @@
--- Rows each load brought per bronze table and period (publications) or resource (service desk).
+-- Rows each load brought per bronze table and period (publications) or resource (service desk). The figures
+-- table appears with the first service-desk load; until then the service desk contributes no rows.
+{%- set figures_source = source('ops', 'servicedesk_load_figures') %}
+{%- set has_figures = execute and adapter.get_relation(
+    database=figures_source.database, schema=figures_source.schema, identifier=figures_source.identifier
+) is not none %}
+
 with manifest as (
     select * from {{ source('publication_manifest', 'publication_manifest') }}
 ),
 
 figures as (
-    select * from {{ source('ops', 'servicedesk_load_figures') }}
+    {%- if has_figures %}
+    select * from {{ figures_source }}
+    {%- else %}
+    select
+        cast(null as varchar) as run_id,
+        cast(null as varchar) as resource,
+        cast(null as bigint) as inserted,
+        cast(null as bigint) as updated,
+        cast(null as timestamp with time zone) as ended_at,
+        cast(null as varchar) as status
+    where false
+    {%- endif %}
 ),
 
 publication_loads as (
