@@ -1,27 +1,15 @@
 -- Rows each load brought per bronze table and period (publications) or resource (service desk). The figures
 -- table appears with the first service-desk load; until then the service desk contributes no rows.
-{%- set figures_source = source('ops', 'servicedesk_load_figures') %}
-{%- set has_figures = execute and adapter.get_relation(
-    database=figures_source.database, schema=figures_source.schema, identifier=figures_source.identifier
-) is not none %}
-
 with manifest as (
     select * from {{ source('publication_manifest', 'publication_manifest') }}
 ),
 
 figures as (
-    {%- if has_figures %}
-    select * from {{ figures_source }}
-    {%- else %}
-    select
-        cast(null as varchar) as run_id,
-        cast(null as varchar) as resource,
-        cast(null as bigint) as inserted,
-        cast(null as bigint) as updated,
-        cast(null as timestamp with time zone) as ended_at,
-        cast(null as varchar) as status
-    where false
-    {%- endif %}
+    select *
+    from {{ relation_or_empty(source('ops', 'servicedesk_load_figures'),
+        "select cast(null as varchar) as run_id, cast(null as varchar) as resource, cast(null as bigint) as inserted,
+        cast(null as bigint) as updated, cast(null as timestamp with time zone) as ended_at,
+        cast(null as varchar) as status where false") }}
 ),
 
 publication_loads as (
