@@ -111,11 +111,8 @@ def render_list(runs: list[RunView]) -> str:
     return "\n".join(lines)
 
 
-def render_show(run: RunView, errors_only: bool = False) -> str:
-    lines = [f"run {run.run_id}: {run.status}", f"  command:  ingestion {shlex.join(run.argv)}",
-             f"  started:  {run.started_at:%Y-%m-%d %H:%M:%S} UTC   duration: {run.seconds:.1f}s   "
-             f"rows loaded: {run.rows:,}", "",
-             f"  {'stage':<10}{'started':>8}{'completed':>10}{'no work':>8}{'failed':>7}{'rows':>10}{'seconds':>9}"]
+def _stage_table(run: RunView) -> list[str]:
+    lines = [f"  {'stage':<10}{'started':>8}{'completed':>10}{'no work':>8}{'failed':>7}{'rows':>10}{'seconds':>9}"]
     for stage in STAGES:
         events = [e for e in run.events if e["stage"] == stage]
         if not events:
@@ -125,9 +122,19 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
             f"  {stage:<10}{sum(e['event_type'] == 'stage_started' for e in events):>8}"
             f"{sum(e['event_type'] == 'stage_completed' and e['status'] == 'success' for e in events):>10}"
             f"{sum(e['status'] == 'no_work' for e in events):>8}"
-            f"{sum(e['status'] == 'failed' and e['event_type'] != 'run_failed' for e in events):>7}"
+            f"{sum(e['event_type'] == 'stage_failed' for e in events):>7}"
             f"{sum(int(e['row_count'] or 0) for e in ends):>10,}"
             f"{sum(float(e['duration_seconds'] or 0) for e in ends):>9.1f}")
+    return lines
+
+
+def render_show(run: RunView, errors_only: bool = False) -> str:
+    """A run's status, stage breakdown (not with ``errors_only``), failure point, problems and resume command."""
+    lines = [f"run {run.run_id}: {run.status}", f"  command:  ingestion {shlex.join(run.argv)}",
+             f"  started:  {run.started_at:%Y-%m-%d %H:%M:%S} UTC   duration: {run.seconds:.1f}s   "
+             f"rows loaded: {run.rows:,}"]
+    if not errors_only:
+        lines += ["", *_stage_table(run)]
     failure = run.failure()
     if failure:
         lines += ["", f"  failure point: stage {failure['stage']}, source {failure['source'] or '-'}, "
@@ -137,14 +144,14 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
         if run.status == "INCOMPLETE":
             lines.append("  the process stopped without recording an end (killed or crashed) during this stage")
     problems = [e for e in run.events if e["status"] in ("failed", "warn") and e is not failure]
-    if errors_only or problems:
-        lines += ["", "  errors and warnings:"] + [
-            f"    {e['occurred_at']:%H:%M:%S} {e['stage']}/{e['event_type']} {e['subject'] or ''}: {e['message']}"
-            for e in problems] if problems else []
+    if problems:
+        lines += ["", "  errors and warnings:"]
+        lines += [f"    {e['occurred_at']:%H:%M:%S} {e['stage']}/{e['event_type']} {e['subject'] or ''}: "
+                  f"{e['message']}" for e in problems]
+    elif errors_only and not failure:
+        lines += ["", "  no errors or warnings"]
     resume = resume_argv(run)
     if resume:
         lines += ["", f"  resume with: ingestion {shlex.join(resume)}",
                   f"  or:          ingestion runs resume {run.run_id} --execute"]
-    if errors_only:
-        return "\n".join(line for line in lines if not line.startswith(f"  {'stage':<10}"))
     return "\n".join(lines)

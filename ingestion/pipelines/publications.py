@@ -75,8 +75,14 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
         with ledger.stage("discover", **where) as stage:
             plan = plan_period(publication, period, paths.data_dir() / "cache")
             result.files = len(plan.files())
-            stage.details = {"files": {f.name: f.sha256 for f in plan.files()},
-                             "parts": {f"{p.file.name}:{p.name}": p.classification for p in plan.parts}}
+            for release in plan.files():
+                parts = {p.name: p.classification for p in plan.parts if p.file.name == release.name}
+                ledger.event("discover", "file_discovered", "success", parent=stage.event_id, details={
+                    "file": release.name, "location": release.location, "sha256": release.sha256,
+                    "size_bytes": release.size_bytes, "parts": parts}, **where)
+            if plan.unexpected_files:
+                ledger.event("discover", "file_discovered", "warn", parent=stage.event_id, **where,
+                             message=f"files not declared in the config, ignored: {', '.join(plan.unexpected_files)}")
         print_ = fingerprint(plan)
         if not force and ledger.loaded_fingerprint(publication.name, subject) == print_:
             ledger.event("load", "load_skipped", "no_work", message="files unchanged since the last load; "
