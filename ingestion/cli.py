@@ -4,6 +4,9 @@
   publications   load publication periods into bronze (unchanged periods are skipped; --force reloads)
   servicedesk    load the service-desk API into bronze (incremental; --full-refresh reloads everything)
   run            the whole pipeline as one run: ingest both, validate, dbt build, docs
+  validate       check bronze against the Great Expectations suites in expectations/ (and build GX Data Docs)
+  drift          each bronze table's differences from its suite; `drift --accept TABLE` updates the suite
+  expectations   `expectations init [--table T]`: write a first suite from a table as it is now, for review
   runs           recent runs; `runs show RUN_ID [--errors]`; `runs resume RUN_ID [--execute]`
   demo           sample data and the local API, then `run`, then `runs show` for it
 
@@ -45,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("publications", "load publication periods into bronze"),
                        ("servicedesk", "load the service-desk API into bronze"),
                        ("run", "the whole pipeline as one run"),
+                       ("validate", "check bronze against the suites in expectations/"),
+                       ("drift", "bronze tables' differences from their suites; --accept TABLE updates a suite"),
+                       ("expectations", "expectations init: write first suites from the tables as they are"),
                        ("demo", "run the whole job end to end on sample data and print a summary"),
                        ("runs", "recent runs; runs show RUN_ID; runs resume RUN_ID")):
         command = commands.add_parser(name, help=text)
@@ -62,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             command.add_argument("--local-api", action="store_true",
                                  help="start the project's local service-desk API and load from it")
+        if name == "validate":
+            command.add_argument("--all-periods", action="store_true",
+                                 help="every period of every table (default: each table's latest period)")
+        if name == "drift":
+            command.add_argument("--accept", metavar="TABLE", default=None,
+                                 help="write TABLE's drift into its suite (after a person has decided)")
+        if name == "expectations":
+            command.add_argument("action", choices=["init"])
+            command.add_argument("--table", action="append", default=None,
+                                 help="dataset.table or table (repeatable; default: every declared table)")
+            command.add_argument("--overwrite", action="store_true", help="replace suites that exist")
         if name == "runs":
             command.add_argument("action", nargs="?", choices=["list", "show", "resume"], default="list")
             command.add_argument("run_id", nargs="?", default=None)
@@ -81,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "drift":
+            return cmd_drift(args)
+        if args.command == "expectations":
+            return cmd_expectations(args)
         return recorded_run(args, argv)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
@@ -104,8 +125,8 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
     print(f"{args.command}: run {ledger.run_id} into {warehouse.describe()}")
     status, rows, message = "failed", 0, None
     try:
-        status, rows, message = {"publications": _publications, "servicedesk": _servicedesk,
-                                 "run": _run}[args.command](args, warehouse, ledger)
+        status, rows, message = {"publications": _publications, "servicedesk": _servicedesk, "run": _run,
+                                 "validate": _validate}[args.command](args, warehouse, ledger)
     except BaseException as error:
         message = f"{type(error).__name__}: {error}"
         raise
@@ -203,6 +224,8 @@ def _run(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, i
     _print_runs(outcome.publications)
     if outcome.servicedesk:
         _print_servicedesk(outcome.servicedesk)
+    if outcome.validation and outcome.validation.docs:
+        print(f"  GX Data Docs: {outcome.validation.docs}")
     for result in outcome.dbt:
         print(f"  {result.summary()}")
         for failure in result.failures[:10]:
@@ -210,6 +233,75 @@ def _run(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, i
     if outcome.status == "no_work":
         print("run: nothing new was loaded, so silver and gold were left as they are (NO_WORK; --force rebuilds)")
     return outcome.status, outcome.rows_loaded(), outcome.error
+
+
+def _validate(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
+    from ingestion.quality.validate import docs_dir, validate_bronze
+
+    with ledger.stage("validate", source="great_expectations") as stage:
+        report = validate_bronze(warehouse, all_periods=args.all_periods, ledger=ledger, docs=docs_dir())
+        stage.details = {"checks": len(report.checks), "failed": [c.subject for c in report.failed],
+                         "warned": [c.subject for c in report.warned]}
+    for skipped in report.skipped:
+        print(f"  skipped {skipped}")
+    print(report.summary())
+    if report.docs:
+        print(f"GX Data Docs: {report.docs}")
+    failures = [text for check in report.failed for text in check.failures]
+    return ("failed" if failures else "success"), 0, "; ".join(failures[:5]) or None
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from ingestion.quality import catalog, drift
+
+    warehouse = Warehouse(args.target)
+    if args.accept:
+        table = catalog.find_table(args.accept)
+        changes = drift.accept(warehouse, table)
+        if not changes:
+            print(f"drift: {table.name} matches its suite; nothing to accept")
+            return 0
+        suite = paths.shown(drift.suite_path(table))
+        print(f"drift: accepted into {suite}:")
+        for change in changes:
+            print(f"  {change}")
+        print(f"drift: review and commit the suite (git diff {suite}); then select the new columns in the one "
+              f"staging model that reads {table.name}, {paths.shown(drift.staging_model(table))} "
+              "(see expectations/README.md)")
+        return 0
+    tables, skipped = drift.table_drift(warehouse)
+    drifted = [t for t in tables if t]
+    for table in drifted:
+        print(f"{table.table.name}:")
+        print("\n".join(table.lines()))
+    for text in skipped:
+        print(f"  not checked: {text}")
+    print(f"drift: {len(drifted)} of {len(tables)} tables differ from their suites"
+          + (f"; accept with: ingestion drift --accept TABLE --target {args.target}" if drifted else ""))
+    return 0
+
+
+def cmd_expectations(args: argparse.Namespace) -> int:
+    from ingestion.quality import catalog, suites
+
+    warehouse = Warehouse(args.target)
+    tables = [catalog.find_table(name) for name in args.table] if args.table else catalog.declared_tables()
+    written = 0
+    for table in tables:
+        path = suites.suite_path(table)
+        if path.exists() and not args.overwrite:
+            print(f"  kept    {path} (exists; --overwrite replaces it)")
+            continue
+        try:
+            suite = suites.scaffold(warehouse, table)
+        except LookupError as error:
+            print(f"  skipped {table.name}: {error}")
+            continue
+        suite.save()
+        written += 1
+        print(f"  wrote   {path} ({len(suite.expectations)} expectations)")
+    print(f"expectations: wrote {written} suites from {warehouse.describe()}; review them before committing")
+    return 0
 
 
 def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int | None]]:
@@ -295,6 +387,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     docs = paths.PROJECT_ROOT / "target" / "static_index.html"
     if docs.exists():
         print(f"  dbt docs (lineage): {docs}")
+    gx_docs = paths.PROJECT_ROOT / "target" / "gx_docs" / "index.html"
+    if gx_docs.exists():
+        print(f"  GX Data Docs (bronze validation): {gx_docs}")
     print()
     main(["runs", "show", run_id, "--target", args.target])
     print(f"demo: {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s")

@@ -181,6 +181,16 @@ class Ledger:
                           (source, subject))
         return rows[0][0] if rows else None
 
+    def unbuilt_loads(self) -> list[tuple[str, str]]:
+        """(source, subject) of the loads that brought rows after the last successful transform: bronze holds data
+        that silver does not (a run stopped by validation, or a load run on its own)."""
+        built = self.query(f"select max(occurred_at) from {SCHEMA}.run_events where stage = 'transform' and "
+                           "event_type = 'stage_completed' and status = 'success'")[0][0]
+        since = "" if built is None else " and occurred_at > ?"
+        return [tuple(row) for row in self.query(
+            f"select distinct source, subject from {SCHEMA}.run_events where event_type = 'load_completed' and "
+            f"status = 'success' and row_count > 0{since}", () if built is None else (built,))]
+
     # -- the warehouse lock ------------------------------------------------------------------------------------
     def acquire_lock(self, name: str = "ingestion") -> None:
         """Take the warehouse-wide lock, or raise LockHeld naming the run that has it. A lock left by a process

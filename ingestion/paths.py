@@ -22,3 +22,8 @@ def resolve(path: str | Path) -> Path:
     """A path from config: absolute as given, relative to the project root otherwise."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def shown(path: Path) -> str:
+    """A path as a user should read it: relative to the project root when it is inside, absolute otherwise."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)

@@ -62,13 +62,17 @@ def _lock_holder_alive(ledger: Ledger, run_id: str) -> bool:
     return True
 
 
+def _details(event: dict) -> dict:
+    return json.loads(event["details"] or "{}")
+
+
 def view(ledger: Ledger, run_id: str) -> RunView | None:
     events = _fetch(ledger, run_id)
     if not events:
         return None
     end = next((e for e in reversed(events) if e["event_type"] in ("run_completed", "run_failed")), None)
     started = next((e for e in events if e["event_type"] == "run_started"), events[0])
-    details = json.loads(started["details"] or "{}")
+    details = _details(started)
     rows = sum(int(e["row_count"] or 0) for e in events if e["event_type"] == "load_completed"
                and e["status"] == "success")
     if end is None:
@@ -143,7 +147,8 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
             lines.append(f"  error ({failure.get('error_class') or 'unknown'}): {failure['message']}")
         if run.status == "INCOMPLETE":
             lines.append("  the process stopped without recording an end (killed or crashed) during this stage")
-    problems = [e for e in run.events if e["status"] in ("failed", "warn") and e is not failure]
+    problems = [e for e in run.events if e["status"] in ("failed", "warn") and e is not failure
+                and not (e["event_type"] == "validation_result" and _details(e).get("drift_only"))]
     if problems:
         lines += ["", "  errors and warnings:"]
         lines += [f"    {e['occurred_at']:%H:%M:%S} {e['stage']}/{e['event_type']} {e['subject'] or ''}: "
@@ -151,6 +156,9 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
     elif errors_only and not failure:
         lines += ["", "  no errors or warnings"]
     resume = resume_argv(run)
+    if failure and failure["stage"] == "validate" and failure["source"] == "great_expectations":
+        lines += ["", "  bronze failed its suites: `ingestion drift` lists each table's differences; fix the release",
+                  "  and load it again, or accept the change with `ingestion drift --accept TABLE`, then resume"]
     if resume:
         lines += ["", f"  resume with: ingestion {shlex.join(resume)}",
                   f"  or:          ingestion runs resume {run.run_id} --execute"]

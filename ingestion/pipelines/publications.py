@@ -14,6 +14,8 @@ import dlt
 from ingestion import paths
 from ingestion.errors import IngestionError, find_cause
 from ingestion.ledger import Ledger
+from ingestion.quality import catalog
+from ingestion.quality.catalog import BronzeTable
 from ingestion.sources.publications import PeriodPlan, manifest_resource, plan_period, publication_source
 from ingestion.sources.publications.settings import Publication
 from ingestion.warehouse import Warehouse
@@ -90,7 +92,10 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
             result.status = "skipped"
             return result
         with ledger.stage("extract", **where) as stage:
-            extract = pipeline.extract(publication_source(plan), loader_file_format="parquet")
+            known = {spec.table: catalog.columns(ledger.warehouse, BronzeTable(publication.dataset, spec.table,
+                                                                               (), None))
+                     for spec in publication.tables()}
+            extract = pipeline.extract(publication_source(plan, known_types=known), loader_file_format="parquet")
             stage.correlation_id = extract.loads_ids[-1] if extract.loads_ids else None
         with ledger.stage("load", **where) as stage:
             normalize = pipeline.normalize()

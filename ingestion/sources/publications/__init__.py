@@ -4,6 +4,10 @@
 notes, ignored, junk) before anything is read, so that a missing sheet or member fails early with its file named.
 :func:`publication_source` then reads the planned parts into one dlt resource per bronze table, with load metadata
 on every row. Each table replaces exactly the period it loads (merge, delete-insert on ``_period``).
+
+A column whose values arrive in another type than bronze holds it in (a retyped column, schema drift) is not cast
+into the old type, which could fail the load or round values silently: it lands beside it as
+``<column>__v_<type>``, dlt's own name for a variant column, where the validation stage reports it.
 """
 
 from __future__ import annotations
@@ -134,6 +138,35 @@ def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int, loa
     return table
 
 
+_ARROW_TYPES = {"text": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(),
+                "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC")}
+_SAFE_WIDENING = {("double", "bigint"), ("text", "bigint"), ("text", "double"), ("text", "bool"), ("text", "date")}
+
+
+def conform(chunk: pa.Table, known: dict[str, str]) -> pa.Table:
+    """Keep each column in the dlt type bronze already holds it in (``known``: column -> type, updated with the
+    columns seen first here). An all-null column, or a widening that loses nothing (integers into a double or a
+    text column), is cast; any other change of type goes to a variant column ``<column>__v_<type>``."""
+    from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+    for index, name in enumerate(chunk.column_names):
+        column = chunk.column(index)
+        arriving = get_column_type_from_py_arrow(column.type).get("data_type")
+        held = known.get(name)
+        if held is None or arriving is None or held == arriving:
+            if held is None and arriving is not None:
+                known[name] = arriving
+            continue
+        target = _ARROW_TYPES.get(held)
+        if target is not None and (column.null_count == len(column) or (held, arriving) in _SAFE_WIDENING):
+            chunk = chunk.set_column(index, pa.field(name, target), column.cast(target))
+        else:
+            variant = f"{name}__v_{arriving}"
+            known.setdefault(variant, arriving)
+            chunk = chunk.rename_columns([variant if n == name else n for n in chunk.column_names])
+    return chunk
+
+
 def _read_part(part: Part, workdir: Path, where: dict) -> Iterator[tuple[pa.Table, int]]:
     spec = part.spec
     assert spec is not None and part.file_spec is not None
@@ -152,12 +185,14 @@ def _read_part(part: Part, workdir: Path, where: dict) -> Iterator[tuple[pa.Tabl
         yield from readers.read_csv_batches(part.file.path, spec.types, where)
 
 
-def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime) -> Iterator[pa.Table]:
+def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime,
+                known: dict[str, str]) -> Iterator[pa.Table]:
     total = 0
     with tempfile.TemporaryDirectory(prefix="publication-") as workdir:
         for part in plan.table_parts(table.table):
             where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
             for chunk, first_row in _read_part(part, Path(workdir), where):
+                chunk = conform(chunk, known)
                 part.rows += chunk.num_rows
                 part.header = part.header or chunk.column_names
                 yield _with_metadata(chunk, part, plan.period, first_row, loaded_at)
@@ -169,12 +204,15 @@ def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime) -> I
                              publication=plan.publication.name, period=plan.period)
 
 
-def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None) -> list[DltResource]:
-    """One resource per bronze table of the period, each replacing exactly this period's rows."""
-    loaded_at = loaded_at or dt.datetime.now(dt.UTC)
+def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
+                    known_types: dict[str, dict[str, str]] | None = None) -> list[DltResource]:
+    """One resource per bronze table of the period, each replacing exactly this period's rows. ``known_types``:
+    table -> column -> dlt type of what bronze holds already (see :func:`conform`)."""
+    loaded_at, known_types = loaded_at or dt.datetime.now(dt.UTC), known_types or {}
     return [
         dlt.resource(
-            _table_rows(plan, table, loaded_at), name=table.table, max_table_nesting=0,
+            _table_rows(plan, table, loaded_at, dict(known_types.get(table.table, {}))), name=table.table,
+            max_table_nesting=0,
             write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="_period",
             columns=METADATA_COLUMNS,
         )
@@ -182,10 +220,11 @@ def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None) -> l
     ]
 
 
-def publication_source(plan: PeriodPlan, loaded_at: dt.datetime | None = None) -> dlt.sources.DltSource:
+def publication_source(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
+                       known_types: dict[str, dict[str, str]] | None = None) -> dlt.sources.DltSource:
     """The dlt source for one period of one publication; its schema is named after the publication."""
     source = dlt.source(table_resources, name=plan.publication.name, max_table_nesting=0)
-    return source(plan, loaded_at)
+    return source(plan, loaded_at, known_types)
 
 
 def manifest_resource(rows: list[dict]) -> DltResource:
@@ -197,4 +236,5 @@ def manifest_resource(rows: list[dict]) -> DltResource:
     })
 
 
-__all__ = ["METADATA_COLUMNS", "Part", "PeriodPlan", "manifest_resource", "plan_period", "publication_source"]
+__all__ = ["METADATA_COLUMNS", "Part", "PeriodPlan", "conform", "manifest_resource", "plan_period",
+           "publication_source"]

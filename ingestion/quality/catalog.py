@@ -1,0 +1,131 @@
+"""What a bronze table holds, read from the warehouse without scanning it.
+
+Column types come from ``information_schema`` and are named in dlt's engine-neutral vocabulary (text, bigint,
+double, bool, date, timestamp, ...), so that one suite holds on DuckDB and on PostgreSQL. For publication tables,
+the columns each period's files arrived with come from the manifest (``publication_manifest.columns``): dlt never
+drops a column, so the catalog alone cannot show that a later release stopped sending one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from ingestion.warehouse import Warehouse
+
+# Columns every row of a table carries whatever its source sent: the load metadata and dlt's own.
+METADATA = ("_period", "_source_file", "_source_sheet", "_source_member", "_file_sha256", "_source_row",
+            "_loaded_at", "_dlt_load_id", "_dlt_id")
+VARIANT = re.compile(r"^(?P<column>.+)__v_(?P<type>[a-z]+)$")  # dlt's name for a value that changed type
+
+_TYPES = (  # catalog type (DuckDB or PostgreSQL, lower case, prefix match) -> dlt data type
+    ("timestamp with time zone", "timestamp"), ("timestamp", "timestamp"), ("date", "date"),
+    ("time", "time"), ("character varying", "text"), ("varchar", "text"), ("text", "text"),
+    ("character", "text"), ("bigint", "bigint"), ("integer", "bigint"), ("smallint", "bigint"),
+    ("hugeint", "bigint"), ("double", "double"), ("real", "double"), ("float", "double"), ("boolean", "bool"),
+    ("numeric", "decimal"), ("decimal", "decimal"), ("jsonb", "json"), ("json", "json"), ("blob", "binary"),
+    ("bytea", "binary"),
+)
+
+
+def dlt_type(catalog_type: str) -> str:
+    """``'TIMESTAMP WITH TIME ZONE'`` (DuckDB) or ``'timestamp with time zone'`` (PostgreSQL) -> ``'timestamp'``."""
+    name = catalog_type.lower().strip()
+    for prefix, mapped in _TYPES:
+        if name.startswith(prefix):
+            return mapped
+    return name
+
+
+@dataclass(frozen=True)
+class BronzeTable:
+    """A bronze table a suite guards: its keys, and its period column when it is loaded a period at a time."""
+
+    dataset: str
+    table: str
+    keys: tuple[str, ...]
+    period_column: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}.{self.table}"
+
+
+def declared_tables() -> list[BronzeTable]:
+    """Every bronze table the source configs declare (publications, then the service desk)."""
+    from ingestion.sources.publications.settings import load_publications
+    from ingestion.sources.servicedesk import load_config
+
+    tables = [BronzeTable(p.dataset, spec.table, spec.keys, "_period")
+              for p in load_publications().values() for spec in p.tables()]
+    desk = load_config()
+    for resource in desk["resources"]:
+        key = resource.get("primary_key", [])
+        tables.append(BronzeTable(desk["dataset"], resource["name"], (key,) if isinstance(key, str) else tuple(key),
+                                  None))
+    return tables
+
+
+def find_table(name: str) -> BronzeTable:
+    """A declared table by ``dataset.table`` or by its bare table name."""
+    from ingestion.errors import ConfigError
+
+    found = [t for t in declared_tables() if name in (t.name, t.table)]
+    if len(found) != 1:
+        known = ", ".join(t.name for t in declared_tables())
+        raise ConfigError(f"no single bronze table {name!r}; declared: {known}")
+    return found[0]
+
+
+def columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, str]:
+    """Column -> dlt type, in table order, from the catalog (empty if the table does not exist yet)."""
+    rows = warehouse.query(
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = '{table.dataset}' and table_name = '{table.table}' order by ordinal_position")
+    return {name: dlt_type(kind) for name, kind in rows}
+
+
+def periods(warehouse: Warehouse, table: BronzeTable) -> list[str]:
+    """The periods a publication table holds, in order."""
+    if not table.period_column or not columns(warehouse, table):
+        return []
+    rows = warehouse.query(f"select distinct {table.period_column} from {table.name} order by 1")
+    return [row[0] for row in rows]
+
+
+def arrived_columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, list[str]]:
+    """Period -> the columns that period's files brought (the latest load of each period; union over its parts)."""
+    manifest = f"{table.dataset}.publication_manifest"
+    if not table.period_column or not warehouse.table_exists(table.dataset, "publication_manifest"):
+        return {}
+    rows = warehouse.query(
+        f"select m.period, m.columns from {manifest} m join (select period, max(recorded_at) as recorded_at "
+        f"from {manifest} where bronze_table = '{table.table}' and status = 'loaded' group by period) latest "
+        "on m.period = latest.period and m.recorded_at = latest.recorded_at "
+        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' order by m.period")
+    result: dict[str, list[str]] = {}
+    for period, listed in rows:
+        seen = result.setdefault(period, [])
+        seen += [c for c in (listed or "").split(",") if c and c not in seen]
+    return result
+
+
+def first_seen(warehouse: Warehouse, table: BronzeTable) -> dict[str, str]:
+    """Column -> when it first appeared: the first period that brought it (publications), or the date of the first
+    dlt schema version that held it (``_dlt_version``, for tables loaded without periods)."""
+    if table.period_column:
+        first: dict[str, str] = {}
+        for period, names in sorted(arrived_columns(warehouse, table).items()):
+            for name in names:
+                first.setdefault(name, period)
+        return first
+    if not warehouse.table_exists(table.dataset, "_dlt_version"):
+        return {}
+    first = {}
+    for inserted_at, schema in warehouse.query(f"select inserted_at, schema from {table.dataset}._dlt_version "
+                                               "order by inserted_at"):
+        described = json.loads(schema).get("tables", {}).get(table.table, {}).get("columns", {})
+        for name in described:
+            first.setdefault(name, f"{inserted_at:%Y-%m-%d %H:%M}")
+    return first

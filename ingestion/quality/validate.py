@@ -1,0 +1,368 @@
+"""Run the suites against the warehouse with Great Expectations, classify drift, apply each table's policy.
+
+Two batches per table and period:
+
+* a schema batch, the same on both engines: a zero-row pandas frame whose columns are those the period's files
+  arrived with and whose dtypes come from the warehouse catalog, so column-set and type checks cost no scan however
+  large the table, and one suite's types hold on DuckDB and PostgreSQL alike;
+* a rows batch: only the columns the row checks name, only for the period being validated (the whole table for a
+  table loaded without periods). On PostgreSQL it is a query asset of GX's own PostgreSQL datasource, so the metrics
+  are computed in the database. Released GX 1.x has no DuckDB datasource (and ``add_sql`` through duckdb_engine has
+  open metric errors), so on DuckDB the same columns are read through DuckDB's Arrow export into a pandas batch.
+
+Results go to the run ledger (``validation_result``, and ``schema_drift`` when the shape changed) and to GX Data
+Docs, a static site next to the dbt docs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ingestion import paths
+from ingestion.quality import catalog
+from ingestion.quality.catalog import VARIANT, BronzeTable
+from ingestion.quality.suites import Suite, suite_path
+from ingestion.warehouse import Warehouse
+
+Progress = Callable[[str], None]
+
+
+def docs_dir() -> Path:
+    """GX Data Docs go beside the dbt docs (``target/``, or ``DBT_TARGET_PATH``)."""
+    return paths.resolve(os.environ.get("DBT_TARGET_PATH", "target")) / "gx_docs"
+
+
+@dataclass
+class Drift:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    retyped: list[tuple[str, str, str, str]] = field(default_factory=list)  # column, expected, found, bronze column
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.retyped)
+
+
+@dataclass
+class TableCheck:
+    """One table (and period) checked against its suite."""
+
+    table: BronzeTable
+    period: str | None
+    drift: Drift = field(default_factory=Drift)
+    first_seen: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    expectations: int = 0
+    drift_failed: bool = False  # the policy fails this drift (as opposed to a row check failing)
+    drift_findings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failures else "warn" if self.warnings else "success"
+
+    @property
+    def subject(self) -> str:
+        return f"{self.table.table}/{self.period}" if self.period else self.table.table
+
+    def where(self) -> str:
+        return f"{self.table.name}, period {self.period}" if self.period else self.table.name
+
+
+@dataclass
+class ValidationReport:
+    checks: list[TableCheck] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    docs: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[TableCheck]:
+        return [c for c in self.checks if c.status == "failed"]
+
+    @property
+    def warned(self) -> list[TableCheck]:
+        return [c for c in self.checks if c.status == "warn"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (f"validate: {len(self.checks)} table checks against {len({c.table for c in self.checks})} suites: "
+                f"{len(self.checks) - len(self.failed) - len(self.warned)} passed, {len(self.warned)} warned, "
+                f"{len(self.failed)} failed in {self.seconds:.1f}s")
+
+    def problems(self) -> list[str]:
+        return [f"{'FAILED' if text in c.failures else 'warning'}: {text}"
+                for c in self.checks for text in c.failures + c.warnings]
+
+
+# -- GX ------------------------------------------------------------------------------------------------------------
+class GxRunner:
+    """An ephemeral GX context: a pandas datasource for the schema batches (and DuckDB's row batches), GX's own
+    PostgreSQL datasource for row checks there. Suites are read from files; results are kept for the docs."""
+
+    def __init__(self, warehouse: Warehouse, docs: Path | None) -> None:
+        warnings.filterwarnings("ignore", module="great_expectations")
+        warnings.filterwarnings("ignore", message=".*great_expectations.*")
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.enable_analytics(False)  # nothing phones home (this GX sends nothing anyway; say so for the next)
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self.docs = docs
+        if docs is not None:
+            self.context.add_data_docs_site(site_name="bronze", site_config={
+                "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}})
+        self.frames = self.context.data_sources.add_pandas("bronze")
+        self.sql = None
+        if warehouse.target == "postgres":
+            self.sql = self.context.data_sources.add_postgres("bronze_sql", connection_string=_postgres_url(warehouse))
+        self._suites: dict[str, Any] = {}
+        self._runs = 0
+
+    def run(self, asset: str, suite_name: str, expectations: list[dict], frame: Any) -> list[Any]:
+        """Validate a pandas frame (a zero-row schema frame, or rows read from DuckDB)."""
+        try:
+            data = self.frames.get_asset(asset)
+        except LookupError:
+            data = self.frames.add_dataframe_asset(asset)
+        batch = (data.batch_definitions[0] if data.batch_definitions
+                 else data.add_batch_definition_whole_dataframe("loaded"))
+        return self._validate(batch, suite_name, expectations, {"dataframe": frame})
+
+    def run_query(self, asset: str, suite_name: str, expectations: list[dict], query: str) -> list[Any]:
+        """Validate a query's rows where they are: GX computes the metrics in PostgreSQL."""
+        assert self.sql is not None
+        try:
+            data = self.sql.get_asset(asset)
+        except LookupError:
+            data = self.sql.add_query_asset(asset, query=query)
+        batch = (data.batch_definitions[0] if data.batch_definitions
+                 else data.add_batch_definition_whole_table("loaded"))
+        return self._validate(batch, suite_name, expectations, None)
+
+    def _validate(self, batch: Any, suite_name: str, expectations: list[dict], parameters: dict | None) -> list[Any]:
+        gx = self.gx
+        suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
+        if suite is None:
+            suite = self._suites[suite_name] = self.context.suites.add(
+                gx.ExpectationSuite(name=suite_name, expectations=expectations))
+        self._runs += 1
+        definition = self.context.validation_definitions.add(gx.ValidationDefinition(
+            name=f"{suite_name} #{self._runs}", data=batch, suite=suite))
+        result = definition.run(batch_parameters=parameters, result_format="SUMMARY")
+        return list(result.results)
+
+    def build_docs(self) -> Path | None:
+        if self.docs is None:
+            return None
+        self.context.build_data_docs(site_names=["bronze"])
+        return self.docs / "index.html"
+
+
+def _postgres_url(warehouse: Warehouse) -> str:
+    """SQLAlchemy URL for GX. The password stays a ``${PGPASSWORD}`` reference that GX resolves from the
+    environment, so it is never part of the config GX keeps or renders."""
+    password = ":${PGPASSWORD}" if warehouse.password else ""
+    return (f"postgresql+psycopg2://{quote(warehouse.user, safe='')}{password}@{warehouse.host}:{warehouse.port}/"
+            f"{quote(warehouse.database, safe='')}")
+
+
+def schema_frame(types: dict[str, str]) -> Any:
+    """A zero-row frame with the catalog's types, as pandas dtypes GX can name (see suites.GX_TYPES)."""
+    import pandas as pd
+
+    dtypes = {"text": pd.StringDtype(), "bigint": "Int64", "double": "Float64", "bool": "boolean",
+              "date": "datetime64[s]", "timestamp": pd.DatetimeTZDtype("us", "UTC")}
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(t, object)) for c, t in types.items()})
+
+
+def _columns_of(expectation: dict) -> list[str]:
+    kwargs = expectation["kwargs"]
+    return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
+
+
+def _describe_failure(result: Any) -> str:
+    config, outcome = result.expectation_config, result.result or {}
+    target = ", ".join(_columns_of({"kwargs": config.kwargs})) or "table"
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        return f"{config.type}({target}) could not run: {result.exception_info.get('exception_message')}"
+    if config.type == "expect_table_row_count_to_be_between":
+        return (f"{outcome.get('observed_value')} rows, outside the expected "
+                f"{config.kwargs.get('min_value')}..{config.kwargs.get('max_value') or 'any'}")
+    sample = ", ".join(repr(v) for v in (outcome.get("partial_unexpected_list") or [])[:5])
+    return (f"{config.type}({target}): {outcome.get('unexpected_count', '?')} of {outcome.get('element_count', '?')} "
+            f"rows unexpected" + (f", e.g. {sample}" if sample else ""))
+
+
+# -- checking one table ----------------------------------------------------------------------------------------------
+class Checker:
+    def __init__(self, warehouse: Warehouse, gx: GxRunner) -> None:
+        self.warehouse, self.gx = warehouse, gx
+
+    def check(self, table: BronzeTable, suite: Suite, period: str | None, types: dict[str, str],
+              arrived: dict[str, list[str]], first: dict[str, str], rows: bool = True) -> TableCheck:
+        check = TableCheck(table, period, first_seen=first)
+        present = types
+        if period is not None and period in arrived:
+            brought = set(arrived[period]) | set(catalog.METADATA)
+            present = {c: t for c, t in types.items() if c in brought}
+        expected = set(suite.expected_columns(period))
+        schema = [e for e in suite.schema_expectations(period)
+                  if e["type"] != "expect_column_values_to_be_of_type" or e["kwargs"]["column"] in present]
+        label = f"{suite.name} schema" + (f" @ {period}" if period else "")
+        results = self.gx.run(f"{table.name} schema", label, schema, schema_frame(present))
+        check.expectations += len(results)
+        suite_types = suite.column_types()
+        for result in results:
+            if result.success:
+                continue
+            config = result.expectation_config
+            if config.type == "expect_table_columns_to_match_set":
+                mismatched = (result.result or {}).get("details", {}).get("mismatched", {})
+                missing = set(mismatched.get("missing", []))
+                for column in mismatched.get("unexpected", []):
+                    variant = VARIANT.match(column)
+                    if variant and variant["column"] in expected:
+                        original = variant["column"]
+                        check.drift.retyped.append((original, suite_types.get(original, "?"), variant["type"],
+                                                    column))
+                        missing.discard(original)
+                    else:
+                        check.drift.added.append(column)
+                check.drift.removed += sorted(missing)
+            else:
+                column = config.kwargs["column"]
+                check.drift.retyped.append((column, suite_types.get(column, "?"), present.get(column, "?"), column))
+        self._apply_policy(check, suite)
+        if rows:
+            self._check_rows(check, table, suite, period, present)
+        return check
+
+    def _apply_policy(self, check: TableCheck, suite: Suite) -> None:
+        policy, drift, where = suite.policy, check.drift, check.where()
+
+        def seen(column: str) -> str:
+            return f" (first seen {check.first_seen[column]})" if column in check.first_seen else ""
+
+        findings = {
+            "added": [f"{where}: new column{'s' * (len(drift.added) > 1)} not in the suite, kept in bronze: "
+                      + ", ".join(c + seen(c) for c in drift.added)] if drift.added else [],
+            "removed": [f"{where}: column{'s' * (len(drift.removed) > 1)} missing from this period's files: "
+                        + ", ".join(drift.removed)] if drift.removed else [],
+            "retyped": [f"{where}: column {c} changed type: {old} in the suite, {new} now"
+                        + (f" (landed in bronze as {landed})" if landed != c else "")
+                        for c, old, new, landed in drift.retyped],
+        }
+        for kind, texts in findings.items():
+            if policy.get(kind) != "ignore":
+                check.drift_findings += texts
+            if policy.get(kind) == "fail":
+                check.drift_failed = check.drift_failed or bool(texts)
+                check.failures += texts
+            elif policy.get(kind) == "warn":
+                check.warnings += texts
+
+    def _check_rows(self, check: TableCheck, table: BronzeTable, suite: Suite, period: str | None,
+                    present: dict[str, str]) -> None:
+        runnable = [e for e in suite.row_expectations() if all(c in present for c in _columns_of(e))]
+        if not runnable:
+            return
+        needed = list(dict.fromkeys(c for e in runnable for c in _columns_of(e)))
+        needed = needed or [table.period_column or next(iter(present))]
+        where = f" where {table.period_column} = '{period}'" if period and table.period_column else ""
+        query = f"select {', '.join(needed)} from {table.name}{where}"
+        if self.gx.sql is not None:
+            results = self.gx.run_query(f"{table.name} rows" + (f" @ {period}" if period else ""),
+                                        f"{suite.name} rows", runnable, query)
+        else:
+            connection = self.warehouse.connect()
+            try:
+                frame = connection.sql(query).to_arrow_table().to_pandas()
+            finally:
+                connection.close()
+            results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, frame)
+        check.expectations += len(results)
+        for result in results:
+            if not result.success:
+                severity = getattr(result.expectation_config.severity, "value", "critical")
+                text = f"{check.where()}: {_describe_failure(result)}"
+                (check.failures if severity == "critical" else check.warnings).append(text)
+
+
+# -- the stage -------------------------------------------------------------------------------------------------------
+def validate_bronze(warehouse: Warehouse, *, loaded: dict[str, set[str]] | None = None, all_periods: bool = False,
+                    rows: bool = True, ledger: Any = None, docs: Path | None = None,
+                    only: list[BronzeTable] | None = None, progress: Progress = print) -> ValidationReport:
+    """Check every declared bronze table that exists against its suite: the periods in ``loaded`` (dataset ->
+    periods loaded by this run) plus each table's latest period, or every period with ``all_periods``."""
+    started = time.monotonic()
+    report = ValidationReport()
+    runner = GxRunner(warehouse, docs)
+    checker = Checker(warehouse, runner)
+    for table in only or catalog.declared_tables():
+        types = catalog.columns(warehouse, table)
+        if not types:
+            report.skipped.append(f"{table.name}: not loaded yet")
+            continue
+        suite = Suite.load(table)
+        if suite is None:
+            report.skipped.append(f"{table.name}: no suite at {suite_path(table)}; write one with: ingestion "
+                                  f"expectations init --table {table.name}")
+            continue
+        arrived, first = catalog.arrived_columns(warehouse, table), catalog.first_seen(warehouse, table)
+        if table.period_column:
+            held = catalog.periods(warehouse, table)
+            wanted = set(held) if all_periods else ({*(loaded or {}).get(table.dataset, set()), held[-1]}
+                                                    if held else set())
+            periods: list[str | None] = sorted(p for p in wanted if p in held)
+        else:
+            periods = [None]
+        for period in periods:
+            check = checker.check(table, suite, period, types, arrived, first, rows=rows)
+            report.checks.append(check)
+            if ledger is not None:
+                _record(ledger, check)
+            if check.status != "success":
+                progress(f"  {check.status.upper():<7} {check.where()}: " + "; ".join(
+                    t.removeprefix(check.where() + ": ") for t in check.failures + check.warnings))
+    report.docs = runner.build_docs()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _record(ledger: Any, check: TableCheck) -> None:
+    drift = check.drift
+    details = {"suite": str(suite_path(check.table)), "period": check.period,
+               "added": drift.added, "removed": drift.removed,
+               "retyped": [{"column": c, "expected": old, "found": new, "bronze_column": landed}
+                           for c, old, new, landed in drift.retyped],
+               "first_seen": {c: check.first_seen.get(c) for c in drift.added + [r[3] for r in drift.retyped]},
+               "failures": check.failures, "warnings": check.warnings, "expectations": check.expectations}
+    others = [t for t in check.failures + check.warnings if t not in check.drift_findings]
+    details["drift_only"] = bool(drift) and not others  # the schema_drift event below says all there is to say
+    message = "; ".join(others) or (f"{check.expectations} expectations checked; schema drift, see the schema_drift "
+                                    "event" if drift else f"{check.expectations} expectations met")
+    parent = ledger.event("validate", "validation_result", check.status, source=check.table.dataset,
+                          subject=check.subject, rows=None, message=message, details=details,
+                          error_class="permanent" if check.failures else None)
+    if drift:
+        drift_status = "failed" if check.drift_failed else "warn"
+        parts = ([f"added {', '.join(drift.added)}"] if drift.added else []) + (
+            [f"removed {', '.join(drift.removed)}"] if drift.removed else []) + (
+            [f"retyped {', '.join(f'{c} {old}->{new}' for c, old, new, _ in drift.retyped)}"] if drift.retyped else [])
+        ledger.event("validate", "schema_drift", drift_status, source=check.table.dataset, subject=check.subject,
+                     parent=parent, message=f"{check.where()}: " + "; ".join(parts), details=details)
