@@ -29,7 +29,7 @@ lint: venv
 	$(BIN)/sqlfluff lint macros tests/generic --templater jinja --disable-progress-bar
 
 pytest: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 ## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv.
 bench: venv
