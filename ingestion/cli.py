@@ -240,8 +240,7 @@ def _validate(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[s
 
     with ledger.stage("validate", source="great_expectations") as stage:
         report = validate_bronze(warehouse, all_periods=args.all_periods, ledger=ledger, docs=docs_dir())
-        stage.details = {"checks": len(report.checks), "failed": [c.subject for c in report.failed],
-                         "warned": [c.subject for c in report.warned]}
+        stage.details = report.details()
     for skipped in report.skipped:
         print(f"  skipped {skipped}")
     print(report.summary())

@@ -70,9 +70,7 @@ def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, u
     with ledger.stage("validate", source="great_expectations") as handle:
         report = validate_bronze(warehouse, loaded=loaded, ledger=ledger, docs=docs_dir(), progress=progress)
         outcome.validation = report
-        handle.details = {"checks": len(report.checks), "failed": [c.subject for c in report.failed],
-                          "warned": [c.subject for c in report.warned], "skipped": report.skipped,
-                          "data_docs": str(report.docs) if report.docs else None}
+        handle.details = report.details()
         progress(report.summary())
         if not report.ok:
             failures = [text for check in report.failed for text in check.failures]

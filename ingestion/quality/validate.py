@@ -100,9 +100,11 @@ class ValidationReport:
                 f"{len(self.checks) - len(self.failed) - len(self.warned)} passed, {len(self.warned)} warned, "
                 f"{len(self.failed)} failed in {self.seconds:.1f}s")
 
-    def problems(self) -> list[str]:
-        return [f"{'FAILED' if text in c.failures else 'warning'}: {text}"
-                for c in self.checks for text in c.failures + c.warnings]
+    def details(self) -> dict:
+        """What the validate stage's ledger event carries."""
+        return {"checks": len(self.checks), "failed": [c.subject for c in self.failed],
+                "warned": [c.subject for c in self.warned], "skipped": self.skipped,
+                "data_docs": str(self.docs) if self.docs else None}
 
 
 # -- GX ------------------------------------------------------------------------------------------------------------
