@@ -64,7 +64,16 @@ class Suite:
 
     @property
     def policy(self) -> dict[str, str]:
-        return {**DEFAULT_POLICY, **self.meta.get("drift_policy", {})}
+        """The drift policy; a value that is not warn, fail or ignore is refused, naming the suite file, so that a
+        typo never turns a check off silently."""
+        from ingestion.errors import ConfigError
+
+        policy = {**DEFAULT_POLICY, **self.meta.get("drift_policy", {})}
+        wrong = {kind: value for kind, value in policy.items() if kind not in DEFAULT_POLICY or value not in POLICIES}
+        if wrong:
+            raise ConfigError(f"{suite_path(self.table)}: meta.drift_policy {wrong} not understood; each of "
+                              f"{', '.join(DEFAULT_POLICY)} is one of {', '.join(POLICIES)}")
+        return policy
 
     @property
     def column_set(self) -> list[str]:

@@ -8,6 +8,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from ingestion.errors import ConfigError
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.suites import Suite, type_expectation
@@ -65,6 +66,9 @@ def test_policy_defaults_and_per_table_overrides() -> None:
     assert suite.policy == {"added": "warn", "removed": "fail", "retyped": "fail"}
     suite.meta["drift_policy"] = {"added": "fail"}
     assert suite.policy == {"added": "fail", "removed": "fail", "retyped": "fail"}
+    suite.meta["drift_policy"] = {"added": "fial"}
+    with pytest.raises(ConfigError, match=r"practice_detail\.json.*fial"):
+        suite.policy  # noqa: B018
 
 
 @pytest.mark.parametrize(("catalog_type", "expected"), [
