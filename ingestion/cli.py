@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ingestion import paths
 from ingestion.errors import ConfigError
-from ingestion.warehouse import TARGETS, Warehouse
+from ingestion.locks import LockHeld
+from ingestion.warehouse import TARGETS, Warehouse, WarehouseUnavailable
 
 
 def new_run_id() -> str:
@@ -106,27 +107,47 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
+    except LockHeld as error:
+        print(f"{args.command}: refused: {error}", file=sys.stderr)
+        return 3
+    except WarehouseUnavailable as error:
+        print(f"{args.command}: FAILED: {error}", file=sys.stderr)
+        return 1
 
 
 def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None = None) -> int:
-    """Run a command as one ledger run: lock, run_started, the work, run_completed or run_failed, unlock."""
-    from ingestion.ledger import Ledger, LockHeld
+    """Run a command as one ledger run: lock, run_started, the work, run_completed or run_failed, unlock.
+
+    Exit codes: 0 success or no work, 1 failed (a period, a stage, or the warehouse out of reach), 3 refused because
+    another run holds the warehouse. A run whose warehouse is out of reach is still recorded in the JSONL mirror.
+    """
+    from ingestion.ledger import Ledger
 
     warehouse = Warehouse(args.target)
     ledger = Ledger(warehouse, run_id or new_run_id(), command=args.command)
-    ledger.ensure_schema()
+    started = time.monotonic()
     try:
         ledger.acquire_lock()
     except LockHeld as error:
         print(f"{args.command}: refused: {error}", file=sys.stderr)
         return 3
-    started = time.monotonic()
+    except WarehouseUnavailable as error:
+        ledger.went_away(error)
+        ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
+        ledger.event("run", "run_failed", "failed", error_class="retryable", message=str(error),
+                     duration=time.monotonic() - started)
+        print(f"{args.command}: FAILED: {error} (run {ledger.run_id}, recorded in {paths.shown(ledger.mirror)})",
+              file=sys.stderr)
+        return 1
     ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
     print(f"{args.command}: run {ledger.run_id} into {warehouse.describe()}")
     status, rows, message = "failed", 0, None
     try:
         status, rows, message = {"publications": _publications, "servicedesk": _servicedesk, "run": _run,
                                  "validate": _validate}[args.command](args, warehouse, ledger)
+    except WarehouseUnavailable as error:
+        ledger.went_away(error)
+        message = str(error)
     except BaseException as error:
         message = f"{type(error).__name__}: {error}"
         raise
@@ -134,10 +155,34 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
         ledger.event("run", "run_completed" if status != "failed" else "run_failed", status,
                      duration=time.monotonic() - started, rows=rows, message=message)
         ledger.release_lock()
+    if ledger.unavailable is not None:
+        print(f"{args.command}: FAILED: {ledger.unavailable} (run {ledger.run_id}; what it did is recorded in "
+              f"{paths.shown(ledger.mirror)}; nothing half-loaded is visible: run it again once the warehouse is "
+              "back)", file=sys.stderr)
+        return 1
     label = {"success": "SUCCESS", "no_work": "NO_WORK", "failed": "FAILED"}[status]
     print(f"{args.command}: {label} in {time.monotonic() - started:.1f}s, {rows:,} rows loaded (run {ledger.run_id});"
           f" details: ingestion runs show {ledger.run_id}")
     return 0 if status != "failed" else 1
+
+
+def _reader(warehouse: Warehouse) -> None:
+    """Commands that only read the warehouse wait for nobody: on DuckDB, whose file one process at a time may open,
+    they refuse while a run writes, instead of breaking it."""
+    from ingestion import locks
+
+    if locks.is_busy(warehouse):
+        held = locks.holder(warehouse) or {}
+        log = f"; its progress: {paths.shown(Path(_log_dir()) / (held['run_id'] + '.jsonl'))}" if held.get(
+            "run_id") else ""
+        raise LockHeld(f"{locks.describe_holder(warehouse)} is writing to {warehouse.describe()}, which DuckDB lets "
+                       f"one process open at a time; try again when it ends{log}")
+
+
+def _log_dir() -> Path:
+    from ingestion.ledger import log_dir
+
+    return log_dir()
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -173,9 +218,10 @@ def _print_runs(runs: list) -> int:
     for run in runs:
         loaded = [p for p in run.periods if p.status == "loaded"]
         skipped = sum(p.status == "skipped" for p in run.periods)
+        held = f", {run.rows_quarantined():,} rows quarantined" if run.rows_quarantined() else ""
         print(f"publications: {run.publication}: {len(run.periods)} periods: {len(loaded)} loaded "
-              f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows), {skipped} unchanged (NO_WORK), "
-              f"{len(run.failed)} failed (run {run.run_id})")
+              f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows{held}), {skipped} unchanged "
+              f"(NO_WORK), {len(run.failed)} failed (run {run.run_id})")
         for period in run.failed:
             failures += 1
             print(f"  FAILED {period.period}: {period.error}")
@@ -254,6 +300,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from ingestion.quality import catalog, drift
 
     warehouse = Warehouse(args.target)
+    _reader(warehouse)
     if args.accept:
         table = catalog.find_table(args.accept)
         changes = drift.accept(warehouse, table)
@@ -284,6 +331,7 @@ def cmd_expectations(args: argparse.Namespace) -> int:
     from ingestion.quality import catalog, suites
 
     warehouse = Warehouse(args.target)
+    _reader(warehouse)
     tables = [catalog.find_table(name) for name in args.table] if args.table else catalog.declared_tables()
     written = 0
     for table in tables:
@@ -339,8 +387,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from ingestion.ledger import Ledger
 
     warehouse = Warehouse(args.target)
+    _reader(warehouse)
     ledger = Ledger(warehouse, args.run_id or "-")
-    ledger.ensure_schema()
+    try:
+        ledger.ensure_schema()
+    except WarehouseUnavailable as error:
+        mirrored = runs.view_from_mirror(args.run_id) if args.run_id and args.action == "show" else None
+        if mirrored is None:
+            raise
+        print(f"runs: {error}; showing the run from its JSONL mirror", file=sys.stderr)
+        print(runs.render_show(mirrored, errors_only=args.errors))
+        return 0
     if args.action == "list":
         listed = runs.list_runs(ledger, args.limit)
         print(runs.render_list(listed) if listed else "runs: no runs recorded yet")
@@ -348,7 +405,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not args.run_id:
         print(f"runs {args.action}: give a run id (see: ingestion runs)", file=sys.stderr)
         return 2
-    found = runs.view(ledger, args.run_id)
+    found = runs.view(ledger, args.run_id) or runs.view_from_mirror(args.run_id)
     if found is None:
         print(f"runs: no run {args.run_id} in {warehouse.describe()}", file=sys.stderr)
         return 2

@@ -36,3 +36,27 @@ def find_cause(error: BaseException, kind: type[BaseException]) -> BaseException
         seen.add(id(current))
         current = getattr(current, "exception", None) or current.__cause__ or current.__context__
     return None
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of ``error``'s chain: what actually went wrong under dlt's "Pipeline execution failed
+    at step=..." wrappers."""
+    seen: set[int] = set()
+    current = error
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "exception", None) or current.__cause__ or current.__context__
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    return current
+
+
+def describe(error: BaseException) -> str:
+    """The project's own message when there is one (an IngestionError anywhere in the chain), else the innermost
+    error's type and first line; never a wrapper's generic text."""
+    cause = find_cause(error, IngestionError) or root_cause(error)
+    if isinstance(cause, IngestionError):
+        return str(cause)
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[0]}" if text else type(cause).__name__

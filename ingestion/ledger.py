@@ -3,7 +3,11 @@
 Each event also goes to a JSONL mirror (``logs/runs/<run_id>.jsonl``), so a crash leaves a trace even where the
 warehouse is out of reach. Events tie dlt load ids and dbt invocation ids to the run id (``correlation_id``). The
 ledger also holds the warehouse-wide lock that keeps two backfills from interleaving, and remembers which files
-each period was loaded from, so an unchanged period is skipped.
+each period was loaded from (``ops.period_loads``, written in the same transaction that publishes the period), so
+an unchanged period is skipped and a period whose publication did not commit never is.
+
+When the warehouse is out of reach (PostgreSQL down, the database dropped, the DuckDB file not writable), events
+still go to the JSONL mirror, so the run, its failure and its message are recorded.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ingestion import paths
-from ingestion.warehouse import Warehouse
+from ingestion.locks import FileWarehouseLock, LockHeld
+from ingestion.warehouse import Warehouse, WarehouseUnavailable, cursor, insert_rows
 
 SCHEMA = "ops"
 EVENT_COLUMNS = ("event_id", "run_id", "correlation_id", "parent_event_id", "stage", "event_type", "status",
@@ -59,11 +64,22 @@ DDL = (
         host varchar(200) not null,
         acquired_at timestamp with time zone not null
     )""",
+    # One row per published period: written in the transaction that makes the period visible in bronze, so the
+    # fingerprint that lets a later run skip the period exists exactly when the period's rows do.
+    f"""create table if not exists {SCHEMA}.period_loads (
+        source varchar(64) not null,
+        subject varchar(300) not null,
+        fingerprint varchar(64) not null,
+        load_id varchar(64) not null,
+        run_id varchar(64) not null,
+        row_count bigint not null,
+        quarantined_count bigint not null,
+        published_at timestamp with time zone not null,
+        primary key (source, subject)
+    )""",
 )
 
-
-class LockHeld(Exception):
-    """Another run holds the warehouse lock."""
+__all__ = ["SCHEMA", "Ledger", "LockHeld", "Stage", "error_class"]
 
 
 def log_dir() -> Path:
@@ -89,21 +105,25 @@ class Stage:
 class Ledger:
     def __init__(self, warehouse: Warehouse, run_id: str, command: str = "") -> None:
         self.warehouse, self.run_id, self.command = warehouse, run_id, command
-        self.ph = "?" if warehouse.target == "duckdb" else "%s"
+        self.ph = warehouse.placeholder
         self.mirror = log_dir() / f"{run_id}.jsonl"
+        self.unavailable: WarehouseUnavailable | None = None  # set once the warehouse is out of reach
+        self._file_lock: FileWarehouseLock | None = None
 
     # -- schema ------------------------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
         self.warehouse.ensure_database()
-        self._execute_many([(statement, ()) for statement in DDL])
+        # two runs starting at once on PostgreSQL would race on "create ... if not exists": one at a time
+        serialise = [("select pg_advisory_xact_lock(7272001)", ())] if self.warehouse.target == "postgres" else []
+        self._execute_many([*serialise, *[(statement, ()) for statement in DDL]])
 
     def _execute_many(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
         connection = self.warehouse.connect()
         try:
-            cursor, results = connection.cursor(), []
+            run, results = cursor(connection), []
             for statement, parameters in statements:
-                cursor.execute(statement, parameters or None)
-                results.append(cursor.fetchall() if cursor.description else [])
+                run.execute(statement, parameters or None)
+                results.append(run.fetchall() if run.description else [])
             connection.commit()
             return results
         finally:
@@ -123,13 +143,31 @@ class Ledger:
             uuid.uuid4().hex, self.run_id, correlation_id or self.run_id, parent, stage, event_type, status, source,
             subject, dt.datetime.now(dt.UTC), None if duration is None else round(duration, 3), rows, retries,
             error_class, message, json.dumps(details, default=str) if details else None, fingerprint), strict=True))
+        self._mirror([event])
+        if self.unavailable is None:
+            placeholders = ", ".join([self.ph] * len(EVENT_COLUMNS))
+            try:
+                self._execute_many([(f"insert into {SCHEMA}.run_events ({', '.join(EVENT_COLUMNS)}) "
+                                     f"values ({placeholders})", tuple(event.values()))])
+            except WarehouseUnavailable as error:
+                self.went_away(error)
+        return event["event_id"]
+
+    def _mirror(self, events: list[dict]) -> None:
         self.mirror.parent.mkdir(parents=True, exist_ok=True)
         with self.mirror.open("a") as handle:
-            handle.write(json.dumps(event, default=str) + "\n")
-        placeholders = ", ".join([self.ph] * len(EVENT_COLUMNS))
-        self._execute_many([(f"insert into {SCHEMA}.run_events ({', '.join(EVENT_COLUMNS)}) "
-                             f"values ({placeholders})", tuple(event.values()))])
-        return event["event_id"]
+            for event in events:
+                handle.write(json.dumps(event, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def went_away(self, error: WarehouseUnavailable) -> None:
+        """The warehouse is out of reach: from now on events go to the JSONL mirror only (and it says so)."""
+        if self.unavailable is None:
+            self.unavailable = error
+            self._mirror([{"run_id": self.run_id, "event_type": "ledger_unavailable", "status": "warn",
+                           "occurred_at": dt.datetime.now(dt.UTC), "message": f"{error}; events from here on are in "
+                           f"this file only"}])
 
     def dbt_results(self, stage: str, result: Any, parent: str | None = None) -> None:
         """One ``dbt_node`` event per node of a dbt invocation, correlated by its invocation id, in one write."""
@@ -143,17 +181,19 @@ class Ledger:
                          "permanent" if failed else None, (node.get("message") or None), None, None))
         if not rows:
             return
-        placeholders = ", ".join([self.ph] * len(EVENT_COLUMNS))
-        connection = self.warehouse.connect()
+        self._mirror([dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows])
+        if self.unavailable is not None:
+            return
         try:
-            connection.cursor().executemany(f"insert into {SCHEMA}.run_events ({', '.join(EVENT_COLUMNS)}) "
-                                            f"values ({placeholders})", rows)
+            connection = self.warehouse.connect()
+        except WarehouseUnavailable as error:
+            self.went_away(error)
+            return
+        try:
+            insert_rows(connection, self.warehouse, SCHEMA, "run_events", list(EVENT_COLUMNS), rows)
             connection.commit()
         finally:
             connection.close()
-        with self.mirror.open("a") as handle:
-            for row in rows:
-                handle.write(json.dumps(dict(zip(EVENT_COLUMNS, row, strict=True)), default=str) + "\n")
 
     @contextmanager
     def stage(self, name: str, *, source: str | None = None, subject: str | None = None,
@@ -164,10 +204,14 @@ class Ledger:
         try:
             yield stage
         except BaseException as error:
+            from ingestion.errors import describe
+
+            message, full = describe(error), str(error).strip()
+            details = {**stage.details, **({"detail": full} if full and full != message else {})}
             self.event(name, "stage_failed", "failed", source=source, subject=subject, parent=event_id,
                        correlation_id=stage.correlation_id, duration=time.monotonic() - stage.started,
                        rows=stage.rows, retries=stage.retries, error_class=error_class(error),
-                       message=str(error) or type(error).__name__, details=stage.details or None)
+                       message=message, details=details or None)
             raise
         self.event(name, "stage_completed", stage.status, source=source, subject=subject, parent=event_id,
                    correlation_id=stage.correlation_id, duration=time.monotonic() - stage.started, rows=stage.rows,
@@ -175,26 +219,55 @@ class Ledger:
 
     # -- what was loaded ---------------------------------------------------------------------------------------
     def loaded_fingerprint(self, source: str, subject: str) -> str | None:
-        """The files fingerprint of the latest successful load of ``subject`` (e.g. a publication period)."""
-        rows = self.query(f"select fingerprint from {SCHEMA}.run_events where source = ? and subject = ? and "
-                          "event_type = 'load_completed' and status = 'success' order by occurred_at desc limit 1",
+        """The files fingerprint of ``subject`` (a publication period) as published now, or None if it never was.
+        Read from ``ops.period_loads``, which changes in the transaction that publishes the period's rows."""
+        rows = self.query(f"select fingerprint from {SCHEMA}.period_loads where source = ? and subject = ?",
                           (source, subject))
         return rows[0][0] if rows else None
 
     def unbuilt_loads(self) -> list[tuple[str, str]]:
         """(source, subject) of the loads that brought rows after the last successful transform: bronze holds data
-        that silver does not (a run stopped by validation, or a load run on its own)."""
+        that silver does not (a run stopped by validation or killed after publishing, or a load run on its own)."""
         built = self.query(f"select max(occurred_at) from {SCHEMA}.run_events where stage = 'transform' and "
                            "event_type = 'stage_completed' and status = 'success'")[0][0]
-        since = "" if built is None else " and occurred_at > ?"
-        return [tuple(row) for row in self.query(
-            f"select distinct source, subject from {SCHEMA}.run_events where event_type = 'load_completed' and "
-            f"status = 'success' and row_count > 0{since}", () if built is None else (built,))]
+        since_event = "" if built is None else " and occurred_at > ?"
+        since_period = "" if built is None else " where published_at > ?"
+        parameters = () if built is None else (built,)
+        events = self.query(f"select distinct source, subject from {SCHEMA}.run_events where event_type = "
+                            f"'load_completed' and status = 'success' and row_count > 0{since_event}", parameters)
+        periods = self.query(f"select source, subject from {SCHEMA}.period_loads{since_period}", parameters)
+        return sorted({tuple(row) for row in [*events, *periods]})
+
+    def owners(self, load_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """load id -> (run id, subject) of the stages that recorded those dlt load packages."""
+        if not load_ids or self.unavailable is not None:
+            return {}
+        marks = ", ".join(["?"] * len(load_ids))
+        rows = self.query(f"select distinct correlation_id, run_id, subject from {SCHEMA}.run_events where "
+                          f"correlation_id in ({marks})", tuple(load_ids))
+        return {load_id: (run_id, subject) for load_id, run_id, subject in rows}
 
     # -- the warehouse lock ------------------------------------------------------------------------------------
     def acquire_lock(self, name: str = "ingestion") -> None:
-        """Take the warehouse-wide lock, or raise LockHeld naming the run that has it. A lock left by a process
-        that no longer exists on this host is taken over."""
+        """Take the warehouse-wide lock, then make sure the ledger tables exist; or raise LockHeld naming the run
+        that has it. On DuckDB the lock is a file lock taken before the database is opened (see
+        :mod:`ingestion.locks`); on PostgreSQL it is a row of ``ops.run_locks``, and a row left by a process that
+        no longer exists on this host is taken over."""
+        if self.warehouse.target == "duckdb":
+            lock = FileWarehouseLock(self.warehouse, self.run_id, self.command)
+            try:
+                lock.acquire()
+            except OSError as error:  # the folder cannot be made or written: the warehouse is out of reach
+                raise WarehouseUnavailable(f"cannot open the DuckDB warehouse {paths.shown(self.warehouse.duckdb_path)}"
+                                           f": {error}") from error
+            self._file_lock = lock
+            try:
+                self.ensure_schema()
+            except BaseException:
+                self.release_lock(name)
+                raise
+            return
+        self.ensure_schema()
         host, pid = socket.gethostname(), os.getpid()
         held = self.query(f"select run_id, pid, host, acquired_at from {SCHEMA}.run_locks where lock_name = ?",
                           (name,))
@@ -208,11 +281,24 @@ class Ledger:
         try:
             self.query(f"insert into {SCHEMA}.run_locks (lock_name, run_id, pid, host, acquired_at) "
                        "values (?, ?, ?, ?, ?)", (name, self.run_id, pid, host, dt.datetime.now(dt.UTC)))
+        except WarehouseUnavailable:
+            raise
         except Exception as error:  # a concurrent insert won the race for the primary key
-            raise LockHeld(f"another run took the warehouse lock first: {error}") from error
+            winner = self.query(f"select run_id, pid, host from {SCHEMA}.run_locks where lock_name = ?", (name,))
+            holder = f"run {winner[0][0]} (pid {winner[0][1]} on {winner[0][2]})" if winner else "another run"
+            raise LockHeld(f"{holder} took the warehouse lock first and is loading into this warehouse; wait for "
+                           "it to end, then run again") from error
 
     def release_lock(self, name: str = "ingestion") -> None:
-        self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, self.run_id))
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+            return
+        if self.warehouse.target == "postgres" and self.unavailable is None:
+            try:
+                self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, self.run_id))
+            except WarehouseUnavailable as error:
+                self.went_away(error)
 
 
 def _alive(pid: int) -> bool:

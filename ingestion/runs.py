@@ -8,7 +8,7 @@ import shlex
 import socket
 from dataclasses import dataclass
 
-from ingestion.ledger import SCHEMA, Ledger
+from ingestion.ledger import EVENT_COLUMNS, SCHEMA, Ledger, log_dir
 
 STAGES = ("discover", "extract", "load", "validate", "transform", "export")
 
@@ -49,6 +49,11 @@ def _fetch(ledger: Ledger, run_id: str) -> list[dict]:
 
 
 def _lock_holder_alive(ledger: Ledger, run_id: str) -> bool:
+    if ledger.warehouse.target == "duckdb":
+        from ingestion import locks
+
+        holder = locks.holder(ledger.warehouse) or {}
+        return holder.get("run_id") == run_id and locks.is_busy(ledger.warehouse)
     held = ledger.query(f"select pid, host from {SCHEMA}.run_locks where run_id = ?", (run_id,))
     if not held:
         return False
@@ -66,17 +71,64 @@ def _details(event: dict) -> dict:
     return json.loads(event["details"] or "{}")
 
 
+def _mirrored(run_id: str) -> list[dict]:
+    """The run's events from its JSONL mirror (``logs/runs/<run_id>.jsonl``), if this machine has it."""
+    import datetime as dt
+
+    mirror = log_dir() / f"{run_id}.jsonl"
+    if not mirror.is_file():
+        return []
+    events = []
+    for line in mirror.read_text().splitlines():
+        try:
+            raw = json.loads(line)
+        except ValueError:  # a line cut short by a kill
+            continue
+        if "stage" not in raw:  # the mirror's own notes (ledger_unavailable)
+            continue
+        event = {column: raw.get(column) for column in EVENT_COLUMNS}
+        event["occurred_at"] = dt.datetime.fromisoformat(raw["occurred_at"])
+        events.append(event)
+    return events
+
+
+def view_from_mirror(run_id: str) -> RunView | None:
+    """A run read from its JSONL mirror alone: what a run recorded while the warehouse was out of reach, or a run
+    whose warehouse is gone."""
+    events = _mirrored(run_id)
+    return _view(run_id, events, holder_alive=False) if events else None
+
+
 def view(ledger: Ledger, run_id: str) -> RunView | None:
+    """A run from the ledger, with any event its mirror holds that the ledger does not: a run killed between
+    writing an event to the mirror and to the warehouse, or one whose warehouse went away part way."""
     events = _fetch(ledger, run_id)
+    known = {event["event_id"] for event in events}
+    missing = [event for event in _mirrored(run_id) if event["event_id"] not in known]
+    if missing:
+        events = sorted(events + missing, key=lambda e: (_utc(e["occurred_at"]), e["event_id"]))
     if not events:
         return None
+    return _view(run_id, events, holder_alive=_lock_holder_alive(ledger, run_id))
+
+
+def _utc(moment: object) -> object:
+    """Timestamps from the warehouse and from the mirror compare as UTC (PostgreSQL gives the session's zone)."""
+    import datetime as dt
+
+    if isinstance(moment, dt.datetime):
+        return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def _view(run_id: str, events: list[dict], holder_alive: bool) -> RunView:
     end = next((e for e in reversed(events) if e["event_type"] in ("run_completed", "run_failed")), None)
     started = next((e for e in events if e["event_type"] == "run_started"), events[0])
     details = _details(started)
     rows = sum(int(e["row_count"] or 0) for e in events if e["event_type"] == "load_completed"
                and e["status"] == "success")
     if end is None:
-        status = "RUNNING" if _lock_holder_alive(ledger, run_id) else "INCOMPLETE"
+        status = "RUNNING" if holder_alive else "INCOMPLETE"
     else:
         status = {"success": "SUCCESS", "no_work": "NO_WORK"}.get(end["status"], "FAILED")
     return RunView(run_id, status, started["occurred_at"], end["occurred_at"] if end else events[-1]["occurred_at"],
@@ -132,6 +184,19 @@ def _stage_table(run: RunView) -> list[str]:
     return lines
 
 
+def _quarantine_lines(run: RunView) -> list[str]:
+    lines = []
+    for event in run.events:
+        if event["event_type"] != "load_completed" or event["status"] != "success":
+            continue
+        details = _details(event)
+        quarantined, flagged = details.get("quarantined") or {}, details.get("flagged") or {}
+        for table in sorted(set(quarantined) | set(flagged)):
+            lines.append(f"    {event['subject'] or '-'}: {table}: {quarantined.get(table, 0):,} quarantined, "
+                         f"{flagged.get(table, 0):,} flagged")
+    return lines
+
+
 def render_show(run: RunView, errors_only: bool = False) -> str:
     """A run's status, stage breakdown (not with ``errors_only``), failure point, problems and resume command."""
     lines = [f"run {run.run_id}: {run.status}", f"  command:  ingestion {shlex.join(run.argv)}",
@@ -139,6 +204,9 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
              f"rows loaded: {run.rows:,}"]
     if not errors_only:
         lines += ["", *_stage_table(run)]
+    held = _quarantine_lines(run)
+    if held:
+        lines += ["", "  rows quarantined (not loaded) and flagged (loaded, marked), see the quarantine table:", *held]
     failure = run.failure()
     if failure:
         lines += ["", f"  failure point: stage {failure['stage']}, source {failure['source'] or '-'}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +44,16 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def _die_with_parent() -> None:
+    """In the dbt child, before exec: on Linux, ask the kernel to kill it when the run that started it dies (a
+    ``kill -9`` of the run must not leave dbt writing to the warehouse after the run's lock is gone)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_path: Path | None = None) -> DbtResult:
     """``dbt <args> --target <warehouse>`` in the project folder; output is streamed when ``echo``."""
     target_path = target_path or Path(os.environ.get("DBT_TARGET_PATH", paths.PROJECT_ROOT / "target"))
@@ -51,7 +62,8 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
            "DBT_LOG_PATH": str(target_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     started, started_at = time.monotonic(), time.time()
     process = subprocess.Popen([dbt_executable(), *args, "--target", warehouse.target], cwd=paths.PROJECT_ROOT,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=_die_with_parent)  # it only calls prctl: safe before exec
     output = []
     assert process.stdout is not None
     for line in process.stdout:

@@ -1,4 +1,13 @@
-"""Load publication periods into bronze with dlt: one load per period, so a bad period never touches another."""
+"""Load publication periods into bronze with dlt: one load per period, published in one transaction.
+
+Each period is planned (files fetched, fingerprinted, every part classified), extracted and loaded by dlt into the
+publication's incoming dataset, then published into bronze by :mod:`ingestion.pipelines.publish`: all its tables,
+manifest and quarantine rows and its fingerprint together, or nothing. A bad period never touches another.
+
+dlt keeps a load package on disk until it is loaded. A package left by a killed run is never loaded by the next one:
+every run first aborts such leftovers with dlt's ``abort_packages`` and records a ``leftover_discarded`` event
+naming the run and period they came from. That period was never published, so it loads again.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +21,15 @@ from dataclasses import dataclass, field
 import dlt
 
 from ingestion import paths
-from ingestion.errors import IngestionError, find_cause
+from ingestion.errors import IngestionError, describe, find_cause
 from ingestion.ledger import Ledger
+from ingestion.pipelines.leftovers import discard_leftovers
+from ingestion.pipelines.publish import PeriodPublication, TableOutcome, publish_period, record_failed_manifest
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
-from ingestion.sources.publications import PeriodPlan, manifest_resource, plan_period, publication_source
+from ingestion.sources.publications import PeriodPlan, plan_period, publication_source
 from ingestion.sources.publications.settings import Publication
-from ingestion.warehouse import Warehouse
+from ingestion.warehouse import Warehouse, WarehouseUnavailable, find_unavailable
 
 Progress = Callable[[str], None]
 
@@ -27,7 +38,9 @@ Progress = Callable[[str], None]
 class PeriodResult:
     period: str
     status: str  # loaded | skipped | failed
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # published rows per table
+    quarantined: dict[str, int] = field(default_factory=dict)  # rows not loaded, per table
+    flagged: dict[str, int] = field(default_factory=dict)  # rows loaded with a marked cell, per table
     files: int = 0
     load_id: str | None = None
     error: str | None = None
@@ -47,13 +60,21 @@ class PublicationRun:
     def rows_loaded(self) -> int:
         return sum(sum(p.rows.values()) for p in self.periods)
 
+    def rows_quarantined(self) -> int:
+        return sum(sum(p.quarantined.values()) for p in self.periods)
+
+
+def incoming_dataset(publication: Publication) -> str:
+    """Where dlt lands a period before it is published into ``publication.dataset``."""
+    return f"{publication.dataset}_incoming"
+
 
 def pipeline_for(publication: Publication, warehouse: Warehouse) -> dlt.Pipeline:
     os.environ.setdefault("DLT_PROJECT_DIR", str(paths.PROJECT_ROOT))  # finds the committed .dlt/config.toml
     return dlt.pipeline(
         pipeline_name=f"publications_{publication.name}_{warehouse.target}",
         destination=warehouse.dlt_destination(),
-        dataset_name=publication.dataset,
+        dataset_name=incoming_dataset(publication),
         pipelines_dir=str(paths.state_dir() / "dlt"),
     )
 
@@ -66,8 +87,9 @@ def fingerprint(plan: PeriodPlan) -> str:
 
 def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger,
                 force: bool = False) -> PeriodResult:
-    """Discover, extract and load one period as ledger stages. An unchanged period is skipped (NO_WORK) unless
-    ``force``; on failure nothing of this period is loaded and the error says where."""
+    """Discover, extract, load and publish one period as ledger stages. An unchanged period is skipped (NO_WORK)
+    unless ``force``; on failure nothing of this period changes and the error says where. Raises
+    WarehouseUnavailable when the warehouse went away (the run cannot go on)."""
     started = time.monotonic()
     plan: PeriodPlan | None = None
     result = PeriodResult(period=period, status="failed")
@@ -96,42 +118,66 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
                                                                                (), None))
                      for spec in publication.tables()}
             extract = pipeline.extract(publication_source(plan, known_types=known), loader_file_format="parquet")
-            stage.correlation_id = extract.loads_ids[-1] if extract.loads_ids else None
+            result.load_id = stage.correlation_id = extract.loads_ids[-1] if extract.loads_ids else None
         with ledger.stage("load", **where) as stage:
-            normalize = pipeline.normalize()
+            stage.correlation_id = result.load_id
+            pipeline.normalize()
             pipeline.load()
-            result.rows = {table: count for table, count in normalize.row_counts.items()
-                           if not table.startswith("_dlt")}
-            result.load_id = stage.correlation_id = normalize.loads_ids[-1] if normalize.loads_ids else None
-            stage.rows, stage.details = sum(result.rows.values()), {"tables": result.rows}
+            outcomes = _publish(ledger, publication, plan, result.load_id or "", print_)
+            result.rows = {t: o.rows for t, o in outcomes.items()}
+            result.quarantined = {t: o.rejected for t, o in outcomes.items() if o.rejected}
+            result.flagged = {t: o.flagged for t, o in outcomes.items() if o.flagged}
+            stage.rows = sum(result.rows.values())
+            stage.details = {"tables": result.rows, "quarantined": result.quarantined, "flagged": result.flagged}
         ledger.event("load", "load_completed", "success", correlation_id=result.load_id, rows=sum(result.rows.values()),
-                     fingerprint=print_, details={"tables": result.rows}, **where)
+                     fingerprint=print_, details={"tables": result.rows, "quarantined": result.quarantined,
+                                                  "flagged": result.flagged}, **where)
         result.status = "loaded"
     except Exception as error:  # the period fails, the run goes on and reports it
+        unavailable = find_unavailable(error)
+        if unavailable is not None:
+            raise unavailable from error
         cause = find_cause(error, IngestionError)
-        result.error = str(cause) if cause else f"{publication.name}, {period}: {_first_line(error)}"
+        result.error = str(cause) if cause else f"{publication.name}, {period}: {describe(error)}"
+        discard_leftovers(pipeline, ledger, publication.name)
+        _record_failure(ledger, publication, plan, result)
     finally:
         result.seconds = time.monotonic() - started
-    _record_manifest(pipeline, plan, ledger.run_id, result)
     return result
 
 
-def _record_manifest(pipeline: dlt.Pipeline, plan: PeriodPlan | None, run_id: str, result: PeriodResult) -> None:
-    if plan is None:
+def _publish(ledger: Ledger, publication: Publication, plan: PeriodPlan, load_id: str,
+             print_: str) -> dict[str, TableOutcome]:
+    manifest = [part.manifest_row(ledger.run_id, publication.name, plan.period, "loaded") for part in plan.parts]
+    manifest += _unexpected_rows(plan, ledger.run_id, "loaded")
+    read_rows: dict[str, int] = {}
+    for part in plan.parts:
+        if part.spec is not None:
+            read_rows[part.spec.table] = read_rows.get(part.spec.table, 0) + part.rows
+    return publish_period(ledger.warehouse, PeriodPublication(
+        publication=publication.name, dataset=publication.dataset, incoming=incoming_dataset(publication),
+        period=plan.period, load_id=load_id, run_id=ledger.run_id, fingerprint=print_,
+        tables=publication.tables(), read_rows=read_rows, manifest=manifest, quarantine=plan.quarantine))
+
+
+def _unexpected_rows(plan: PeriodPlan, run_id: str, status: str) -> list[dict]:
+    return [{"run_id": run_id, "publication": plan.publication.name, "period": plan.period, "file_name": name,
+             "part_kind": "file", "part_name": name, "classification": "ignored", "status": status}
+            for name in plan.unexpected_files]
+
+
+def _record_failure(ledger: Ledger, publication: Publication, plan: PeriodPlan | None, result: PeriodResult) -> None:
+    """The failed period's files and parts in the manifest (status failed); best effort, the error is what counts."""
+    if plan is None or ledger.unavailable is not None:
         return
     now = dt.datetime.now(dt.UTC)
-    rows = [part.manifest_row(run_id, plan.publication.name, plan.period, result.status) | {"recorded_at": now}
+    rows = [part.manifest_row(ledger.run_id, publication.name, plan.period, "failed") | {"recorded_at": now}
             for part in plan.parts]
-    rows += [{"run_id": run_id, "publication": plan.publication.name, "period": plan.period, "file_name": name,
-              "part_kind": "file", "part_name": name, "classification": "ignored", "status": result.status,
-              "recorded_at": now} for name in plan.unexpected_files]
-    source = dlt.source(manifest_resource, name=plan.publication.name)  # same schema as the period's tables
-    pipeline.run(source(rows))
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    rows += [row | {"recorded_at": now} for row in _unexpected_rows(plan, ledger.run_id, "failed")]
+    try:
+        record_failed_manifest(ledger.warehouse, publication.dataset, rows)
+    except WarehouseUnavailable as error:
+        ledger.went_away(error)
 
 
 def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: str,
@@ -144,6 +190,9 @@ def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: s
         ledger = Ledger(warehouse, run_id)
         ledger.ensure_schema()
     pipeline = pipeline_for(publication, warehouse)
+    for load_id in discard_leftovers(pipeline, ledger, publication.name):
+        progress(f"{publication.name}: discarded an unfinished load package ({load_id}) left by an earlier run; "
+                 "see `ingestion runs show` for the run it came from")
     run = PublicationRun(publication.name, run_id)
     for index, period in enumerate(periods, start=1):
         progress(f"[{index}/{len(periods)}] {publication.name} {period}: loading ...")
@@ -154,8 +203,11 @@ def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: s
                      "skipped (NO_WORK; --force reloads)")
         elif result.status == "loaded":
             tables = ", ".join(f"{table} {count:,}" for table, count in sorted(result.rows.items()))
+            held = sum(result.quarantined.values()) + sum(result.flagged.values())
+            note = (f"; {sum(result.quarantined.values()):,} rows quarantined, {sum(result.flagged.values()):,} "
+                    f"flagged ({publication.dataset}.quarantine)") if held else ""
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: loaded {result.files} files "
-                     f"({tables}) in {result.seconds:.1f}s")
+                     f"({tables}) in {result.seconds:.1f}s{note}")
         else:
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: FAILED: {result.error}")
     return run

@@ -21,9 +21,10 @@ from dlt.extract.exceptions import PipeException
 from ingestion import paths
 from ingestion.errors import find_cause
 from ingestion.ledger import Ledger
+from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.sources.servicedesk import load_config, servicedesk_source
 from ingestion.sources.servicedesk.http import RequestStats
-from ingestion.warehouse import Warehouse
+from ingestion.warehouse import Warehouse, find_unavailable
 
 Progress = Callable[[str], None]
 OPS_DATASET = "ops"
@@ -130,6 +131,9 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
     stage_event = ledger.event("load", "stage_started", "running", source="servicedesk",
                                details={"full_refresh": full_refresh})
     pipeline = pipeline_for(warehouse, dataset)
+    for load_id in discard_leftovers(pipeline, ledger, "servicedesk"):
+        progress(f"servicedesk: discarded an unfinished load package ({load_id}) left by an earlier run; its records "
+                 "are fetched again from the last committed cursor")
     before = {t: (0, None) for t in tables} if full_refresh else _table_state(warehouse, dataset, tables)
     stats, run = RequestStats(), ServiceDeskRun(run_id)
     credentials = {key: value for key, value in (("base_url", base_url), ("token", token)) if value}
@@ -142,6 +146,9 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
         load_info = pipeline.last_trace.last_load_info
         run.load_id = load_info.loads_ids[-1] if load_info and load_info.loads_ids else None
     except Exception as error:  # recorded as a failed load, with its figures
+        unavailable = find_unavailable(error)
+        if unavailable is not None:  # the run cannot go on; its package is discarded by the next run
+            raise unavailable from error
         run.status = "failed"
         run.error, failed_resource = describe_failure(error)
     run.ended_at = dt.datetime.now(dt.UTC)

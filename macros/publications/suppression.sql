@@ -13,6 +13,18 @@
     coalesce(trim({{ column }}) in ({{ suppression_marker_list() }}), false)
 {%- endmacro %}
 
+{#- A cell whose formula failed in the spreadsheet (#DIV/0!, #N/A, ...): the values come from
+    var('spreadsheet_error_values'). -#}
+{% macro error_value_list() -%}
+    {%- for value in var('spreadsheet_error_values') -%}
+        '{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro is_error_cell(column) -%}
+    coalesce(trim({{ column }}) in ({{ error_value_list() }}), false)
+{%- endmacro %}
+
 {% macro suppressed_number(column, data_type) -%}
     case
         when {{ is_numeric_text('trim(' ~ column ~ ')') }}

@@ -57,9 +57,14 @@ def test_bronze_rows_carry_load_metadata(built: dict) -> None:
     assert sha == hashlib.sha256(xlsx.read_bytes()).hexdigest()
     assert first_row == 6  # title rows 1-3, a blank row, the header on row 5
     assert load_ids == 1 and loaded_at is not None
-    loaded = ws.scalar("select count(*) from bronze_publications._dlt_loads where load_id in "
+    # each period's rows came from one dlt load, recorded by dlt where it landed and by the ledger where it was
+    # published
+    loaded = ws.scalar("select count(*) from bronze_publications_incoming._dlt_loads where load_id in "
                        "(select _dlt_load_id from bronze_publications.practice_summary)")
     assert loaded == 5
+    published = ws.scalar("select count(*) from ops.period_loads where load_id in "
+                          "(select _dlt_load_id from bronze_publications.practice_summary)")
+    assert published == 5
     members = ws.query("select distinct _source_member from bronze_publications.regional_extracts")
     assert all(member[0].startswith("extracts/region_") for member in members)
 

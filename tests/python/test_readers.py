@@ -36,14 +36,15 @@ def test_header_is_found_below_title_rows_and_footnotes_are_not_data(tmp_path: P
         5: ["A1", 12.5, "[c]"], 6: ["A2", 3, "*"], 8: ["Figures are provisional."],
     })
     [(table, first_row)] = _read(book)
-    assert table == {"practice_code": ["A1", "A2"], "rate_per_1_000": ["12.5", "3"], "date": ["[c]", "*"]}
+    assert table == {"practice_code": ["A1", "A2"], "rate_per_1_000": ["12.5", "3"], "date": ["[c]", "*"],
+                     "_source_row": [5, 6]}
     assert first_row == 5
 
 
 def test_an_explicit_header_row_wins_over_detection(tmp_path: Path) -> None:
     book = _workbook(tmp_path / "b.xlsx", {1: ["Notes", "more notes"], 2: ["code", "value"], 3: ["x", 1]})
     [(table, first_row)] = _read(book, header_row=2)
-    assert table == {"code": ["x"], "value": ["1"]} and first_row == 3
+    assert table == {"code": ["x"], "value": ["1"], "_source_row": [3]} and first_row == 3
 
 
 def test_a_value_without_a_header_names_sheet_and_row(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_csv_keeps_integers_dates_and_nulls_as_typed_columns(tmp_path: Path) -> 
     path = tmp_path / "detail.csv"
     path.write_text("Practice code,Submission date,Count,Rate\nA1,2025-01-02,3,1.5\nA2,2025-01-03,,2\n")
     [(table, first_line)] = list(readers.read_csv_batches(path, {"rate": "DOUBLE"}, WHERE))
-    assert table.column_names == ["practice_code", "submission_date", "count", "rate"]
+    assert table.column_names == ["practice_code", "submission_date", "count", "rate", "_source_row"]
     assert str(table.schema.field("submission_date").type) == "date32[day]"
     assert str(table.schema.field("count").type) == "int64"
     assert table.column("count").to_pylist() == [3, None]

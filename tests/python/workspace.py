@@ -18,7 +18,7 @@ from ingestion.pipelines.publications import PublicationRun, ingest_publication
 from ingestion.sample import publications as sample
 from ingestion.sources.publications.settings import load_publications
 from ingestion.transform import DbtResult, run_dbt
-from ingestion.warehouse import Warehouse
+from ingestion.warehouse import Warehouse, cursor
 
 ENGINES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 PG_HOST, PG_PORT = os.environ.get("PGHOST", "127.0.0.1"), int(os.environ.get("PGPORT", "5432"))
@@ -58,6 +58,7 @@ class Workspace:
             "PGDATABASE": self.database,
         }
         self._saved: dict[str, str | None] = {}
+        self.keep_database = False  # a baseline kept as a template for other workspaces
 
     def __enter__(self) -> Workspace:
         if self.engine == "postgres":
@@ -73,7 +74,7 @@ class Workspace:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if self.engine == "postgres":
+        if self.engine == "postgres" and not self.keep_database:
             admin = _admin_connection()
             with admin.cursor() as cursor:
                 cursor.execute(sql.SQL("drop database if exists {} with (force)").format(
@@ -98,6 +99,24 @@ class Workspace:
 
     def query(self, statement: str) -> list[tuple]:
         return self.warehouse.query(statement)
+
+    def execute(self, statement: str) -> None:
+        """A statement without results (DDL), committed."""
+        connection = self.warehouse.connect()
+        try:
+            cursor(connection).execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+
+    def execute_admin(self, statement: str) -> None:
+        """A statement on the PostgreSQL server's maintenance database (create or drop a database)."""
+        admin = _admin_connection()
+        try:
+            with admin.cursor() as cursor_:
+                cursor_.execute(statement)
+        finally:
+            admin.close()
 
     def scalar(self, statement: str) -> object:
         return self.query(statement)[0][0]

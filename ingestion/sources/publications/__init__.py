@@ -3,7 +3,10 @@
 :func:`plan_period` finds a period's files, fingerprints them and classifies every sheet and member (table, cover,
 notes, ignored, junk) before anything is read, so that a missing sheet or member fails early with its file named.
 :func:`publication_source` then reads the planned parts into one dlt resource per bronze table, with load metadata
-on every row. Each table replaces exactly the period it loads (merge, delete-insert on ``_period``).
+on every row. dlt lands them in the publication's incoming dataset (replaced by each load); the period is then
+published into bronze in one transaction (:mod:`ingestion.pipelines.publish`). Rows a reader cannot take (a value
+that does not fit its column, a ragged row) and spreadsheet error cells are collected in ``PeriodPlan.quarantine``
+with file, sheet or member, row, column, value and reason.
 
 A column whose values arrive in another type than bronze holds it in (a retyped column, schema drift) is not cast
 into the old type, which could fail the load or round values silently: it lands beside it as
@@ -13,9 +16,8 @@ into the old type, which could fail the load or round values silently: it lands 
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import dlt
@@ -68,6 +70,7 @@ class PeriodPlan:
     period: str
     parts: list[Part]
     unexpected_files: list[str]
+    quarantine: list[dict] = field(default_factory=list)  # publish.QUARANTINE_COLUMNS keys, filled while reading
 
     def table_parts(self, table: str) -> list[Part]:
         return [part for part in self.parts if part.spec is not None and part.spec.table == table]
@@ -106,13 +109,15 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
                 kind, names = "member", [info.filename for info in archive.infolist()]
             for member in names:
                 readers.check_member_name(member, where)
-        found = []
+        found, tables = [], []
         for part_name in names:
             classification, spec = _classify(part_name, file_spec.parts, file_spec)
             parts.append(Part(release, kind, part_name, classification, spec, file_spec))
             found.append(part_name)
-        for declared in file_spec.parts:
-            if declared.role == "table" and not any(declared.matches(n) for n in found):
+            if classification == "table":
+                tables.append(part_name)
+        for declared in file_spec.parts:  # junk that matches the glob (__MACOSX/._region_1.csv) is no table
+            if declared.role == "table" and not any(declared.matches(n) for n in tables):
                 listing = ", ".join(found) or "nothing"
                 raise IngestionError(f"no {kind} matches {declared.match!r} (declared for table "
                                      f"{declared.spec.table}); the file holds: {listing}", **where)
@@ -123,13 +128,18 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
 
 def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int, loaded_at: dt.datetime) -> pa.Table:
     n = table.num_rows
+    if "_source_row" in table.column_names:  # the reader's own row numbers, right across rejected rows
+        source_row = table.column("_source_row").cast(pa.int64())
+        table = table.drop_columns(["_source_row"])
+    else:
+        source_row = pa.chunked_array([pa.array(range(first_row, first_row + n), type=pa.int64())])
     columns = {
         "_period": pa.repeat(period, n),
         "_source_file": pa.repeat(part.file.name, n),
         "_source_sheet": pa.repeat(part.name if part.kind == "sheet" else None, n).cast(pa.string()),
         "_source_member": pa.repeat(part.name if part.kind == "member" else None, n).cast(pa.string()),
         "_file_sha256": pa.repeat(part.file.sha256, n),
-        "_source_row": pa.array(range(first_row, first_row + n), type=pa.int64()),
+        "_source_row": source_row,
         "_loaded_at": pa.repeat(pa.scalar(loaded_at, type=pa.timestamp("us", tz="UTC")), n),
     }
     for name, values in columns.items():
@@ -167,54 +177,59 @@ def conform(chunk: pa.Table, known: dict[str, str]) -> pa.Table:
     return chunk
 
 
-def _read_part(part: Part, workdir: Path, where: dict) -> Iterator[tuple[pa.Table, int]]:
+def _read_part(part: Part, where: dict, rejections: list[readers.Rejection]) -> Iterator[tuple[pa.Table, int]]:
     spec = part.spec
     assert spec is not None and part.file_spec is not None
     if part.kind == "sheet":
         workbook = readers.open_workbook(part.file.path, where)
-        yield from readers.read_xlsx_table(workbook, part.name, spec.header_row, where)
+        yield from readers.read_xlsx_table(workbook, part.name, spec.header_row, where, path=part.file.path,
+                                           rejections=rejections)
     elif part.kind == "member":
-        with readers.open_zip(part.file.path, where) as archive:
-            extracted = readers.extract_member(archive, archive.getinfo(part.name), workdir,
-                                               part.file_spec.max_member_bytes, where)
-        try:
-            yield from readers.read_csv_batches(extracted, spec.types, {**where, "part": part.name})
-        finally:
-            extracted.unlink(missing_ok=True)
+        yield from readers.read_zip_member_batches(part.file.path, part.name, part.file_spec.max_member_bytes,
+                                                   spec.types, where, encoding=spec.encoding, rejections=rejections)
     else:
-        yield from readers.read_csv_batches(part.file.path, spec.types, where)
+        yield from readers.read_csv_batches(part.file.path, spec.types, where, encoding=spec.encoding,
+                                            rejections=rejections)
 
 
 def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime,
                 known: dict[str, str]) -> Iterator[pa.Table]:
-    total = 0
-    with tempfile.TemporaryDirectory(prefix="publication-") as workdir:
-        for part in plan.table_parts(table.table):
-            where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
-            for chunk, first_row in _read_part(part, Path(workdir), where):
-                chunk = conform(chunk, known)
-                part.rows += chunk.num_rows
-                part.header = part.header or chunk.column_names
-                yield _with_metadata(chunk, part, plan.period, first_row, loaded_at)
-            total += part.rows
+    total = rejected = 0
+    for part in plan.table_parts(table.table):
+        where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
+        rejections: list[readers.Rejection] = []
+        for chunk, first_row in _read_part(part, where, rejections):
+            chunk = conform(chunk, known)
+            part.rows += chunk.num_rows
+            part.header = part.header or [c for c in chunk.column_names if c != "_source_row"]
+            yield _with_metadata(chunk, part, plan.period, first_row, loaded_at)
+        total += part.rows
+        rejected += sum(r.disposition == "rejected" for r in rejections)
+        plan.quarantine += [asdict(r) | {"bronze_table": table.table, "file_name": part.file.name,
+                                         "part_name": part.name, "source_row": r.row, "column_name": r.column,
+                                         "raw_value": r.value} for r in rejections]
     if total == 0:
         # A declared table with no rows is almost always a broken release; replacing the period with nothing would
         # delete what was loaded before, so fail and keep it.
-        raise IngestionError(f"table {table.table} got no data rows; the rows loaded earlier for this period are kept",
-                             publication=plan.publication.name, period=plan.period)
+        detail = f" ({rejected:,} rows quarantined: none could be taken)" if rejected else ""
+        parts = plan.table_parts(table.table)
+        files_ = sorted({part.file.name for part in parts})
+        named = [part.name for part in parts if part.kind != "file"]
+        raise IngestionError(f"table {table.table} got no data rows{detail}; the rows loaded earlier for this period "
+                             "are kept", publication=plan.publication.name, period=plan.period,
+                             file=", ".join(files_) or None, part=", ".join(named) or None)
 
 
 def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
                     known_types: dict[str, dict[str, str]] | None = None) -> list[DltResource]:
-    """One resource per bronze table of the period, each replacing exactly this period's rows. ``known_types``:
-    table -> column -> dlt type of what bronze holds already (see :func:`conform`)."""
+    """One resource per bronze table of the period, each replacing its incoming table (the period is published
+    from there). ``known_types``: table -> column -> dlt type of what bronze holds already (see :func:`conform`)."""
     loaded_at, known_types = loaded_at or dt.datetime.now(dt.UTC), known_types or {}
     return [
         dlt.resource(
             _table_rows(plan, table, loaded_at, dict(known_types.get(table.table, {}))), name=table.table,
             max_table_nesting=0,
-            write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="_period",
-            columns=METADATA_COLUMNS,
+            write_disposition="replace", columns=METADATA_COLUMNS,
         )
         for table in plan.publication.tables()
     ]
@@ -227,14 +242,4 @@ def publication_source(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
     return source(plan, loaded_at, known_types)
 
 
-def manifest_resource(rows: list[dict]) -> DltResource:
-    """Every file, sheet and member seen by a run, and how it was classified (appended, one row each)."""
-    return dlt.resource(rows, name="publication_manifest", write_disposition="append", columns={
-        "row_count": {"data_type": "bigint"}, "file_size_bytes": {"data_type": "bigint"},
-        "bronze_table": {"data_type": "text"}, "columns": {"data_type": "text"},
-        "recorded_at": {"data_type": "timestamp"},
-    })
-
-
-__all__ = ["METADATA_COLUMNS", "Part", "PeriodPlan", "conform", "manifest_resource", "plan_period",
-           "publication_source"]
+__all__ = ["METADATA_COLUMNS", "Part", "PeriodPlan", "conform", "plan_period", "publication_source"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import os
 import re
@@ -20,6 +21,43 @@ DEFAULT_JUNK = ("__MACOSX/*", ".DS_Store", "*/.DS_Store", "._*", "*/._*", "Thumb
 DEFAULT_NOTES = ("readme*", "*/readme*", "README*", "*/README*")
 ROLES = ("table", "cover", "notes", "ignore")
 FORMATS = ("xlsx", "csv", "zip")
+# The settings each kind of entry may have; anything else is a typo or a setting this version does not know.
+_TABLE_KEYS = ("table", "keys", "max_quarantined")
+FILE_KEYS = {
+    "csv": ("name", "format", *_TABLE_KEYS, "header_row", "types", "encoding"),
+    "xlsx": ("name", "format", "sheets", "junk", "notes"),
+    "zip": ("name", "format", "members", "junk", "notes", "max_member_bytes", "encoding"),
+}
+PART_KEYS = {
+    "sheets": ("match", "role", *_TABLE_KEYS, "header_row"),
+    "members": ("match", "role", *_TABLE_KEYS, "header_row", "types", "encoding"),
+}
+# A DuckDB type name as a column type may be pinned: BIGINT, DECIMAL(18, 3), TIMESTAMP WITH TIME ZONE, VARCHAR[]
+TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?$")
+
+
+@dataclass(frozen=True)
+class QuarantineLimit:
+    """How many rows of a table may be quarantined (rejected) in one period before the load fails: a row count, or
+    a share of the period's rows (``max_quarantined: 25`` / ``"2%"``)."""
+
+    rows: int | None = None
+    share: float | None = None  # 0.02 for 2%
+
+    def exceeded(self, quarantined: int, total: int) -> bool:
+        """Whether ``quarantined`` rows out of ``total`` (every data row read for the table, quarantined included)
+        are more than allowed."""
+        if self.rows is not None:
+            return quarantined > self.rows
+        return quarantined > (self.share or 0.0) * total
+
+    def __str__(self) -> str:
+        if self.rows is not None:
+            return "1 row" if self.rows == 1 else f"{self.rows} rows"
+        return f"{(self.share or 0.0) * 100:g}% of rows"
+
+
+DEFAULT_QUARANTINE = QuarantineLimit(share=0.01)
 
 
 @dataclass(frozen=True)
@@ -30,6 +68,8 @@ class TableSpec:
     keys: tuple[str, ...] = ()
     header_row: int | None = None  # 1-based; None = detect
     types: dict[str, str] = field(default_factory=dict)  # CSV column -> DuckDB type, to pin inference
+    encoding: str | None = None  # CSV text encoding (a Python codec name); None = UTF-8
+    max_quarantined: QuarantineLimit = DEFAULT_QUARANTINE
 
 
 @dataclass(frozen=True)
@@ -114,40 +154,111 @@ def _expand_env(text: str) -> str:
     return _ENV.sub(value, text)
 
 
-def _table_spec(raw: dict, where: str) -> TableSpec:
+def _check_keys(raw: object, allowed: tuple[str, ...], where: str, what: str) -> dict:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {what} must be a mapping of settings, not {raw!r}")
+    unknown = [key for key in raw if key not in allowed]
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {', '.join(map(repr, unknown))} for {what}; the allowed ones "
+                          f"are {', '.join(allowed)}")
+    return raw
+
+
+def _quarantine_limit(value: object, where: str) -> QuarantineLimit:
+    """``0`` / ``25`` (rows) or ``"2%"`` (a share of the period's rows)."""
+    problem = (f"{where}.max_quarantined must be a row count (0, 25) or a share of the period's rows like \"2%\", "
+               f"not {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(problem)
+        return QuarantineLimit(rows=value)
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value):
+        share = float(value.strip().rstrip("%")) / 100
+        if share > 1:
+            raise ConfigError(problem)
+        return QuarantineLimit(share=share)
+    raise ConfigError(problem)
+
+
+def _encoding(value: object, where: str) -> str:
+    """A text encoding Python knows (``utf-8``, ``cp1252``, ``latin-1``, ``utf-16``), by its canonical name."""
+    problem = f"{where}.encoding: {value!r} is not a known text encoding (for example utf-8, cp1252, latin-1, utf-16)"
+    if not isinstance(value, str):
+        raise ConfigError(problem)
+    try:
+        info = codecs.lookup(value)
+    except LookupError:
+        raise ConfigError(problem) from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ConfigError(problem)
+    return info.name
+
+
+def _types(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{where}.types must map column names to DuckDB type names, not {value!r}")
+    for column, kind in value.items():
+        if not TYPE_NAME.match(kind.strip()):
+            raise ConfigError(f"{where}.types.{column}: {kind!r} is not a DuckDB type name (BIGINT, DOUBLE, DATE ...)")
+    return dict(value)
+
+
+def _table_spec(raw: dict, where: str, csv: bool = False, encoding: str | None = None) -> TableSpec:
     header = raw.get("header_row", "auto")
     if header != "auto" and not (isinstance(header, int) and header >= 1):
         raise ConfigError(f"{where}: header_row must be 'auto' or a row number from 1, not {header!r}")
+    if csv and header not in ("auto", 1):
+        raise ConfigError(f"{where}: header_row of a CSV file must be 'auto' or 1 (the header is its first line), "
+                          f"not {header!r}")
     table = raw.get("table")
     if not isinstance(table, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", table):
         raise ConfigError(f"{where}: table must be a lower_snake_case name, not {table!r}")
+    if "encoding" in raw:
+        encoding = _encoding(raw["encoding"], where)
+    limit = _quarantine_limit(raw["max_quarantined"], where) if "max_quarantined" in raw else DEFAULT_QUARANTINE
     return TableSpec(table=table, keys=tuple(raw.get("keys", ())),
-                     header_row=None if header == "auto" else header, types=dict(raw.get("types", {})))
+                     header_row=None if csv or header == "auto" else header,
+                     types=_types(raw.get("types", {}), where), encoding=encoding, max_quarantined=limit)
 
 
-def _part(raw: dict, where: str) -> PartSpec:
+def _part(raw: object, where: str, parts_key: str, encoding: str | None) -> PartSpec:
+    what = "a sheet" if parts_key == "sheets" else "a member"
+    raw = _check_keys(raw, PART_KEYS[parts_key], where, what)
     if "match" not in raw:
         raise ConfigError(f"{where}: every sheet or member needs 'match'")
     role = raw.get("role", "table")
     if role not in ROLES:
         raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}, not {role!r}")
-    return PartSpec(match=str(raw["match"]), role=role, spec=_table_spec(raw, where) if role == "table" else None)
+    if role != "table":
+        _check_keys(raw, ("match", "role"), where, f"{what} with role {role}")
+        return PartSpec(match=str(raw["match"]), role=role, spec=None)
+    return PartSpec(match=str(raw["match"]), role=role,
+                    spec=_table_spec(raw, where, csv=parts_key == "members", encoding=encoding))
 
 
-def _file(raw: dict, where: str) -> FileSpec:
+def _file(raw: object, where: str) -> FileSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a file entry must be a mapping of settings, not {raw!r}")
     fmt = raw.get("format") or Path(str(raw.get("name", ""))).suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ConfigError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    _check_keys(raw, FILE_KEYS[fmt], where, f"a {fmt} file")
     if "name" not in raw or "{period}" not in raw["name"]:
         raise ConfigError(f"{where}: name must be a file name template containing {{period}}")
+    encoding = _encoding(raw["encoding"], where) if "encoding" in raw else None
     parts_key = {"xlsx": "sheets", "zip": "members"}.get(fmt)
-    parts = tuple(_part(item, f"{where}.{parts_key}[{i}]") for i, item in enumerate(raw.get(parts_key, []) or []))
+    parts = tuple(_part(item, f"{where}.{parts_key}[{i}]", parts_key, encoding)
+                  for i, item in enumerate(raw.get(parts_key, []) or [])) if parts_key else ()
     if fmt != "csv" and not any(part.role == "table" for part in parts):
         raise ConfigError(f"{where}: declares no {parts_key} with a table")
+    max_member_bytes = raw.get("max_member_bytes", 4 * 1024**3)
+    if not isinstance(max_member_bytes, int) or isinstance(max_member_bytes, bool) or max_member_bytes < 1:
+        raise ConfigError(f"{where}: max_member_bytes must be a positive number of bytes, not {max_member_bytes!r}")
     return FileSpec(
-        name=raw["name"], format=fmt, parts=parts, spec=_table_spec(raw, where) if fmt == "csv" else None,
+        name=raw["name"], format=fmt, parts=parts,
+        spec=_table_spec(raw, where, csv=True, encoding=encoding) if fmt == "csv" else None,
         junk=tuple(raw.get("junk", DEFAULT_JUNK)), notes=tuple(raw.get("notes", DEFAULT_NOTES)),
-        max_member_bytes=int(raw.get("max_member_bytes", 4 * 1024**3)),
+        max_member_bytes=max_member_bytes,
     )
 
 

@@ -22,6 +22,9 @@ joined as (
         practices.is_registered_patient_count_suppressed,
         practices.is_submission_count_suppressed,
         practices.is_submission_rate_suppressed,
+        practices.is_registered_patient_count_error,
+        practices.is_submission_count_error,
+        practices.is_submission_rate_error,
         -- measures published from 2025-06 (null before)
         cast(practices.online_submission_count as bigint) as online_submission_count,
         cast(practices.urgent_submission_count as bigint) as urgent_submission_count,

@@ -1,7 +1,7 @@
 -- Rows each load brought per bronze table and period (publications) or resource (service desk). The figures
 -- table appears with the first service-desk load; until then the service desk contributes no rows.
 with manifest as (
-    select * from {{ source('publication_manifest', 'publication_manifest') }}
+    select * from {{ source('publications', 'publication_manifest') }}
 ),
 
 figures as (

@@ -23,6 +23,7 @@ renamed as (
         -- measures
         {{ suppressed_number('value', 'numeric(18, 2)') }} as measure_value,
         {{ is_suppressed('value') }} as is_measure_value_suppressed,
+        {{ is_error_cell('value') }} as is_measure_value_error,
         trim(unit) as measure_unit,
         -- lineage
         _source_file as source_file,

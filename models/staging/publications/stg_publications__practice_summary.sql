@@ -1,5 +1,6 @@
 -- Table 2 of the workbook: one row per practice and period. Cells land as text in bronze; measures are cast here,
--- suppression markers become null plus an is_*_suppressed flag.
+-- suppression markers become null plus an is_*_suppressed flag, spreadsheet error cells (#DIV/0!, #N/A ...) null
+-- plus an is_*_error flag.
 {%- set bronze = source('publications', 'practice_summary') %}
 
 with source as (
@@ -46,6 +47,11 @@ renamed as (
         {{ is_suppressed('submissions') }} as is_submission_count_suppressed,
         {{ is_suppressed('rate_per_1_000_patients') }} as is_submission_rate_suppressed,
         {{ is_suppressed(optional_column(bronze, 'online_submissions')) }} as is_online_submission_count_suppressed,
+        -- spreadsheet error flags
+        {{ is_error_cell('registered_patients') }} as is_registered_patient_count_error,
+        {{ is_error_cell('submissions') }} as is_submission_count_error,
+        {{ is_error_cell('rate_per_1_000_patients') }} as is_submission_rate_error,
+        {{ is_error_cell(optional_column(bronze, 'online_submissions')) }} as is_online_submission_count_error,
         -- lineage
         _source_file as source_file,
         _source_sheet as source_sheet,

@@ -1,0 +1,287 @@
+"""Make one period visible in bronze in one transaction: all its tables, its manifest and quarantine rows, and the
+fingerprint that lets later runs skip it, or none of them.
+
+dlt lands each period in the publication's incoming dataset (``<dataset>_incoming``, dlt's schema, load metadata and
+``_dlt_loads``). Publishing then runs in one database transaction on the warehouse's own connection:
+
+1. each bronze table is created, or given the columns a later release added, from its incoming twin;
+2. the period's old rows are deleted and the incoming rows of this load id inserted; rows whose declared key
+   repeats within the period are kept once (the first in file order) and the others quarantined;
+3. the manifest rows of the period and its quarantine rows replace the previous ones;
+4. ``ops.period_loads`` records the period's fingerprint, load id and run.
+
+Any error rolls all of it back, so a failure (a value that no longer fits a bronze column, a lost connection, a
+``kill -9``) leaves the period exactly as it was, and the next run loads it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingestion.errors import IngestionError
+from ingestion.ledger import SCHEMA as OPS
+from ingestion.sources.publications.settings import TableSpec
+from ingestion.warehouse import (
+    Warehouse,
+    WarehouseUnavailable,
+    column_types,
+    cursor,
+    find_unavailable,
+    insert_rows,
+    quote,
+)
+
+MANIFEST_TABLE = "publication_manifest"
+QUARANTINE_TABLE = "quarantine"
+MANIFEST_COLUMNS = {
+    "run_id": "varchar", "publication": "varchar", "period": "varchar", "file_name": "varchar",
+    "file_location": "varchar", "file_sha256": "varchar", "file_size_bytes": "bigint", "part_kind": "varchar",
+    "part_name": "varchar", "classification": "varchar", "bronze_table": "varchar", "row_count": "bigint",
+    "columns": "varchar", "status": "varchar", "recorded_at": "timestamp with time zone", "_dlt_load_id": "varchar",
+}
+QUARANTINE_COLUMNS = {
+    "publication": "varchar", "period": "varchar", "bronze_table": "varchar", "file_name": "varchar",
+    "part_name": "varchar", "source_row": "bigint", "column_name": "varchar", "raw_value": "varchar",
+    "reason": "varchar", "disposition": "varchar", "run_id": "varchar", "load_id": "varchar",
+    "recorded_at": "timestamp with time zone",
+}
+RESERVED_TABLES = (MANIFEST_TABLE, QUARANTINE_TABLE)
+
+
+@dataclass
+class TableOutcome:
+    table: str
+    rows: int = 0  # published into bronze
+    rejected: int = 0  # quarantined, not loaded (reader rejections and repeated keys)
+    flagged: int = 0  # loaded, with a quarantine record (spreadsheet error cells)
+
+
+@dataclass
+class PeriodPublication:
+    """What one period's load brings, ready to be published."""
+
+    publication: str
+    dataset: str
+    incoming: str
+    period: str
+    load_id: str
+    run_id: str
+    fingerprint: str
+    tables: Sequence[TableSpec]
+    read_rows: dict[str, int]  # rows the readers took, per table
+    manifest: list[dict[str, Any]]
+    quarantine: list[dict[str, Any]] = field(default_factory=list)  # reader rejections, QUARANTINE_COLUMNS keys
+
+    @property
+    def subject(self) -> str:
+        return f"{self.publication}/{self.period}"
+
+
+def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str, TableOutcome]:
+    """Publish ``period`` in one transaction (see the module docs). Raises IngestionError naming the table when
+    the period cannot be published (too many rows quarantined, a value that does not fit), WarehouseUnavailable
+    when the warehouse went away; in both cases nothing of the period changed."""
+    connection = warehouse.connect()
+    try:
+        _begin(connection, warehouse)
+        _prepare_side_tables(connection, warehouse, period)
+        outcomes = {spec.table: _publish_table(connection, warehouse, period, spec) for spec in period.tables}
+        _add_side_rows(connection, warehouse, period)
+        _record_period(connection, warehouse, period, outcomes)
+        connection.commit()
+        return outcomes
+    except BaseException as error:
+        _rollback(connection)
+        unavailable = find_unavailable(error) if not isinstance(error, IngestionError) else None
+        if unavailable is not None:
+            raise unavailable from error
+        if isinstance(error, Exception) and not isinstance(error, IngestionError | WarehouseUnavailable):
+            raise IngestionError(f"publishing the period failed, nothing of it was changed: {_first_line(error)}",
+                                 publication=period.publication, period=period.period) from error
+        raise
+    finally:
+        connection.close()
+
+
+def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[str, Any]]) -> None:
+    """Manifest rows of a period that failed (status failed), so its files and parts are still on record."""
+    connection = warehouse.connect()
+    try:
+        _ensure_columns(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
+        _insert_dicts(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS, rows)
+        connection.commit()
+    finally:
+        connection.close()
+
+
+# -- the steps ------------------------------------------------------------------------------------------------------
+
+def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec) -> TableOutcome:
+    outcome = TableOutcome(spec.table)
+    incoming = column_types(connection, warehouse, period.incoming, spec.table)
+    if not incoming:
+        raise IngestionError(f"table {spec.table} has no incoming rows to publish", publication=period.publication,
+                             period=period.period)
+    columns = [name for name in incoming if not name.startswith("_dlt_") or name == "_dlt_load_id"]
+    _ensure_columns(connection, warehouse, period.dataset, spec.table, {c: incoming[c] for c in columns})
+    source = f"{quote(period.incoming)}.{quote(spec.table)}"
+    target = f"{quote(period.dataset)}.{quote(spec.table)}"
+    ph = warehouse.placeholder
+    missing = [key for key in spec.keys if key not in incoming]
+    if missing:
+        raise IngestionError(f"table {spec.table}: declared key column(s) {', '.join(missing)} not in the data "
+                             f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})",
+                             publication=period.publication, period=period.period)
+    run = cursor(connection)
+    repeated = 0
+    if spec.keys:
+        keys = ", ".join(quote(k) for k in spec.keys)
+        # a row whose key is partly null repeats nothing (null is no value); validation reports null keys
+        complete = " and ".join(f"{quote(k)} is not null" for k in spec.keys)
+        run.execute(f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {source} where "
+                    f"_dlt_load_id = {ph} and {complete} group by {keys} having count(*) > 1) as repeats",
+                    (period.load_id,))
+        repeated = int(run.fetchall()[0][0])
+    run.execute(f"delete from {target} where _period = {ph}", (period.period,))
+    listed = ", ".join(quote(c) for c in columns)
+    if not repeated:
+        run.execute(f"insert into {target} ({listed}) select {listed} from {source} where _dlt_load_id = {ph}",
+                    (period.load_id,))
+    else:
+        _publish_first_of_each_key(run, warehouse, period, spec, source, target, listed)
+    run.execute(f"select count(*) from {target} where _period = {ph}", (period.period,))
+    outcome.rows = int(run.fetchall()[0][0])
+    rejections = [q for q in period.quarantine if q["bronze_table"] == spec.table]
+    outcome.rejected = repeated + sum(q["disposition"] == "rejected" for q in rejections)
+    outcome.flagged = sum(q["disposition"] == "flagged" for q in rejections)
+    taken = period.read_rows.get(spec.table, outcome.rows)
+    total = taken + outcome.rejected - repeated
+    limit = spec.max_quarantined
+    if outcome.rejected and limit.exceeded(outcome.rejected, total):
+        examples = "; ".join([_example(q) for q in rejections[:3]]
+                             + _repeat_examples(run, warehouse, period, spec, source, 3 - min(len(rejections), 3)))
+        raise IngestionError(f"table {spec.table}: {outcome.rejected:,} of {total:,} rows quarantined, over the "
+                             f"limit of {limit} (max_quarantined in the publications config); for example: "
+                             f"{examples}. Nothing of this period was changed",
+                             publication=period.publication, period=period.period)
+    return outcome
+
+
+def _repeat_examples(run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, source: str,
+                     limit: int) -> list[str]:
+    """Up to ``limit`` repeated keys: their values, how often and the rows that repeat them."""
+    if limit <= 0 or not spec.keys:
+        return []
+    keys = ", ".join(quote(k) for k in spec.keys)
+    complete = " and ".join(f"{quote(k)} is not null" for k in spec.keys)
+    run.execute(f"select {keys}, count(*), min(_source_file), min(_source_row), max(_source_row) from {source} "
+                f"where _dlt_load_id = {warehouse.placeholder} and {complete} group by {keys} having count(*) > 1 "
+                f"order by min(_source_row) limit {int(limit)}", (period.load_id,))
+    width = len(spec.keys)
+    return [f"{row[width + 1]}: key ({', '.join(spec.keys)}) = ({', '.join(map(str, row[:width]))}) on "
+            f"{row[width]} rows, first row {row[width + 2]}, last row {row[width + 3]}" for row in run.fetchall()]
+
+
+def _publish_first_of_each_key(run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec,
+                               source: str, target: str, listed: str) -> None:
+    """Insert the first row of each key (file order) and quarantine the repeats, naming where the first one is."""
+    ph = warehouse.placeholder
+    keys = ", ".join(quote(k) for k in spec.keys)
+    order = "_source_file, coalesce(_source_sheet, _source_member, ''), _source_row"
+    incomplete = " or ".join(f"{quote(k)} is null" for k in spec.keys)
+    ranked = (f"(select *, case when {incomplete} then 1 else row_number() over (partition by {keys} order by "
+              f"{order}) end as _repeat, "
+              f"first_value(_source_row) over (partition by {keys} order by {order}) as _first_row "
+              f"from {source} where _dlt_load_id = {ph}) as ranked")
+    run.execute(f"insert into {target} ({listed}) select {listed} from {ranked} where _repeat = 1",
+                   (period.load_id,))
+    key_text = " || ', ' || ".join(f"coalesce(cast({quote(k)} as varchar), 'null')" for k in spec.keys)
+    names = ", ".join(quote(c) for c in QUARANTINE_COLUMNS)
+    run.execute(
+        f"insert into {quote(period.dataset)}.{quote(QUARANTINE_TABLE)} ({names}) "
+        f"select {ph}, _period, {ph}, _source_file, coalesce(_source_sheet, _source_member, _source_file), "
+        f"_source_row, {ph}, {key_text}, 'repeated key: the first row with it is row ' || "
+        f"cast(_first_row as varchar), 'rejected', {ph}, {ph}, {ph} from {ranked} where _repeat > 1",
+        (period.publication, spec.table, ", ".join(spec.keys), period.run_id, period.load_id,
+         dt.datetime.now(dt.UTC), period.load_id))
+
+
+def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
+    """Quarantine and manifest tables exist; the quarantine rows of the period's earlier load go."""
+    ph = warehouse.placeholder
+    _ensure_columns(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS)
+    _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
+    cursor(connection).execute(f"delete from {quote(period.dataset)}.{quote(QUARANTINE_TABLE)} where publication = "
+                               f"{ph} and period = {ph}", (period.publication, period.period))
+
+
+def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
+    """The readers' quarantine rows (repeated keys were added by the table step) and the manifest rows."""
+    now = dt.datetime.now(dt.UTC)
+    rows = [{**q, "publication": period.publication, "period": period.period, "run_id": period.run_id,
+             "load_id": period.load_id, "recorded_at": now} for q in period.quarantine]
+    _insert_dicts(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS, rows)
+    manifest = [{**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id}
+                for row in period.manifest]
+    _insert_dicts(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS, manifest)
+
+
+def _record_period(connection: Any, warehouse: Warehouse, period: PeriodPublication,
+                   outcomes: dict[str, TableOutcome]) -> None:
+    ph, run = warehouse.placeholder, cursor(connection)
+    run.execute(f"delete from {OPS}.period_loads where source = {ph} and subject = {ph}",
+                (period.publication, period.subject))
+    run.execute(f"insert into {OPS}.period_loads (source, subject, fingerprint, load_id, run_id, row_count, "
+                   f"quarantined_count, published_at) values ({', '.join([ph] * 8)})",
+                (period.publication, period.subject, period.fingerprint, period.load_id, period.run_id,
+                 sum(o.rows for o in outcomes.values()), sum(o.rejected for o in outcomes.values()),
+                 dt.datetime.now(dt.UTC)))
+
+
+# -- helpers --------------------------------------------------------------------------------------------------------
+
+def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: str, wanted: dict[str, str]) -> None:
+    """Create ``schema.table`` with ``wanted`` columns, or add the ones it lacks (a later release's new columns)."""
+    run = cursor(connection)
+    run.execute(f"create schema if not exists {quote(schema)}")
+    held = column_types(connection, warehouse, schema, table)
+    if not held:
+        run.execute(f"create table {quote(schema)}.{quote(table)} ("
+                       + ", ".join(f"{quote(name)} {kind}" for name, kind in wanted.items()) + ")")
+        return
+    for name, kind in wanted.items():
+        if name not in held:
+            run.execute(f"alter table {quote(schema)}.{quote(table)} add column {quote(name)} {kind}")
+
+
+def _insert_dicts(connection: Any, warehouse: Warehouse, schema: str, table: str, columns: dict[str, str],
+                  rows: list[dict[str, Any]]) -> None:
+    names = list(columns)
+    insert_rows(connection, warehouse, schema, table, names, [tuple(row.get(c) for c in names) for row in rows])
+
+
+def _begin(connection: Any, warehouse: Warehouse) -> None:
+    if warehouse.target == "duckdb":
+        connection.execute("begin transaction")
+    # psycopg2 opens a transaction with the first statement
+
+
+def _rollback(connection: Any) -> None:
+    with contextlib.suppress(Exception):  # a connection that is gone was rolled back by the server
+        connection.rollback()
+
+
+def _example(rejection: dict[str, Any]) -> str:
+    where = ", ".join(str(bit) for bit in (rejection.get("file_name"), rejection.get("part_name"),
+                                           rejection.get("source_row") and f"row {rejection['source_row']}",
+                                           rejection.get("column_name")) if bit)
+    return f"{where}: {rejection.get('reason')}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
