@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= duckdb
 
-.PHONY: demo test lint pytest bench docs clean venv
+.PHONY: demo test lint pytest faults bench docs clean venv
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,13 @@ lint: venv
 
 pytest: venv
 	$(BIN)/python -m pytest -n auto --maxprocesses 4
+
+## The fault matrix alone (bad inputs and real faults, DuckDB and PostgreSQL), then its table: case, engine,
+## outcome, rows lost, rows duplicated, ledger recorded, rerun = clean run. `make test` runs the same cases.
+faults: venv
+	@rm -rf target/faults
+	@$(BIN)/python -m pytest -m faults -n auto --maxprocesses 4 -q; status=$$?; \
+	  $(BIN)/python tests/python/faultkit.py target/faults; exit $$status
 
 ## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv.
 bench: venv
