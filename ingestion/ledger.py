@@ -239,13 +239,30 @@ class Ledger:
         return sorted({tuple(row) for row in [*events, *periods]})
 
     def owners(self, load_ids: list[str]) -> dict[str, tuple[str, str | None]]:
-        """load id -> (run id, subject) of the stages that recorded those dlt load packages."""
-        if not load_ids or self.unavailable is not None:
+        """load id -> (run id, subject) of the stages that recorded those dlt load packages: from the ledger, else
+        from the newest JSONL mirrors (a run killed between writing the mirror and the warehouse)."""
+        if not load_ids:
             return {}
-        marks = ", ".join(["?"] * len(load_ids))
-        rows = self.query(f"select distinct correlation_id, run_id, subject from {SCHEMA}.run_events where "
-                          f"correlation_id in ({marks})", tuple(load_ids))
-        return {load_id: (run_id, subject) for load_id, run_id, subject in rows}
+        found: dict[str, tuple[str, str | None]] = {}
+        if self.unavailable is None:
+            marks = ", ".join(["?"] * len(load_ids))
+            rows = self.query(f"select distinct correlation_id, run_id, subject from {SCHEMA}.run_events where "
+                              f"correlation_id in ({marks})", tuple(load_ids))
+            found = {load_id: (run_id, subject) for load_id, run_id, subject in rows}
+        missing = set(load_ids) - set(found)
+        mirrors = sorted(log_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[:50]
+        for mirror in mirrors if missing else []:
+            for line in mirror.read_text().splitlines():
+                if not any(load_id in line for load_id in missing):
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:  # a line cut short by a kill
+                    continue
+                if event.get("correlation_id") in missing:
+                    found[event["correlation_id"]] = (event["run_id"], event.get("subject"))
+                    missing.discard(event["correlation_id"])
+        return found
 
     # -- the warehouse lock ------------------------------------------------------------------------------------
     def acquire_lock(self, name: str = "ingestion") -> None:

@@ -197,7 +197,10 @@ def test_kill_9_between_extract_and_load_then_a_run_of_another_period_never_load
 
         after = bronze_contents(ws)
         assert after == before
-        discarded = [e for e in ledger_events(ws) if e["event_type"] == "leftover_discarded"]
+        discarded = [e for e in mirror_events(ws) if e.get("event_type") == "leftover_discarded"]
+        killed_run = mirror_events(ws)[0]["run_id"]
+        for event in discarded:  # it says whose package it was
+            assert killed_run in event["message"] and "practice_submissions/2025-03" in event["message"]
         record = Record("kill -9 between extract and load", ws.engine, "fault",
                         f"leftover {'discarded' if discarded else 'already loaded, not published'}",
                         rows_lost(baseline.counts, counts(ws)), rows_duplicated(ws), True, after == before)
