@@ -17,6 +17,7 @@ import xlsxwriter
 from ingestion.errors import ConfigError, IngestionError
 from ingestion.sources.publications import readers
 from ingestion.sources.publications.readers import Rejection
+from ingestion.sources.publications.readers import archive as zip_reader
 from ingestion.sources.publications.settings import QuarantineLimit, load_publications
 
 WHERE = {"publication": "demo", "period": "2025-01", "file": "release.csv"}
@@ -345,7 +346,7 @@ def test_a_zip_bomb_is_stopped_before_it_inflates(tmp_path: Path, monkeypatch: p
     assert sum(served) == 0  # refused on its declared size, nothing inflated
 
     # an archive whose declared size is wrong or unknown: the copy stops at the limit, not at the end
-    monkeypatch.setattr(readers, "_check_member_info", lambda info, limit, where: None)
+    monkeypatch.setattr(zip_reader, "_check_member_info", lambda info, limit, where: None)
     with pytest.raises(IngestionError, match="member inflates past the limit of 1,000,000 bytes"):
         _member(archive, "region_1.csv", limit=1_000_000)
     assert sum(served) <= 1_000_000 + 1024 * 1024  # at most one chunk past the limit

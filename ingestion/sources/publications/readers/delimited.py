@@ -1,418 +1,39 @@
-"""Readers that turn release files into Arrow tables, streaming: calamine for XLSX, DuckDB for CSV, zipfile for ZIP.
-
-XLSX table cells land as text: a spreadsheet column mixes numbers with suppression markers (``[c]``), so bronze
-keeps exactly what was published and the staging models cast it. A spreadsheet error cell (``#DIV/0!``, ``#N/A``)
-keeps its error text and is reported as flagged, never turned into a blank. CSV columns keep the types the file means
-(integers stay integers, dates stay dates), inferred by DuckDB's sniffer and pinnable in the config.
-
-Nothing is lost silently. Every yielded table carries ``_source_row``: the 1-based line of the CSV file (header on
-line 1) or row of the sheet each row came from. A CSV row whose value does not fit its column's type, or that has
-more or fewer fields than the header, is rejected: with a ``rejections`` list it goes there with its line and reason
-and the read goes on; without one, it stops the read with an error that names line, column and value.
-
-How a CSV is read, all in bulk: the text is checked to be UTF-8 (or transcoded from the declared encoding), DuckDB
-reads every field as text (``null_padding`` and one overflow column make short and long rows visible instead of
-errors) and casts in SQL with ``try_cast``, so a bad value is a flag on its row, not a failed scan. Beside DuckDB's
-scan, :class:`_RecordIndex` finds where each record starts (its physical line) with numpy, in step with the batches,
-so that line numbers stay right across quoted newlines, blank lines and rejected rows.
-"""
+"""CSV text read by DuckDB in bulk, with a record index for true line numbers."""
 
 from __future__ import annotations
 
 import codecs
-import datetime as dt
-import html
-import itertools
 import re
 import sys
 import threading
-import xml.etree.ElementTree as ElementTree
-import zipfile
-import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from python_calamine import CalamineError, CalamineWorkbook
 
 from ingestion.errors import IngestionError
 from ingestion.sources.publications import files
+from ingestion.sources.publications.readers.common import (
+    _BOM,
+    _DELIMITERS,
+    _NULL_TEXT,
+    _SOURCE_ROW,
+    CSV_BATCH_ROWS,
+    LOOKAHEAD_ROWS,
+    MAX_LINE_BYTES,
+    SAMPLE_ROWS,
+    SCAN_BYTES,
+    Rejection,
+    _clip,
+    _source_rows,
+    column_names,
+)
 from ingestion.sources.publications.settings import TYPE_NAME
-
-XLSX_CHUNK_ROWS = 50_000
-CSV_BATCH_ROWS = 250_000
-SAMPLE_ROWS = 100_000  # rows the type inference looks at
-LOOKAHEAD_ROWS = 4 * CSV_BATCH_ROWS  # how far the record index may run ahead of the rows read
-SCAN_BYTES = 8 * 1024 * 1024  # chunk of the record index and error-cell scans
-MAX_VALUE_CHARS = 1_000  # a rejected value is kept up to this length
-MAX_LINE_BYTES = 8 * 1024 * 1024  # DuckDB's limit on one record (its default is 2 MB); buffers are twice that
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-_BOM = codecs.BOM_UTF8
-_NULL_TEXT = "\x1f\x1e<null>\x1e\x1f"  # DuckDB's null string: never in data, so that an empty field reads as ''
-_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A row (or, for a flagged cell, a value) that could not be taken as published."""
-
-    row: int | None  # 1-based line of the CSV file (header is line 1) / 1-based row of the sheet
-    column: str | None  # the bronze (snake_case) column name, when known
-    value: str | None  # the raw text as published (up to 1,000 characters)
-    reason: str  # e.g. "spreadsheet error cell #DIV/0!", "value 'abc' is not a BIGINT"
-    disposition: str = "rejected"  # "rejected": the row is not loaded; "flagged": loaded, the cell keeps its text
-
-
-def snake_case(name: str) -> str:
-    """``'Rate per 1,000 patients'`` -> ``'rate_per_1_000_patients'``."""
-    return _NON_WORD.sub("_", str(name).strip().lower()).strip("_")
-
-
-def column_names(header: list[object]) -> list[str]:
-    """Snake-case header names; blanks become ``column_N`` and repeats get ``_2``, ``_3``."""
-    names: list[str] = []
-    for index, cell in enumerate(header, start=1):
-        base = snake_case(str(cell)) if cell not in (None, "") else ""
-        base = base or f"column_{index}"
-        if base[0].isdigit():
-            base = f"c_{base}"
-        name, n = base, 2
-        while name in names:
-            name, n = f"{base}_{n}", n + 1
-        names.append(name)
-    return names
-
-
-def cell_text(value: object) -> str | None:
-    """A spreadsheet cell as the text it shows: ``12.0`` -> ``'12'``, dates as ISO, blanks as null."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    text = str(value).strip()
-    return text or None
-
-
-def _clip(text: str | None) -> str | None:
-    return None if text is None else text[:MAX_VALUE_CHARS]
-
-
-def _source_rows(rows: range | np.ndarray) -> pa.Array:
-    """Row numbers as an int64 array (a numpy array is wrapped without a copy, and without pyarrow importing
-    pandas to convert it)."""
-    if isinstance(rows, range):
-        rows = np.arange(rows.start, rows.stop, dtype=np.int64)
-    values = np.ascontiguousarray(rows, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
-
-
-_SOURCE_ROW = pa.field("_source_row", pa.int64(), nullable=False)
-
-
-# ---------------------------------------------------------------------------------------------------------- XLSX
-
-def open_workbook(path: Path, where: dict) -> CalamineWorkbook:
-    """Open an .xlsx workbook; an encrypted, binary (.xls, .xlsb), OpenDocument or non-workbook file is refused
-    with a message that says what it is."""
-    _refuse_other_workbooks(path, where)
-    try:
-        return CalamineWorkbook.from_path(str(path))
-    except (CalamineError, OSError, ValueError) as error:
-        raise IngestionError(f"cannot read the workbook ({error}); is it a valid .xlsx file?", **where) from error
-
-
-def _refuse_other_workbooks(path: Path, where: dict) -> None:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(files.SAMPLE_BYTES)
-    except OSError as error:
-        raise IngestionError(f"cannot read the workbook ({error})", **where) from error
-    if not head:
-        raise IngestionError("file is empty (0 bytes), not a workbook", **where)
-    if head.startswith(files.OLE2_MAGIC):
-        if _file_contains(path, "EncryptedPackage".encode("utf-16-le")):
-            raise IngestionError("the workbook is encrypted (password-protected): it cannot be read; ask the "
-                                 "publisher for a copy without a password", **where)
-        raise IngestionError("the file is an old binary Excel workbook (.xls, an OLE2 compound file), not .xlsx; "
-                             "its error cells cannot be checked, so it is not read: save it as .xlsx", **where)
-    if head.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = set(archive.namelist())
-                mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
-        except (zipfile.BadZipFile, OSError, KeyError, EOFError) as error:
-            raise IngestionError(f"cannot read the workbook ({error}); is it a valid .xlsx file?", **where) from error
-        if "xl/workbook.bin" in names:
-            raise IngestionError("the file is a binary Excel workbook (.xlsb), not .xlsx: save it as .xlsx", **where)
-        if b"opendocument" in mimetype:
-            raise IngestionError("the file is an OpenDocument spreadsheet (.ods), not .xlsx: save it as .xlsx",
-                                 **where)
-        if "[Content_Types].xml" not in names:
-            raise IngestionError("the file is a ZIP archive but not an .xlsx workbook (no [Content_Types].xml)",
-                                 **where)
-        return
-    text = head[:2000].lstrip(_BOM).lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:500]:
-        raise IngestionError("the file is an HTML page, not a workbook (an error page saved under the workbook's "
-                             "name?)", **where)
-    kind = "text (a CSV file?)" if _looks_like_text(head) else f"bytes {head[:8].hex(' ')}"
-    raise IngestionError(f"the file is not an .xlsx workbook (an .xlsx file is a ZIP archive starting with 'PK'); "
-                         f"it starts with {kind}", **where)
-
-
-def _file_contains(path: Path, needle: bytes) -> bool:
-    """Whether ``needle`` occurs in the file, read in chunks."""
-    tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(files.CHUNK):
-            if needle in tail + chunk:
-                return True
-            tail = chunk[-len(needle):]
-    return False
-
-
-def _looks_like_text(sample: bytes) -> bool:
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if error.start < len(sample) - 4:
-            return False
-    return b"\x00" not in sample
-
-
-def _filled(row: list[object]) -> list[object]:
-    return [cell for cell in row if cell not in (None, "")]
-
-
-def _is_header(row: list[object], following: list[object] | None) -> bool:
-    cells = _filled(row)
-    return (len(cells) >= 2 and all(isinstance(cell, str) for cell in cells)
-            and following is not None and len(_filled(following)) >= 2)
-
-
-def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, header_row: int | None, where: dict,
-                    chunk_rows: int = XLSX_CHUNK_ROWS, *, path: Path | None = None,
-                    rejections: list[Rejection] | None = None) -> Iterator[tuple[pa.Table, int]]:
-    """Yield ``(table of text columns + _source_row, first source row)`` chunks of the table on ``sheet``.
-
-    The header is ``header_row`` (1-based) or the first row of two or more text cells followed by a row with data;
-    the table ends at the first empty row, so footnotes below it are not data. Error cells (``#DIV/0!`` ...), which
-    calamine reads as blanks, are found in the sheet's XML (``path``, default the workbook's own path) and land as
-    their error text, each appended to ``rejections`` as flagged.
-    """
-    where = {**where, "part": sheet}
-    try:
-        rows = workbook.get_sheet_by_name(sheet)
-        first_column = (rows.start or (0, 0))[1]  # rows come from the top, cells from the first used column
-        numbered: Iterator[tuple[int, list[object]]] = enumerate(rows.iter_rows(), start=1)
-    except CalamineError as error:
-        raise IngestionError(f"cannot read sheet: {error}", **where) from error
-    source = path or (Path(workbook.path) if workbook.path else None)
-    if source is None:
-        raise IngestionError("the workbook's path is needed to check its error cells", **where)
-    errors = {row: {column - first_column: text for column, text in cells.items()}
-              for row, cells in sheet_error_cells(source, sheet, where).items()}
-    candidates: list[int] = []
-    header, data_rows = _find_header(numbered, header_row, candidates)
-    if header is None or not _filled(header):
-        if header_row is None and candidates:
-            raise IngestionError(f"the table has a header (row {candidates[-1]}) but no data rows under it",
-                                 row=candidates[-1], **where)
-        detail = f"row {header_row} is empty" if header_row else "no header row found in the first 200 rows"
-        raise IngestionError(f"{detail}; set header_row for this sheet in the publications config", **where)
-
-    names = column_names(header[: _last_filled(header) + 1])
-    width = len(names)
-    columns: list[list[str | None]] = [[] for _ in names]
-    chunk_start = None
-    for number, data in data_rows:
-        if not _filled(data) and number not in errors:
-            break  # end of table: what follows a blank row is a footnote
-        extra = [index for index in range(width, len(data)) if data[index] not in (None, "")]
-        if extra:
-            raise IngestionError(f"value {data[extra[0]]!r} in column {extra[0] + 1} has no header", row=number,
-                                 **where)
-        chunk_start = chunk_start or number
-        for index in range(width):
-            columns[index].append(cell_text(data[index]) if index < len(data) else None)
-        if len(columns[0]) >= chunk_rows:
-            yield _sheet_chunk(names, columns, chunk_start, errors, first_column, where, rejections), chunk_start
-            chunk_start, columns = None, [[] for _ in names]
-    if columns[0] and chunk_start is not None:
-        yield _sheet_chunk(names, columns, chunk_start, errors, first_column, where, rejections), chunk_start
-
-
-def _sheet_chunk(names: list[str], columns: list[list[str | None]], first_row: int,
-                 errors: dict[int, dict[int, str]], first_column: int, where: dict,
-                 rejections: list[Rejection] | None) -> pa.Table:
-    """The chunk as a table, its error cells put back as their text (Python work per error cell only)."""
-    count = len(columns[0])
-    for row in sorted(number for number in errors if first_row <= number < first_row + count):
-        for index, text in sorted(errors[row].items()):
-            if not 0 <= index < len(names):
-                cell = f"{_column_letters(index + first_column)}{row}"
-                raise IngestionError(f"spreadsheet error cell {text} in {cell} has no header", row=row, **where)
-            columns[index][row - first_row] = text
-            if rejections is not None:
-                rejections.append(Rejection(row, names[index], text, f"spreadsheet error cell {text}", "flagged"))
-    table = pa.table({name: pa.array(values, type=pa.string()) for name, values in zip(names, columns, strict=True)})
-    return table.append_column(_SOURCE_ROW, _source_rows(range(first_row, first_row + count)))
-
-
-def _column_letters(index: int) -> str:
-    """0 -> ``A``, 27 -> ``AB``."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
-
-
-def _find_header(numbered: Iterator[tuple[int, list[object]]], header_row: int | None,
-                 candidates: list[int] | None = None) -> tuple[list[object] | None,
-                                                               Iterator[tuple[int, list[object]]]]:
-    """The header row and an iterator over the rows after it. ``candidates`` gets the rows that look like a header
-    (two or more text cells) even with no data under them, for the message when none has data."""
-    if header_row is not None:
-        for number, row in numbered:
-            if number == header_row:
-                return row, numbered
-        return None, numbered
-    previous: list[object] | None = None
-    for number, row in numbered:
-        if previous is not None and _is_header(previous, row):
-            return previous, itertools.chain([(number, row)], numbered)
-        if number > 200:
-            break
-        cells = _filled(row)
-        if candidates is not None and len(cells) >= 2 and all(isinstance(cell, str) for cell in cells):
-            candidates.append(number)
-        previous = row
-    return None, numbered
-
-
-def _last_filled(row: list[object]) -> int:
-    return max(index for index, cell in enumerate(row) if cell not in (None, ""))
-
-
-# Error cells in a sheet's XML: <c r="B5" t="e"><f>1/0</f><v>#DIV/0!</v></c>, with or without a namespace prefix.
-_ERROR_CELL = re.compile(rb"<(?:[\w.-]+:)?c\s([^>]*?\bt\s*=\s*[\"']e[\"'][^>]*?)(/?)>")
-_CELL_END = re.compile(rb"</(?:[\w.-]+:)?c>")
-_CELL_VALUE = re.compile(rb"<(?:[\w.-]+:)?v(?:\s[^>]*)?>([^<]*)<")
-_CELL_REF = re.compile(rb"\br\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)[\"']")
-_ROW_CLOSE = re.compile(rb"</(?:[\w.-]+:)?\Z")
-
-
-def sheet_error_cells(path: Path, sheet: str, where: dict) -> dict[int, dict[int, str]]:
-    """``{row: {column index (0 = A): error text}}`` of the error cells of ``sheet`` in the .xlsx at ``path``.
-
-    A bulk regex scan of the sheet's XML part, streamed out of the archive in chunks; only error cells cost Python.
-    """
-    found: dict[int, dict[int, str]] = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet)
-            if part is None:
-                raise IngestionError("cannot find the sheet's XML part in the workbook, so its error cells cannot "
-                                     "be checked", **{**where, "part": sheet})
-            with archive.open(part) as stream:
-                carry = b""
-                while True:
-                    chunk = stream.read(SCAN_BYTES)
-                    buffer = carry + chunk
-                    if chunk:  # keep an unfinished row for the next chunk
-                        cut = _last_row_end(buffer)
-                        buffer, carry = buffer[:cut], buffer[cut:]
-                    if b'"e"' in buffer or b"'e'" in buffer:
-                        _collect_error_cells(buffer, found, {**where, "part": sheet})
-                    if not chunk:
-                        break
-    except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error) as error:
-        raise IngestionError(f"cannot read the workbook's XML to check error cells ({error})",
-                             **{**where, "part": sheet}) from error
-    return found
-
-
-def _last_row_end(buffer: bytes) -> int:
-    """Where the last ``</row>`` (or ``</x:row>``) of the buffer ends; 0 if there is none."""
-    position = buffer.rfind(b"row>")
-    while position != -1:
-        if _ROW_CLOSE.search(buffer, max(0, position - 40), position):
-            return position + 4
-        position = buffer.rfind(b"row>", 0, position)
-    return 0
-
-
-def _collect_error_cells(buffer: bytes, found: dict[int, dict[int, str]], where: dict) -> None:
-    for match in _ERROR_CELL.finditer(buffer):
-        reference = _CELL_REF.search(match.group(1))
-        if reference is None:
-            raise IngestionError("the sheet has a spreadsheet error cell without a cell reference; its position "
-                                 "cannot be known", **where)
-        text = "#ERROR"
-        if not match.group(2):  # not self-closing: the cached value holds the error text
-            end = _CELL_END.search(buffer, match.end())
-            value = _CELL_VALUE.search(buffer, match.end(), end.start() if end else len(buffer))
-            if value is not None and value.group(1).strip():
-                text = html.unescape(value.group(1).decode("utf-8", "replace")).strip()
-        column = 0
-        for letter in reference.group(1).upper():  # bytes: each letter is its code
-            column = column * 26 + letter - 64
-        found.setdefault(int(reference.group(2)), {})[column - 1] = text
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _attribute(element: ElementTree.Element, name: str) -> str | None:
-    return next((value for key, value in element.attrib.items() if _local(key) == name), None)
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The archive member holding ``sheet``: through ``xl/workbook.xml`` (name -> relationship id) and its rels."""
-    names = set(archive.namelist())
-    workbook = "xl/workbook.xml"
-    if "_rels/.rels" in names:
-        for relation in ElementTree.fromstring(archive.read("_rels/.rels")):
-            if (_attribute(relation, "Type") or "").endswith("/officeDocument"):
-                workbook = _resolve("", _attribute(relation, "Target") or workbook)
-    folder = workbook.rsplit("/", 1)[0] if "/" in workbook else ""
-    rels = f"{folder}/_rels/{workbook.rsplit('/', 1)[-1]}.rels" if folder else f"_rels/{workbook}.rels"
-    if workbook not in names or rels not in names:
-        return None
-    relation_id = None
-    for element in ElementTree.fromstring(archive.read(workbook)).iter():
-        if _local(element.tag) == "sheet" and element.get("name") == sheet:
-            relation_id = _attribute(element, "id")
-    targets = {relation.get("Id"): relation.get("Target") for relation in ElementTree.fromstring(archive.read(rels))}
-    target = targets.get(relation_id)
-    part = _resolve(folder, target) if target else None
-    return part if part in names else None
-
-
-def _resolve(folder: str, target: str) -> str:
-    if target.startswith("/"):
-        return target.lstrip("/")
-    parts: list[str] = [p for p in folder.split("/") if p]
-    for piece in target.split("/"):
-        if piece == "..":
-            parts = parts[:-1]
-        elif piece not in ("", "."):
-            parts.append(piece)
-    return "/".join(parts)
-
 
 # ----------------------------------------------------------------------------------------------------------- CSV
 
@@ -434,44 +55,10 @@ def read_csv_batches(path: Path, types: dict[str, str], where: dict, *, encoding
         chunks = iter(lambda: handle.read(files.CHUNK), b"")
         utf8 = files.utf8_file(chunks, where, encoding, stack, original=path)
         handle.close()
-        yield from _read_utf8_csv(utf8, types, where, rejections, batch_rows)
+        yield from read_text_csv(utf8, types, where, rejections, batch_rows)
 
 
-def read_zip_member_batches(archive_path: Path, member: str, max_bytes: int, types: dict[str, str], where: dict,
-                            *, encoding: str | None = None,
-                            rejections: list[Rejection] | None = None) -> Iterator[tuple[pa.Table, int]]:
-    """Like :func:`read_csv_batches` for the CSV ``member`` of a ZIP archive.
-
-    The member is streamed out of the archive in chunks into a private temporary file (transcoded to UTF-8 on the
-    way when an encoding is declared) while its inflated size is counted: past ``max_bytes`` the copy stops at once.
-    """
-    where = {**where, "part": member}
-    check_member_name(member, where)
-    with ExitStack() as stack:
-        with open_zip(archive_path, where) as archive:
-            try:
-                info = archive.getinfo(member)
-            except KeyError:
-                raise IngestionError("the archive has no such member", **where) from None
-            _check_member_info(info, max_bytes, where)
-            try:
-                with archive.open(info) as stream:
-                    chunks = files.bounded(stream, max_bytes, where)
-                    utf8 = files.utf8_file(chunks, where, encoding, stack, original=None)
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as error:
-                raise IngestionError(f"cannot read member ({error})", **where) from error
-        yield from _read_utf8_csv(utf8, types, where, rejections, CSV_BATCH_ROWS)
-
-
-def _check_member_info(info: zipfile.ZipInfo, max_bytes: int, where: dict) -> None:
-    if info.flag_bits & 0x1:
-        raise IngestionError("member is encrypted (password-protected): it cannot be read", **where)
-    if info.file_size > max_bytes:
-        raise IngestionError(f"member is {info.file_size:,} bytes uncompressed, over the limit of {max_bytes:,} "
-                             "(max_member_bytes)", **where)
-
-
-def _read_utf8_csv(path: Path, types: dict[str, str], where: dict, rejections: list[Rejection] | None,
+def read_text_csv(path: Path, types: dict[str, str], where: dict, rejections: list[Rejection] | None,
                    batch_rows: int) -> Iterator[tuple[pa.Table, int]]:
     """The typed batches of a UTF-8 CSV file: DuckDB reads text, casts in SQL, flags rows that do not fit."""
     _check_first_line(path, where)
@@ -961,37 +548,3 @@ def _first_line(error: Exception) -> str:
     return " ".join(lines) or type(error).__name__
 
 
-# ----------------------------------------------------------------------------------------------------------- ZIP
-
-def open_zip(path: Path, where: dict) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise IngestionError(f"cannot open the archive ({error})", **where) from error
-
-
-def check_member_name(name: str, where: dict) -> None:
-    """Refuse names that would escape an extraction folder: absolute paths, drive letters, ``..``."""
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", name):
-        raise IngestionError("unsafe member name (absolute path or '..'): refusing to read the archive",
-                             **{**where, "part": name})
-
-
-def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path, max_bytes: int,
-                   where: dict) -> Path:
-    """Copy one member to ``folder``, stopping at ``max_bytes`` whatever the archive claims its size is."""
-    where = {**where, "part": info.filename}
-    check_member_name(info.filename, where)
-    _check_member_info(info, max_bytes, where)
-    target = folder / PurePosixPath(info.filename.replace("\\", "/")).name
-    try:
-        with archive.open(info) as source, target.open("wb") as sink:
-            for chunk in files.bounded(source, max_bytes, where):
-                sink.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as error:
-        raise IngestionError(f"cannot extract member ({error})", **where) from error
-    except IngestionError:
-        target.unlink(missing_ok=True)
-        raise
-    return target
