@@ -3,26 +3,21 @@
     be. Staging turns a marked cell into null plus a flag; the markers come from var('suppression_markers').
 -#}
 
-{% macro suppression_marker_list() -%}
-    {%- for marker in var('suppression_markers') -%}
-        '{{ marker | replace("'", "''") }}'{{ ", " if not loop.last }}
-    {%- endfor -%}
-{%- endmacro %}
-
-{% macro is_suppressed(column) -%}
-    coalesce(trim({{ column }}) in ({{ suppression_marker_list() }}), false)
-{%- endmacro %}
-
-{#- A cell whose formula failed in the spreadsheet (#DIV/0!, #N/A, ...): the values come from
-    var('spreadsheet_error_values'). -#}
-{% macro error_value_list() -%}
-    {%- for value in var('spreadsheet_error_values') -%}
+{#- Values as a SQL list of quoted text: 'a', 'b' -#}
+{% macro quoted_text_list(values) -%}
+    {%- for value in values -%}
         '{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}
 
+{% macro is_suppressed(column) -%}
+    coalesce(trim({{ column }}) in ({{ quoted_text_list(var('suppression_markers')) }}), false)
+{%- endmacro %}
+
+{#- A cell whose formula failed in the spreadsheet (#DIV/0!, #N/A, ...): the values come from
+    var('spreadsheet_error_values'). -#}
 {% macro is_error_cell(column) -%}
-    coalesce(trim({{ column }}) in ({{ error_value_list() }}), false)
+    coalesce(trim({{ column }}) in ({{ quoted_text_list(var('spreadsheet_error_values')) }}), false)
 {%- endmacro %}
 
 {% macro suppressed_number(column, data_type) -%}

@@ -2,67 +2,37 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from ingestion import cli, runs
 from ingestion.ledger import Ledger
-from ingestion.sources.publications import settings
 
+from faultkit import ReleaseServer, wait_for
 from workspace import Workspace
 
 TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts")
 
 
-class _SlowHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves release files; while ``slow`` is set, files of ``slow_period`` take a minute (a stuck download)."""
-
-    slow: ClassVar[threading.Event] = threading.Event()
-    slow_period: ClassVar[str] = "2025-04"
-    requested: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.requested.append(self.path)
-        deadline = time.monotonic() + 60
-        while f"/{self.slow_period}/" in self.path and self.slow.is_set() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        super().do_GET()
-
-    def log_message(self, *args: object) -> None:
-        pass
+@pytest.fixture
+def releases(workspace: Workspace) -> Iterator[ReleaseServer]:
+    """Releases generated into the workspace and served over http, the config pointing at them; while ``hold`` is
+    set, 2025-04's files are stuck downloading."""
+    workspace.generate(practices=10)
+    with ReleaseServer(workspace, held_period="2025-04") as server:
+        yield server
 
 
 @pytest.fixture
-def served(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Workspace]:
-    """Releases generated into the workspace and served over http, the config pointing at them."""
-    workspace.generate(practices=10)
-    handler = functools.partial(_SlowHandler, directory=str(workspace.data_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = tmp_path / "publications-http.yml"
-    config.write_text(settings.DEFAULT_CONFIG.read_text().replace(
-        'location: "{data_dir}/publications/{publication}/{period}"',
-        'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"'))
-    monkeypatch.setenv("PUBLICATIONS_CONFIG", str(config))
-    monkeypatch.setenv("RELEASES_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    _SlowHandler.requested.clear()
-    yield workspace
-    _SlowHandler.slow.clear()
-    server.shutdown()
-    server.server_close()
+def served(releases: ReleaseServer) -> Workspace:
+    return releases.ws
 
 
 def _bronze(ws: Workspace) -> dict[str, list[tuple]]:
@@ -85,18 +55,16 @@ def _latest_run(ws: Workspace) -> runs.RunView:
 
 
 def test_a_killed_backfill_shows_incomplete_and_resumes_to_the_same_state(
-        served: Workspace, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
-    ws = served
-    _SlowHandler.slow.set()
+        releases: ReleaseServer, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = releases.ws
+    releases.hold.set()
     process = subprocess.Popen([sys.executable, "-m", "ingestion", "publications", "--from", "2025-02", "--to",
                                 "2025-06", "--target", ws.engine], env=dict(os.environ),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while not any("/2025-04/" in path for path in _SlowHandler.requested) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(releases.held, timeout=90, what="the 2025-04 download")
     process.send_signal(signal.SIGKILL)  # killed after its second period, fetching the third
     process.wait(timeout=10)
-    _SlowHandler.slow.clear()
+    releases.hold.clear()
     [mirror] = list(Path(ws.env["ANALYTICS_LOG_DIR"]).glob("*.jsonl"))
     killed_run = mirror.stem
     assert sum(json.loads(line)["event_type"] == "load_completed" for line in mirror.read_text().splitlines()) == 2
