@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import os
 import shlex
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from ingestion import paths
@@ -58,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--target", choices=TARGETS, default="duckdb", help="warehouse (default duckdb)")
         if name == "publications":
             command.add_argument("--publication", default=None, help="one declared publication (default all)")
-            command.add_argument("--from", dest="first", default=None, help="first period, YYYY-MM")
-            command.add_argument("--to", dest="last", default=None, help="last period, YYYY-MM")
+            command.add_argument("--from", dest="first", default=None,
+                                 help="first period, in the publication's notation: 2025-03, 2025-Q1, 2025, 2016-17")
+            command.add_argument("--to", dest="last", default=None, help="last period, in the same notation")
         if name in ("publications", "run"):
             command.add_argument("--force", action="store_true",
                                  help="reload periods even if their files are unchanged")
@@ -99,10 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         if args.command == "demo":
             return cmd_demo(args)
-        if args.command == "drift":
-            return cmd_drift(args)
-        if args.command == "expectations":
-            return cmd_expectations(args)
+        if args.command in ("drift", "expectations"):
+            with _reading(Warehouse(args.target), args.command):
+                return cmd_drift(args) if args.command == "drift" else cmd_expectations(args)
         return recorded_run(args, argv)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
@@ -139,10 +141,10 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
         print(f"{args.command}: FAILED: {error} (run {ledger.run_id}, recorded in {paths.shown(ledger.mirror)})",
               file=sys.stderr)
         return 1
-    ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
-    print(f"{args.command}: run {ledger.run_id} into {warehouse.describe()}")
     status, rows, message = "failed", 0, None
     try:
+        ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
+        print(f"{args.command}: run {ledger.run_id} into {warehouse.describe()}")
         status, rows, message = {"publications": _publications, "servicedesk": _servicedesk, "run": _run,
                                  "validate": _validate}[args.command](args, warehouse, ledger)
     except WarehouseUnavailable as error:
@@ -152,9 +154,11 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
         message = f"{type(error).__name__}: {error}"
         raise
     finally:
-        ledger.event("run", "run_completed" if status != "failed" else "run_failed", status,
-                     duration=time.monotonic() - started, rows=rows, message=message)
-        ledger.release_lock()
+        try:
+            ledger.event("run", "run_completed" if status != "failed" else "run_failed", status,
+                         duration=time.monotonic() - started, rows=rows, message=message)
+        finally:
+            ledger.release_lock()
     if ledger.unavailable is not None:
         print(f"{args.command}: FAILED: {ledger.unavailable} (run {ledger.run_id}; what it did is recorded in "
               f"{paths.shown(ledger.mirror)}; nothing half-loaded is visible: run it again once the warehouse is "
@@ -166,17 +170,32 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
     return 0 if status != "failed" else 1
 
 
-def _reader(warehouse: Warehouse) -> None:
-    """Commands that only read the warehouse wait for nobody: on DuckDB, whose file one process at a time may open,
-    they refuse while a run writes, instead of breaking it."""
+@contextlib.contextmanager
+def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
+    """Commands that only read a DuckDB warehouse hold its writer lock while they read (DuckDB lets one process open
+    the file at a time): refused with exit 3 while a run writes, and a run starting meanwhile is refused instead of
+    failing to open the file. PostgreSQL needs no lock to read."""
     from ingestion import locks
 
-    if locks.is_busy(warehouse):
+    if warehouse.target != "duckdb":
+        yield
+        return
+    lock = locks.FileWarehouseLock(warehouse, f"reader-{os.getpid()}", command)
+    try:
+        lock.acquire()
+    except locks.LockHeld:
         held = locks.holder(warehouse) or {}
         log = f"; its progress: {paths.shown(Path(_log_dir()) / (held['run_id'] + '.jsonl'))}" if held.get(
             "run_id") else ""
         raise LockHeld(f"{locks.describe_holder(warehouse)} is writing to {warehouse.describe()}, which DuckDB lets "
-                       f"one process open at a time; try again when it ends{log}")
+                       f"one process open at a time; try again when it ends{log}") from None
+    except OSError:  # no folder for the lock: there is no warehouse there to read either
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _log_dir() -> Path:
@@ -300,7 +319,6 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from ingestion.quality import catalog, drift
 
     warehouse = Warehouse(args.target)
-    _reader(warehouse)
     if args.accept:
         table = catalog.find_table(args.accept)
         changes = drift.accept(warehouse, table)
@@ -331,7 +349,6 @@ def cmd_expectations(args: argparse.Namespace) -> int:
     from ingestion.quality import catalog, suites
 
     warehouse = Warehouse(args.target)
-    _reader(warehouse)
     tables = [catalog.find_table(name) for name in args.table] if args.table else catalog.declared_tables()
     written = 0
     for table in tables:
@@ -383,11 +400,16 @@ def _local_api():
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    warehouse = Warehouse(args.target)
+    with _reading(warehouse, "runs"):
+        outcome = _runs(args, warehouse)
+    return main(outcome) if isinstance(outcome, list) else outcome  # runs resume --execute: the lock is released
+
+
+def _runs(args: argparse.Namespace, warehouse: Warehouse) -> int | list[str]:
     from ingestion import runs
     from ingestion.ledger import Ledger
 
-    warehouse = Warehouse(args.target)
-    _reader(warehouse)
     ledger = Ledger(warehouse, args.run_id or "-")
     try:
         ledger.ensure_schema()
@@ -420,7 +442,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not args.execute:
         print("runs resume: add --execute to run it")
         return 0
-    return main(resume)
+    return resume
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -435,6 +457,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_id = new_run_id()
     argv = ["run", "--target", args.target, "--local-api"]
     code = recorded_run(_parser().parse_args(argv), argv, run_id)
+    if code == 3:  # another run holds the warehouse: the summary would have to open it
+        return code
     warehouse = Warehouse(args.target)
     print("\n" + "=" * 100 + f"\nSummary of the demo ({warehouse.describe()})")
     print("  bronze tables:")

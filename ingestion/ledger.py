@@ -311,7 +311,7 @@ class Ledger:
             self._file_lock.release()
             self._file_lock = None
             return
-        if self.warehouse.target == "postgres" and self.unavailable is None:
+        if self.warehouse.target == "postgres":  # tried even after the warehouse went away: it may be back
             try:
                 self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, self.run_id))
             except WarehouseUnavailable as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,14 +46,16 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def _die_with_parent() -> None:
-    """In the dbt child, before exec: on Linux, ask the kernel to kill it when the run that started it dies (a
-    ``kill -9`` of the run must not leave dbt writing to the warehouse after the run's lock is gone)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _die_with_parent() -> Callable[[], None] | None:
+    """What the dbt child runs before exec: on Linux, ask the kernel to kill it when the run that started it dies
+    (a ``kill -9`` of the run must not leave dbt writing to the warehouse after the run's lock is gone). ``prctl``
+    is looked up here, in the parent: the child, forked while other threads may hold locks, only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return functools.partial(prctl, 1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_path: Path | None = None) -> DbtResult:
@@ -63,7 +67,7 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
     started, started_at = time.monotonic(), time.time()
     process = subprocess.Popen([dbt_executable(), *args, "--target", warehouse.target], cwd=paths.PROJECT_ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=_die_with_parent)  # it only calls prctl: safe before exec
+                               preexec_fn=_die_with_parent())
     output = []
     assert process.stdout is not None
     for line in process.stdout:

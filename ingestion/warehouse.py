@@ -6,6 +6,7 @@ The same environment variables drive dlt (here) and dbt (``profiles.yml``), so b
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,18 +28,33 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# SQLSTATEs that mean the server or the database is gone or full, not that a statement failed (a lock timeout,
+# a deadlock or a cancelled statement are errors of the run, reported as such)
+_GONE = ("57P01", "57P02", "57P03", "3D000", "53100")
+
+
+def _connection_lost(error: BaseException) -> bool:
+    code = getattr(error, "pgcode", None)
+    return code is None or code.startswith("08") or code in _GONE
+
+
 def find_unavailable(error: BaseException) -> WarehouseUnavailable | None:
     """A WarehouseUnavailable in ``error``'s chain, or one made from a driver error that means the same (dlt and dbt
     wrap the driver's connection errors)."""
     import duckdb
     import psycopg2
 
+    from ingestion.errors import IngestionError
+
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         if isinstance(current, WarehouseUnavailable):
             return current
-        if isinstance(current, psycopg2.OperationalError | psycopg2.InterfaceError):
+        if isinstance(current, IngestionError):  # a reader's error (a DuckDB IOException on a release file)
+            return None
+        if isinstance(current, psycopg2.InterfaceError) or (
+                isinstance(current, psycopg2.OperationalError) and _connection_lost(current)):
             return WarehouseUnavailable(f"the PostgreSQL warehouse went away: {_first_line(current)}")
         if isinstance(current, duckdb.IOException):
             return WarehouseUnavailable(f"the DuckDB warehouse cannot be written: {_first_line(current)}")
@@ -209,7 +225,8 @@ def insert_rows(connection: Any, warehouse: Warehouse, schema: str, table: str, 
             connection.execute(f"insert into {target} select {', '.join(quote(c) for c in columns)} "
                                "from _rows_to_insert")
         finally:
-            connection.unregister("_rows_to_insert")
+            with contextlib.suppress(Exception):  # in an aborted transaction: the insert's error is the one to see
+                connection.unregister("_rows_to_insert")
         return
     from psycopg2.extras import execute_values
 

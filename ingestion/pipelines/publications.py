@@ -80,9 +80,20 @@ def pipeline_for(publication: Publication, warehouse: Warehouse) -> dlt.Pipeline
 
 
 def fingerprint(plan: PeriodPlan) -> str:
-    """One hash over the period's files (name and sha256): equal fingerprints mean nothing to reload."""
+    """One hash over the period's files (name and sha256) and how they are read (the declared files, sheets and
+    tables: types, keys, limits): equal fingerprints mean nothing to reload. A changed declaration reloads."""
     listing = "\n".join(sorted(f"{f.name}:{f.sha256}" for f in plan.files()))
-    return hashlib.sha256(listing.encode()).hexdigest()
+    declared = repr(plan.publication.files)
+    return hashlib.sha256(f"{listing}\n{declared}".encode()).hexdigest()
+
+
+def _known_types(warehouse: Warehouse, publication: Publication, table: str) -> dict[str, str]:
+    """Column -> dlt type the period's rows must keep: bronze's, and for a column only the incoming table has (a
+    load whose publish was rolled back), dlt's type there, so a value of another type lands as a variant column
+    instead of being cast into it."""
+    incoming = catalog.columns(warehouse, BronzeTable(incoming_dataset(publication), table, (), None))
+    bronze = catalog.columns(warehouse, BronzeTable(publication.dataset, table, (), None))
+    return {**{c: t for c, t in incoming.items() if not c.startswith("_dlt")}, **bronze}
 
 
 def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger,
@@ -114,8 +125,7 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
             result.status = "skipped"
             return result
         with ledger.stage("extract", **where) as stage:
-            known = {spec.table: catalog.columns(ledger.warehouse, BronzeTable(publication.dataset, spec.table,
-                                                                               (), None))
+            known = {spec.table: _known_types(ledger.warehouse, publication, spec.table)
                      for spec in publication.tables()}
             extract = pipeline.extract(publication_source(plan, known_types=known), loader_file_format="parquet")
             result.load_id = stage.correlation_id = extract.loads_ids[-1] if extract.loads_ids else None
@@ -178,6 +188,10 @@ def _record_failure(ledger: Ledger, publication: Publication, plan: PeriodPlan |
         record_failed_manifest(ledger.warehouse, publication.dataset, rows)
     except WarehouseUnavailable as error:
         ledger.went_away(error)
+    except Exception as error:  # the period's own error is what the run reports; this one goes to the ledger
+        ledger.event("load", "manifest_not_recorded", "warn", source=publication.name,
+                     subject=f"{publication.name}/{plan.period}", message=f"the failed period's manifest rows "
+                     f"could not be written: {describe(error)}")
 
 
 def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: str,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,6 @@ QUARANTINE_COLUMNS = {
     "reason": "varchar", "disposition": "varchar", "run_id": "varchar", "load_id": "varchar",
     "recorded_at": "timestamp with time zone",
 }
-RESERVED_TABLES = (MANIFEST_TABLE, QUARANTINE_TABLE)
 
 
 @dataclass
@@ -112,7 +112,8 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
     connection = warehouse.connect()
     try:
         _ensure_columns(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
-        _insert_dicts(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS, rows)
+        _insert_dicts(connection, warehouse, dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse, dataset),
+                      rows)
         connection.commit()
     finally:
         connection.close()
@@ -146,6 +147,12 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
                     f"_dlt_load_id = {ph} and {complete} group by {keys} having count(*) > 1) as repeats",
                     (period.load_id,))
         repeated = int(run.fetchall()[0][0])
+    run.execute(f"select count(*) from {source} where _dlt_load_id = {ph}", (period.load_id,))
+    landed, taken = int(run.fetchall()[0][0]), period.read_rows.get(spec.table)
+    if not landed or (taken is not None and landed != taken):
+        raise IngestionError(f"table {spec.table}: dlt landed {landed:,} rows of this load, the readers took "
+                             f"{taken if taken is not None else 'some'}; nothing of this period was changed",
+                             publication=period.publication, period=period.period)
     run.execute(f"delete from {target} where _period = {ph}", (period.period,))
     listed = ", ".join(quote(c) for c in columns)
     if not repeated:
@@ -227,7 +234,8 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     _insert_dicts(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS, rows)
     manifest = [{**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id}
                 for row in period.manifest]
-    _insert_dicts(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS, manifest)
+    _insert_dicts(connection, warehouse, period.dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse,
+                                                                                            period.dataset), manifest)
 
 
 def _record_period(connection: Any, warehouse: Warehouse, period: PeriodPublication,
@@ -258,10 +266,18 @@ def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: s
             run.execute(f"alter table {quote(schema)}.{quote(table)} add column {quote(name)} {kind}")
 
 
+def _manifest_columns(connection: Any, warehouse: Warehouse, dataset: str) -> dict[str, str]:
+    """The manifest's columns; a manifest written by dlt (before periods were published by this module) also has
+    a not-null ``_dlt_id``, given a fresh id per row."""
+    held = column_types(connection, warehouse, dataset, MANIFEST_TABLE)
+    return {**MANIFEST_COLUMNS, "_dlt_id": "varchar"} if "_dlt_id" in held else MANIFEST_COLUMNS
+
+
 def _insert_dicts(connection: Any, warehouse: Warehouse, schema: str, table: str, columns: dict[str, str],
                   rows: list[dict[str, Any]]) -> None:
     names = list(columns)
-    insert_rows(connection, warehouse, schema, table, names, [tuple(row.get(c) for c in names) for row in rows])
+    insert_rows(connection, warehouse, schema, table, names,
+                [tuple(uuid.uuid4().hex if c == "_dlt_id" else row.get(c) for c in names) for row in rows])
 
 
 def _begin(connection: Any, warehouse: Warehouse) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from ingestion.pipelines.publications import pipeline_for
 from ingestion.sample import publications as sample
-from ingestion.sources.publications import plan_period, publication_source
+from ingestion.sources.publications import plan_period, publication_source, settings
 from ingestion.sources.publications.settings import load_publications
 
 from faultkit import (
@@ -424,3 +424,30 @@ def test_service_desk_api_faults_are_retried_or_fail_clearly_and_a_rerun_matches
     record = Record(fault, engine, "fault", outcome, lost, duplicated, recorded, same)
     record.save()
     record.check()
+
+
+def test_a_manifest_written_by_the_previous_version_keeps_taking_rows(baseline: Baseline, tmp_path: Path) -> None:
+    """Before periods were published in one transaction, dlt wrote the manifest, with a not-null _dlt_id."""
+    with case_workspace(baseline, tmp_path) as ws:
+        ws.execute("drop table bronze_publications.publication_manifest")
+        ws.execute("create table bronze_publications.publication_manifest (run_id varchar, publication varchar, "
+                   "period varchar, file_name varchar, part_kind varchar, part_name varchar, classification varchar, "
+                   "status varchar, recorded_at timestamp with time zone, _dlt_load_id varchar not null, "
+                   "_dlt_id varchar not null)")
+        assert run_cli(ws, "publications", "--from", "2025-03", "--to", "2025-03", "--force") == 0
+        assert ws.scalar("select count(*) from bronze_publications.publication_manifest where _dlt_id is not null "
+                         "and period = '2025-03'") > 0
+
+
+def test_a_changed_declaration_reloads_the_periods_it_reads_differently(baseline: Baseline, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with case_workspace(baseline, tmp_path) as ws:
+        assert run_cli(ws, "publications", *THE_BASELINE) == 0
+        assert all(e["event_type"] != "load_completed" for e in ledger_events(ws))  # unchanged: NO_WORK
+        config = tmp_path / "publications.yml"
+        config.write_text(settings.DEFAULT_CONFIG.read_text().replace("max_member_bytes: 2147483648",
+                                                                      "max_member_bytes: 1073741824"))
+        monkeypatch.setenv("PUBLICATIONS_CONFIG", str(config))
+        assert run_cli(ws, "publications", *THE_BASELINE) == 0
+        loaded = sorted(e["subject"] for e in ledger_events(ws) if e["event_type"] == "load_completed")
+        assert loaded == [f"practice_submissions/{period}" for period in BASELINE_PERIODS]

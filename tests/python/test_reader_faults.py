@@ -428,3 +428,17 @@ def test_quarantine_limits() -> None:
     assert not QuarantineLimit(share=0.01).exceeded(10, 1_000) and QuarantineLimit(share=0.01).exceeded(11, 1_000)
     assert not QuarantineLimit(rows=0).exceeded(0, 10) and QuarantineLimit(rows=0).exceeded(1, 10)
     assert not QuarantineLimit(rows=25).exceeded(25, 26) and QuarantineLimit(rows=25).exceeded(26, 10_000)
+
+
+@pytest.mark.parametrize("value", ["15e-1", "1e-3", "0x1F", "1.5", "12 "])
+def test_a_value_a_whole_number_column_would_round_or_reinterpret_is_rejected(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "whole.csv"
+    path.write_text(f"code,count\na,1\nb,{value}\nc,3\n")
+    rejections: list[Rejection] = []
+    rows = [row for table, _ in readers.read_csv_batches(path, {"count": "BIGINT"}, {"file": "whole.csv"},
+                                                         rejections=rejections) for row in table.to_pylist()]
+    if value == "12 ":  # surrounding blanks are no change of value
+        assert [r["count"] for r in rows] == [1, 12, 3] and not rejections
+        return
+    assert [r["count"] for r in rows] == [1, 3]
+    assert [(r.row, r.column, r.value) for r in rejections] == [(3, "count", value)]

@@ -187,7 +187,9 @@ _WHOLE_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", 
 def _lossy(text: str, value: str, kind: str) -> str:
     """SQL that is true where the cast changed the value, which DuckDB's casts do: ``'1.5'`` -> BIGINT 2, ``'12.345'``
     -> DECIMAL(5,1) 12.3, ``'2025-01-02 10:00'`` -> DATE 2025-01-02. Such a value is a type failure, not a number."""
-    if kind in _WHOLE_NUMBERS or kind.startswith(("DECIMAL", "NUMERIC")):
+    if kind in _WHOLE_NUMBERS:  # only digits (and a zero fraction): '15e-1', '1e-3', '0x1F' are no whole numbers
+        return f" or not regexp_full_match({text}, '\\s*[+-]?[0-9]+(\\.0*)?\\s*')"
+    if kind.startswith(("DECIMAL", "NUMERIC")):
         return f" or (contains({text}, '.') and {value} <> try_cast({text} as DOUBLE))"
     if kind == "DATE":
         return f" or contains({text}, ':')"
