@@ -96,7 +96,7 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
     location = publication.location_for(period)
     parts: list[Part] = []
     for file_spec in publication.files:
-        name = file_spec.file_name(period)
+        name = file_spec.file_name(period, publication.calendar)
         where = {"publication": publication.name, "period": period, "file": name}
         release = files.fetch(location, name, cache_dir, publication=publication.name, period=period)
         if file_spec.format == "csv":
@@ -121,7 +121,7 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
                 listing = ", ".join(found) or "nothing"
                 raise IngestionError(f"no {kind} matches {declared.match!r} (declared for table "
                                      f"{declared.spec.table}); the file holds: {listing}", **where)
-    declared_names = {spec.file_name(period) for spec in publication.files}
+    declared_names = {spec.file_name(period, publication.calendar) for spec in publication.files}
     unexpected = [n for n in files.local_folder_names(location) if n not in declared_names]
     return PeriodPlan(publication, period, parts, unexpected)
 

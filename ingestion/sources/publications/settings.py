@@ -13,13 +13,14 @@ import yaml
 
 from ingestion import paths
 from ingestion.errors import ConfigError
+from ingestion.sources.publications.calendar import Calendar, Frequency, PeriodError
 
 DEFAULT_CONFIG = Path(__file__).with_name("publications.yml")
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Entries that archive tools add and that are never data.
 DEFAULT_JUNK = ("__MACOSX/*", ".DS_Store", "*/.DS_Store", "._*", "*/._*", "Thumbs.db", "*/Thumbs.db", "*/")
 DEFAULT_NOTES = ("readme*", "*/readme*", "README*", "*/README*")
 ROLES = ("table", "cover", "notes", "ignore")
+RESERVED_TABLES = ("publication_manifest", "quarantine")  # written beside the tables by the publish step
 FORMATS = ("xlsx", "csv", "zip")
 # The settings each kind of entry may have; anything else is a typo or a setting this version does not know.
 _TABLE_KEYS = ("table", "keys", "max_quarantined")
@@ -94,8 +95,9 @@ class FileSpec:
     notes: tuple[str, ...] = DEFAULT_NOTES
     max_member_bytes: int = 4 * 1024**3
 
-    def file_name(self, period: str) -> str:
-        return self.name.format(period=period)
+    def file_name(self, period: str, calendar: Calendar | None = None) -> str:
+        """The name for ``period``: ``{period}`` and the calendar's parts (``{yyyy}``, ``{fy_short}`` ...) filled."""
+        return self.name.format(period=period, **(calendar or Calendar()).parts(period))
 
 
 @dataclass(frozen=True)
@@ -108,24 +110,25 @@ class Publication:
     location: str  # template with {data_dir}, {publication} and {period}: a folder or an http(s) URL
     suppression_markers: tuple[str, ...]
     files: tuple[FileSpec, ...]
+    calendar: Calendar = field(default_factory=Calendar)
+    listed: tuple[str, ...] = ()  # an explicit list of periods, instead of every period from first to last
 
     def periods(self, first: str | None = None, last: str | None = None) -> list[str]:
-        """Monthly periods from ``first`` to ``last`` inclusive, within the declared range by default."""
-        first, last = first or self.first_period, last or self.last_period
-        for value in (first, last):
-            if not PERIOD.match(value):
-                raise ConfigError(f"period {value!r} is not of the form YYYY-MM")
-        if first > last:
-            raise ConfigError(f"--from {first} is after --to {last}")
-        year, month = (int(part) for part in first.split("-"))
-        periods = []
-        while f"{year:04d}-{month:02d}" <= last:
-            periods.append(f"{year:04d}-{month:02d}")
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return periods
+        """The periods from ``first`` to ``last`` inclusive (in the calendar's notation), within the declared range
+        (or list) by default."""
+        try:
+            if self.listed:
+                low, high = first or self.listed[0], last or self.listed[-1]
+                self.calendar.range(low, high)  # checks the notation, and that --from is not after --to
+                start = self.calendar.start
+                return [period for period in self.listed if start(low) <= start(period) <= start(high)]
+            return self.calendar.range(first or self.first_period, last or self.last_period)
+        except PeriodError as error:
+            raise ConfigError(str(error)) from None
 
     def location_for(self, period: str) -> str:
-        return _expand_env(self.location).format(data_dir=paths.data_dir(), publication=self.name, period=period)
+        return _expand_env(self.location).format(data_dir=paths.data_dir(), publication=self.name, period=period,
+                                                 **self.calendar.parts(period))
 
     def tables(self) -> list[TableSpec]:
         """Every bronze table the publication declares, in declaration order, each once."""
@@ -213,6 +216,9 @@ def _table_spec(raw: dict, where: str, csv: bool = False, encoding: str | None =
     table = raw.get("table")
     if not isinstance(table, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", table):
         raise ConfigError(f"{where}: table must be a lower_snake_case name, not {table!r}")
+    if table in RESERVED_TABLES:
+        raise ConfigError(f"{where}: table {table!r} is the name of a table every publication dataset has "
+                          f"({', '.join(RESERVED_TABLES)}); choose another")
     if "encoding" in raw:
         encoding = _encoding(raw["encoding"], where)
     limit = _quarantine_limit(raw["max_quarantined"], where) if "max_quarantined" in raw else DEFAULT_QUARANTINE
@@ -243,8 +249,9 @@ def _file(raw: object, where: str) -> FileSpec:
     if fmt not in FORMATS:
         raise ConfigError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     _check_keys(raw, FILE_KEYS[fmt], where, f"a {fmt} file")
-    if "name" not in raw or "{period}" not in raw["name"]:
-        raise ConfigError(f"{where}: name must be a file name template containing {{period}}")
+    if "name" not in raw or not re.search(r"\{[a-z_]+\}", str(raw["name"])):
+        raise ConfigError(f"{where}: name must be a file name template with the period in it: {{period}}, or its "
+                          "parts {yyyy}, {yy}, {mm}, {q}, {fy_short}")
     encoding = _encoding(raw["encoding"], where) if "encoding" in raw else None
     parts_key = {"xlsx": "sheets", "zip": "members"}.get(fmt)
     parts = tuple(_part(item, f"{where}.{parts_key}[{i}]", parts_key, encoding)
@@ -262,6 +269,38 @@ def _file(raw: object, where: str) -> FileSpec:
     )
 
 
+PERIOD_KEYS = ("frequency", "first", "last", "start_month", "list")
+
+
+def _periods(raw: object, where: str) -> tuple[Calendar, str, str, tuple[str, ...]]:
+    """``periods: {frequency, first, last, start_month}`` or ``{frequency, list: [...]}``, or a plain list of
+    periods (monthly unless ``frequency`` says otherwise): the calendar, the first and last period, the list."""
+    if isinstance(raw, list):
+        raw = {"list": raw}
+    raw = _check_keys(raw, PERIOD_KEYS, where, "periods")
+    frequency = raw.get("frequency", "monthly")
+    if frequency not in tuple(Frequency):
+        raise ConfigError(f"{where}.frequency must be one of {', '.join(Frequency)}, not {frequency!r}")
+    try:
+        calendar = Calendar(Frequency(frequency), int(raw.get("start_month", 4)))
+        listed = tuple(calendar.check(str(period)) for period in raw.get("list") or ())
+    except (PeriodError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if listed:
+        if "first" in raw or "last" in raw:
+            raise ConfigError(f"{where}: give either list or first and last, not both")
+        if list(listed) != sorted(listed, key=calendar.start) or len(set(listed)) != len(listed):
+            raise ConfigError(f"{where}.list must name each period once, in order")
+        return calendar, listed[0], listed[-1], listed
+    missing = [key for key in ("first", "last") if key not in raw]
+    if missing:
+        raise ConfigError(f"{where}: missing setting {' and '.join(missing)} (or give a list of periods)")
+    try:
+        return calendar, calendar.check(str(raw["first"])), calendar.check(str(raw["last"])), ()
+    except PeriodError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
 def load_publications(path: Path | None = None) -> dict[str, Publication]:
     """Read and validate the publications config (``PUBLICATIONS_CONFIG`` overrides the default file)."""
     path = Path(path or os.environ.get("PUBLICATIONS_CONFIG") or DEFAULT_CONFIG)
@@ -270,21 +309,35 @@ def load_publications(path: Path | None = None) -> dict[str, Publication]:
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read publications config {path}: {error}") from error
     dataset = raw.get("dataset", "bronze_publications")
+    for name, item in [("dataset", dataset)] + [(f"publications.{n}.dataset", i.get("dataset"))
+                                                for n, i in (raw.get("publications") or {}).items()
+                                                if isinstance(i, dict) and "dataset" in i]:
+        if not isinstance(item, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", item):
+            raise ConfigError(f"{path.name}: {name} must be a lower_snake_case schema name, not {item!r}")
     publications: dict[str, Publication] = {}
     owner: dict[str, str] = {}
     for name, item in (raw.get("publications") or {}).items():
         where = f"{path.name}: publications.{name}"
-        periods = item.get("periods") or {}
+        calendar, first, last, listed = _periods(item.get("periods"), f"{where}.periods")
         try:
             publication = Publication(
                 name=name, title=item.get("title", name), dataset=item.get("dataset", dataset),
-                first_period=str(periods["first"]), last_period=str(periods["last"]), location=item["location"],
+                first_period=first, last_period=last, location=item["location"],
                 suppression_markers=tuple(item.get("suppression_markers", ())),
                 files=tuple(_file(f, f"{where}.files[{i}]") for i, f in enumerate(item.get("files", []))),
+                calendar=calendar, listed=listed,
             )
         except KeyError as missing:
             raise ConfigError(f"{where}: missing setting {missing}") from None
         publication.periods()  # validates the range
+        for index, file in enumerate(publication.files):  # every name template fits the calendar
+            try:
+                file.file_name(first, calendar)
+            except (KeyError, IndexError, ValueError) as error:
+                parts = ", ".join("{" + part + "}" for part in ("period", *calendar.parts(first)))
+                article = "an" if calendar.frequency[0] in "aeiou" else "a"
+                raise ConfigError(f"{where}.files[{index}].name: {file.name!r} uses {error} which {article} "
+                                  f"{calendar.frequency} period does not have; it may use {parts}") from None
         for spec in publication.tables():
             if owner.setdefault(spec.table, name) != name:
                 raise ConfigError(f"{where}: table {spec.table} is already loaded by publication {owner[spec.table]}")
