@@ -237,10 +237,11 @@ def _print_runs(runs: list) -> int:
     for run in runs:
         loaded = [p for p in run.periods if p.status == "loaded"]
         skipped = sum(p.status == "skipped" for p in run.periods)
+        waiting = f", {len(run.not_published)} not published yet" if run.not_published else ""
         held = f", {run.rows_quarantined():,} rows quarantined" if run.rows_quarantined() else ""
         print(f"publications: {run.publication}: {len(run.periods)} periods: {len(loaded)} loaded "
               f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows{held}), {skipped} unchanged "
-              f"(NO_WORK), {len(run.failed)} failed (run {run.run_id})")
+              f"(NO_WORK){waiting}, {len(run.failed)} failed (run {run.run_id})")
         for period in run.failed:
             failures += 1
             print(f"  FAILED {period.period}: {period.error}")

@@ -22,6 +22,14 @@ class IngestionError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
+class FileMissing(IngestionError):
+    """A declared release file is not where the config says (no such local file, HTTP 404)."""
+
+
+class NotPublished(IngestionError):
+    """None of a period's declared files exist: the release is not out yet (or the period is a gap)."""
+
+
 class ConfigError(Exception):
     """The declared configuration is invalid; the message names the file and the setting."""
 

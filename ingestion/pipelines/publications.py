@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import dlt
 
 from ingestion import paths
-from ingestion.errors import IngestionError, describe, find_cause
+from ingestion.errors import IngestionError, NotPublished, describe, find_cause
+from ingestion.ledger import SCHEMA as OPS
 from ingestion.ledger import Ledger
 from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.pipelines.publish import PeriodPublication, TableOutcome, publish_period, record_failed_manifest
@@ -37,7 +38,7 @@ Progress = Callable[[str], None]
 @dataclass
 class PeriodResult:
     period: str
-    status: str  # loaded | skipped | failed
+    status: str  # loaded | skipped | not_published | failed
     rows: dict[str, int] = field(default_factory=dict)  # published rows per table
     quarantined: dict[str, int] = field(default_factory=dict)  # rows not loaded, per table
     flagged: dict[str, int] = field(default_factory=dict)  # rows loaded with a marked cell, per table
@@ -56,6 +57,10 @@ class PublicationRun:
     @property
     def failed(self) -> list[PeriodResult]:
         return [p for p in self.periods if p.status == "failed"]
+
+    @property
+    def not_published(self) -> list[PeriodResult]:
+        return [p for p in self.periods if p.status == "not_published"]
 
     def rows_loaded(self) -> int:
         return sum(sum(p.rows.values()) for p in self.periods)
@@ -87,6 +92,21 @@ def fingerprint(plan: PeriodPlan) -> str:
     return hashlib.sha256(f"{listing}\n{declared}".encode()).hexdigest()
 
 
+def _published_after(ledger: Ledger, publication: Publication, period: str) -> list[str]:
+    """The periods of ``publication`` published in bronze that come after ``period``."""
+    start = publication.calendar.start(period)
+    published = [subject.rsplit("/", 1)[-1] for (subject,) in ledger.query(
+        f"select subject from {OPS}.period_loads where source = ?", (publication.name,))]
+    return sorted(p for p in published if _starts_after(publication, p, start))
+
+
+def _starts_after(publication: Publication, period: str, start: dt.date) -> bool:
+    try:
+        return publication.calendar.start(period) > start
+    except ValueError:  # a period loaded under another calendar declaration
+        return False
+
+
 def _known_types(warehouse: Warehouse, publication: Publication, table: str) -> dict[str, str]:
     """Column -> dlt type the period's rows must keep: bronze's, and for a column only the incoming table has (a
     load whose publish was rolled back), dlt's type there, so a value of another type lands as a variant column
@@ -108,7 +128,21 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
     where = {"source": publication.name, "subject": subject}
     try:
         with ledger.stage("discover", **where) as stage:
-            plan = plan_period(publication, period, paths.data_dir() / "cache")
+            try:
+                plan = plan_period(publication, period, paths.data_dir() / "cache")
+            except NotPublished as missing:
+                later = _published_after(ledger, publication, period)
+                if later:  # a hole between loaded periods is a broken backfill, not a release still to come
+                    raise IngestionError(f"{missing.message}, yet later periods are loaded ({', '.join(later)}): a "
+                                         "gap in the release's periods", publication=publication.name,
+                                         period=period) from None
+                stage.status = "no_work"
+                ledger.event("discover", "not_published", "warn", parent=stage.event_id, **where,
+                             message=f"{missing.message}: not published yet, skipped (a later run loads it once "
+                                     "its files are there)")
+        if plan is None:
+            result.status = "not_published"
+            return result
             result.files = len(plan.files())
             for release in plan.files():
                 parts = {p.name: p.classification for p in plan.parts if p.file.name == release.name}
@@ -215,6 +249,9 @@ def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: s
         if result.status == "skipped":
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: unchanged since its last load, "
                      "skipped (NO_WORK; --force reloads)")
+        elif result.status == "not_published":
+            progress(f"[{index}/{len(periods)}] {publication.name} {period}: not published yet (none of its files "
+                     "is there), skipped")
         elif result.status == "loaded":
             tables = ", ".join(f"{table} {count:,}" for table, count in sorted(result.rows.items()))
             held = sum(result.quarantined.values()) + sum(result.flagged.values())

@@ -451,3 +451,21 @@ def test_a_changed_declaration_reloads_the_periods_it_reads_differently(baseline
         assert run_cli(ws, "publications", *THE_BASELINE) == 0
         loaded = sorted(e["subject"] for e in ledger_events(ws) if e["event_type"] == "load_completed")
         assert loaded == [f"practice_submissions/{period}" for period in BASELINE_PERIODS]
+
+
+def test_periods_not_published_yet_are_skipped_and_a_gap_fails(baseline: Baseline, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with case_workspace(baseline, tmp_path) as ws:
+        before = bronze_contents(ws)
+        assert run_cli(ws, "publications") == 0  # 2025-05 and 2025-06 are declared but have no files yet
+        out = capsys.readouterr().out
+        assert "2025-05: not published yet" in out and "2 not published yet, 0 failed" in out
+        warned = [e for e in ledger_events(ws) if e["event_type"] == "not_published"]
+        assert sorted(e["subject"] for e in warned) == ["practice_submissions/2025-05", "practice_submissions/2025-06"]
+
+        for path in (ws.release_root / "2025-03").iterdir():  # a period between loaded ones loses all its files
+            path.unlink()
+        assert run_cli(ws, "publications", "--force") == 1
+        out = capsys.readouterr().out
+        assert "FAILED 2025-03" in out and "gap in the release's periods" in out and "2025-04" in out
+        assert bronze_contents(ws) == before  # 2025-03 kept what it had; 2025-02 and 2025-04 reloaded the same

@@ -56,12 +56,18 @@ def test_periods_load_from_an_http_location(duckdb_workspace: Workspace, file_se
     assert locations and all(row[0].startswith(file_server + "/publications/") for row in locations)
 
 
-def test_a_missing_url_fails_naming_file_and_status(duckdb_workspace: Workspace, file_server: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    duckdb_workspace.generate(("2025-05",), practices=10)
+def test_a_missing_url_fails_naming_file_and_status_and_a_release_not_out_yet_waits(
+        duckdb_workspace: Workspace, file_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    duckdb_workspace.generate(("2025-05", "2025-06"), practices=10)
+    (duckdb_workspace.release_root / "2025-06" / "practice-submissions-2025-06.xlsx").unlink()
     _config_with_url(tmp_path, monkeypatch, file_server)
 
     run = duckdb_workspace.ingest("2025-06", "2025-06")
 
-    assert len(run.failed) == 1
+    assert len(run.failed) == 1  # the other files of the release are there: this one is missing
     assert "practice-submissions-2025-06.xlsx" in run.failed[0].error and "HTTP 404" in run.failed[0].error
+
+    for path in (duckdb_workspace.release_root / "2025-06").iterdir():
+        path.unlink()
+    waiting = duckdb_workspace.ingest("2025-06", "2025-06")  # none of them: not published yet, not a failure
+    assert not waiting.failed and [p.status for p in waiting.periods] == ["not_published"]

@@ -24,7 +24,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
-from ingestion.errors import IngestionError
+from ingestion.errors import FileMissing, IngestionError, NotPublished
 from ingestion.sources.publications import files, readers
 from ingestion.sources.publications.settings import FileSpec, PartSpec, Publication, TableSpec
 
@@ -95,10 +95,22 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
     missing. Nothing is loaded here."""
     location = publication.location_for(period)
     parts: list[Part] = []
+    fetched: list[tuple[FileSpec, str, files.ReleaseFile]] = []
+    missing: list[FileMissing] = []
     for file_spec in publication.files:
         name = file_spec.file_name(period, publication.calendar)
+        try:
+            fetched.append((file_spec, name, files.fetch(location, name, cache_dir, publication=publication.name,
+                                                         period=period)))
+        except FileMissing as error:
+            missing.append(error)
+    if missing and not fetched:
+        raise NotPublished(f"none of the period's {len(missing)} declared files is there ({location})",
+                           publication=publication.name, period=period)
+    if missing:
+        raise missing[0]  # some files of the release are there, this one is not: a broken release
+    for file_spec, name, release in fetched:
         where = {"publication": publication.name, "period": period, "file": name}
-        release = files.fetch(location, name, cache_dir, publication=publication.name, period=period)
         if file_spec.format == "csv":
             parts.append(Part(release, "file", name, "table", file_spec.spec, file_spec))
             continue

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import requests
 
 from ingestion import paths
-from ingestion.errors import IngestionError
+from ingestion.errors import FileMissing, IngestionError
 
 CHUNK = 1024 * 1024
 SAMPLE_BYTES = 64 * 1024  # what the encoding and format checks look at first
@@ -61,7 +61,7 @@ def fetch(location: str, name: str, cache_dir: Path, *, publication: str, period
             present = sorted(p.name for p in path.parent.iterdir() if p.is_file()) if path.parent.is_dir() else []
             holds = f"; the folder holds: {', '.join(present)}" if present else (
                 "; the folder is empty" if path.parent.is_dir() else "; the folder does not exist")
-            raise IngestionError(f"file not found at {path}{holds}", **where)
+            raise FileMissing(f"file not found at {path}{holds}", **where)
         return ReleaseFile(name, str(path), path, sha256_of(path), path.stat().st_size)
 
     url = location.rstrip("/") + "/" + name
@@ -71,6 +71,8 @@ def fetch(location: str, name: str, cache_dir: Path, *, publication: str, period
     digest, size = hashlib.sha256(), 0
     try:
         with requests.get(url, stream=True, timeout=timeout) as response:
+            if response.status_code in (404, 410):
+                raise FileMissing(f"file not found: GET {url} answered HTTP {response.status_code}", **where)
             if response.status_code != 200:
                 raise IngestionError(f"GET {url} answered HTTP {response.status_code}", **where)
             with partial.open("wb") as handle:
