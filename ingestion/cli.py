@@ -176,6 +176,7 @@ def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
     the file at a time): refused with exit 3 while a run writes, and a run starting meanwhile is refused instead of
     failing to open the file. PostgreSQL needs no lock to read."""
     from ingestion import locks
+    from ingestion.ledger import log_dir
 
     if warehouse.target != "duckdb":
         yield
@@ -185,7 +186,7 @@ def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
         lock.acquire()
     except locks.LockHeld:
         held = locks.holder(warehouse) or {}
-        log = f"; its progress: {paths.shown(Path(_log_dir()) / (held['run_id'] + '.jsonl'))}" if held.get(
+        log = f"; its progress: {paths.shown(log_dir() / (held['run_id'] + '.jsonl'))}" if held.get(
             "run_id") else ""
         raise LockHeld(f"{locks.describe_holder(warehouse)} is writing to {warehouse.describe()}, which DuckDB lets "
                        f"one process open at a time; try again when it ends{log}") from None
@@ -196,12 +197,6 @@ def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def _log_dir() -> Path:
-    from ingestion.ledger import log_dir
-
-    return log_dir()
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

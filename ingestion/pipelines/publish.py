@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion.errors import IngestionError
+from ingestion.errors import IngestionError, describe
 from ingestion.ledger import SCHEMA as OPS
 from ingestion.sources.publications.settings import TableSpec
 from ingestion.warehouse import (
@@ -100,7 +100,7 @@ def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str,
         if unavailable is not None:
             raise unavailable from error
         if isinstance(error, Exception) and not isinstance(error, IngestionError | WarehouseUnavailable):
-            raise IngestionError(f"publishing the period failed, nothing of it was changed: {_first_line(error)}",
+            raise IngestionError(f"publishing the period failed, nothing of it was changed: {describe(error)}",
                                  publication=period.publication, period=period.period) from error
         raise
     finally:
@@ -160,13 +160,11 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
                     (period.load_id,))
     else:
         _publish_first_of_each_key(run, warehouse, period, spec, source, target, listed)
-    run.execute(f"select count(*) from {target} where _period = {ph}", (period.period,))
-    outcome.rows = int(run.fetchall()[0][0])
+    outcome.rows = landed - repeated  # one row of each repeated key went in
     rejections = [q for q in period.quarantine if q["bronze_table"] == spec.table]
     outcome.rejected = repeated + sum(q["disposition"] == "rejected" for q in rejections)
     outcome.flagged = sum(q["disposition"] == "flagged" for q in rejections)
-    taken = period.read_rows.get(spec.table, outcome.rows)
-    total = taken + outcome.rejected - repeated
+    total = landed + outcome.rejected - repeated  # every data row read: taken, or rejected by a reader
     limit = spec.max_quarantined
     if outcome.rejected and limit.exceeded(outcome.rejected, total):
         examples = "; ".join([_example(q) for q in rejections[:3]]
@@ -296,8 +294,3 @@ def _example(rejection: dict[str, Any]) -> str:
                                            rejection.get("source_row") and f"row {rejection['source_row']}",
                                            rejection.get("column_name")) if bit)
     return f"{where}: {rejection.get('reason')}"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
