@@ -75,8 +75,11 @@ def test_a_financial_year_release_is_declared_and_its_ranges_iterate_by_year(tmp
     assert publication.periods() == ["2016-17", "2017-18", "2018-19", "2019-20"]
     assert publication.periods("2018-19") == ["2018-19", "2019-20"]
     assert publication.files[0].file_name("2017-18", publication.calendar) == "annual-report-1718.csv"
-    with pytest.raises(ConfigError, match="financial_year period of the form YYYY-YY"):
-        publication.periods("2018-Q1")
+    # --from/--to in another notation (a run over every publication): the financial years overlapping those days
+    assert publication.periods("2018-Q1", "2018-Q2") == ["2017-18", "2018-19"]
+    assert publication.periods("2019-05") == ["2019-20"]
+    with pytest.raises(ConfigError, match="'2018-x' is in none of the notations YYYY-MM"):
+        publication.periods("2018-x")
 
 
 def test_an_explicit_list_of_periods_loads_only_those(tmp_path: Path) -> None:
@@ -87,12 +90,12 @@ def test_an_explicit_list_of_periods_loads_only_those(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("periods", "name", "words"), [
-    ("{frequency: weekly, first: '2025', last: '2025'}", "r-{period}.csv", "frequency must be one of monthly"),
+    ("{frequency: weekly, first: '2025', last: '2025'}", "r-{period}.csv", "frequency: Input should be 'monthly'"),
     ("{frequency: annual, first: '2025'}", "r-{period}.csv", "missing setting last"),
     ("{first: '2025-01', last: '2025-02', step: 1}", "r-{period}.csv", "unknown setting 'step'"),
     ("{frequency: annual, list: ['2021', '2019']}", "r-{period}.csv", "each period once, in order"),
     ("{frequency: annual, first: '2019', last: '2021'}", "r-{mm}.csv", "uses 'mm' which an annual period"),
-    ("{frequency: annual, first: '2019', last: '2021'}", "report.csv", "name must be a file name template"),
+    ("{frequency: annual, first: '2019', last: '2021'}", "report.csv", "must be a file name template"),
 ])
 def test_a_wrong_periods_declaration_is_refused_naming_the_setting(tmp_path: Path, periods: str, name: str,
                                                                    words: str) -> None:

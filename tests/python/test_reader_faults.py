@@ -63,7 +63,7 @@ def test_every_kind_of_error_cell_keeps_its_text_and_is_flagged(tmp_path: Path) 
     rejections: list[Rejection] = []
     workbook = readers.open_workbook(path, WHERE)
 
-    [(table, first_row)] = list(readers.read_xlsx_table(workbook, "Table 1", None, WHERE, path=path,
+    [(table, first_row)] = list(readers.read_xlsx_table(workbook, "Table 1", readers.SheetLayout(), WHERE, path=path,
                                                         rejections=rejections))
 
     assert table.column("value").to_pylist() == [*ERROR_KINDS, "#N/A", "5"]
@@ -83,7 +83,7 @@ def test_every_kind_of_error_cell_keeps_its_text_and_is_flagged(tmp_path: Path) 
 def test_error_cells_keep_their_text_without_a_rejection_list(tmp_path: Path) -> None:
     path = _error_workbook(tmp_path / "errors.xlsx")
     workbook = readers.open_workbook(path, WHERE)  # the path comes from the workbook itself
-    [(table, _)] = list(readers.read_xlsx_table(workbook, "Table 1", None, WHERE))
+    [(table, _)] = list(readers.read_xlsx_table(workbook, "Table 1", readers.SheetLayout(), WHERE))
     assert None not in table.column("value").to_pylist()
 
 
@@ -96,7 +96,8 @@ def test_an_error_cell_without_a_header_names_the_cell(tmp_path: Path) -> None:
     sheet.write_formula(1, 3, "=1/0", None, "#DIV/0!")
     book.close()
     with pytest.raises(IngestionError, match=r"'Table 2', row 2: spreadsheet error cell #DIV/0! in D2 has no header"):
-        list(readers.read_xlsx_table(readers.open_workbook(path, WHERE), "Table 2", None, WHERE))
+        list(readers.read_xlsx_table(readers.open_workbook(path, WHERE), "Table 2", readers.SheetLayout(),
+                                    WHERE))
 
 
 def _ole2(path: Path, *streams: str) -> Path:
@@ -387,21 +388,22 @@ CSV_ENTRY = "      - name: 'detail-{period}.csv'\n        table: detail\n"
 
 @pytest.mark.parametrize(("files", "expected"), [
     (CSV_ENTRY + "        encodng: cp1252\n",
-     r"files\[0\]: unknown setting 'encodng' for a csv file; the allowed ones are .*encoding"),
+     r"files\[0\]\.encodng: unknown setting 'encodng'; did you mean 'encoding'\? \(allowed: .*encoding"),
     ("      - name: 'book-{period}.xlsx'\n        sheets:\n          - {match: 'Table 1', table: t, encoding: x}\n",
-     r"files\[0\]\.sheets\[0\]: unknown setting 'encoding' for a sheet; the allowed ones are match, role"),
+     r"files\[0\]\.sheets\[0\]\.encoding: unknown setting 'encoding' \(allowed: .*match, role"),
     ("      - name: 'x-{period}.zip'\n        members:\n          - {match: '*.csv', table: t, sheet: x}\n",
-     r"files\[0\]\.members\[0\]: unknown setting 'sheet' for a member"),
+     r"files\[0\]\.members\[0\]\.sheet: unknown setting 'sheet'"),
     ("      - name: 'book-{period}.xlsx'\n        sheets:\n          - {match: Cover, role: cover, table: t}\n"
-     "          - {match: 'Table 1', table: t}\n", r"sheets\[0\]: unknown setting 'table' for a sheet with role cover"),
-    (CSV_ENTRY + "        max_quarantined: lots\n", r"files\[0\]\.max_quarantined must be a row count.*'lots'"),
-    (CSV_ENTRY + "        max_quarantined: -1\n", r"max_quarantined must be a row count.*-1"),
-    (CSV_ENTRY + "        max_quarantined: '150%'\n", r"max_quarantined must be .*'150%'"),
-    (CSV_ENTRY + "        max_quarantined: true\n", r"max_quarantined must be .*True"),
+     "          - {match: 'Table 1', table: t}\n",
+     r"sheets\[0\]: 'table': only a table entry has this setting; this one has role cover"),
+    (CSV_ENTRY + "        max_quarantined: lots\n", r"files\[0\]\.max_quarantined: must be a row count.*'lots'"),
+    (CSV_ENTRY + "        max_quarantined: -1\n", r"max_quarantined: must be a row count.*-1"),
+    (CSV_ENTRY + "        max_quarantined: '150%'\n", r"max_quarantined: must be .*'150%'"),
+    (CSV_ENTRY + "        max_quarantined: true\n", r"max_quarantined: Input should be a valid integer .*\(got True\)"),
     (CSV_ENTRY + "        encoding: klingon\n", r"files\[0\]\.encoding: 'klingon' is not a known text encoding"),
     (CSV_ENTRY + "        encoding: rot13\n", r"'rot13' is not a known text encoding"),
-    (CSV_ENTRY + "        types: {count: 'BIGINT; drop table x'}\n", r"types\.count: .* is not a DuckDB type"),
-    (CSV_ENTRY + "        header_row: 3\n", r"header_row of a CSV file must be 'auto' or 1"),
+    (CSV_ENTRY + "        types: {count: 'BIGINT; drop table x'}\n", r"types: count: .* is not a DuckDB type"),
+    (CSV_ENTRY + "        header_row: 3\n", r"header_row: Input should be 'auto' or 1"),
 ])
 def test_config_mistakes_name_the_file_and_setting(tmp_path: Path, files: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected) as error:

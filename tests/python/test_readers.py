@@ -27,7 +27,8 @@ def _workbook(path: Path, rows: dict[int, list[object]], sheet: str = "Table 2")
 
 
 def _read(book: CalamineWorkbook, header_row: int | None = None) -> list[tuple[dict, int]]:
-    return [(table.to_pydict(), first) for table, first in readers.read_xlsx_table(book, "Table 2", header_row, WHERE)]
+    layout = readers.SheetLayout(header_row=header_row)
+    return [(table.to_pydict(), first) for table, first in readers.read_xlsx_table(book, "Table 2", layout, WHERE)]
 
 
 def test_header_is_found_below_title_rows_and_footnotes_are_not_data(tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ def test_config_errors_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"files\[0\].*\{period\}"):
         load_publications(config)
     config.write_text("publications:\n  demo:\n    periods: {first: '2025-13', last: '2025-02'}\n"
-                      "    location: data\n    files: []\n")
+                      "    location: data\n    files: [{name: 'x-{period}.csv', table: x}]\n")
     with pytest.raises(ConfigError, match="2025-13"):
         load_publications(config)
 

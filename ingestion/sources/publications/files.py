@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import itertools
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,7 @@ CHUNK = 1024 * 1024
 SAMPLE_BYTES = 64 * 1024  # what the encoding and format checks look at first
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")  # an OLE2 compound file: .xls, or an encrypted workbook
 _UTF8 = ("utf-8", "utf-8-sig")
+GLOB = re.compile(r"[*?\[]")  # a file name rule with one of these is a glob
 
 
 @dataclass(frozen=True)

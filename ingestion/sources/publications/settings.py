@@ -1,40 +1,33 @@
-"""The publications config (``publications.yml``) as typed, validated objects."""
+"""The publications config (``publications.yml``) as the typed objects the pipeline runs on.
+
+The config's shape and rules are stated once, in :mod:`ingestion.sources.publications.schema` (pydantic, with the
+JSON Schema editors use generated from it); this module turns a checked config into these runtime objects: the
+period calendar, the file name rules of each file, the table specs and sheet layouts the readers take.
+"""
 
 from __future__ import annotations
 
-import codecs
+import datetime as dt
 import fnmatch
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from ingestion import paths
 from ingestion.errors import ConfigError
+from ingestion.sources.publications import files, schema
 from ingestion.sources.publications.calendar import Calendar, Frequency, PeriodError
+from ingestion.sources.publications.readers.layout import SheetLayout, TableEnd
 
 DEFAULT_CONFIG = Path(__file__).with_name("publications.yml")
 # Entries that archive tools add and that are never data.
 DEFAULT_JUNK = ("__MACOSX/*", ".DS_Store", "*/.DS_Store", "._*", "*/._*", "Thumbs.db", "*/Thumbs.db", "*/")
 DEFAULT_NOTES = ("readme*", "*/readme*", "README*", "*/README*")
-ROLES = ("table", "cover", "notes", "ignore")
-RESERVED_TABLES = ("publication_manifest", "quarantine")  # written beside the tables by the publish step
-FORMATS = ("xlsx", "csv", "zip")
-# The settings each kind of entry may have; anything else is a typo or a setting this version does not know.
-_TABLE_KEYS = ("table", "keys", "max_quarantined")
-FILE_KEYS = {
-    "csv": ("name", "format", *_TABLE_KEYS, "header_row", "types", "encoding"),
-    "xlsx": ("name", "format", "sheets", "junk", "notes"),
-    "zip": ("name", "format", "members", "junk", "notes", "max_member_bytes", "encoding"),
-}
-PART_KEYS = {
-    "sheets": ("match", "role", *_TABLE_KEYS, "header_row"),
-    "members": ("match", "role", *_TABLE_KEYS, "header_row", "types", "encoding"),
-}
-# A DuckDB type name as a column type may be pinned: BIGINT, DECIMAL(18, 3), TIMESTAMP WITH TIME ZONE, VARCHAR[]
-TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?$")
+DEFAULT_NOTE_MARKERS = r"\[note \d+\]"
+RESERVED_TABLES = schema.RESERVED_TABLES
 
 
 @dataclass(frozen=True)
@@ -57,6 +50,14 @@ class QuarantineLimit:
             return "1 row" if self.rows == 1 else f"{self.rows} rows"
         return f"{(self.share or 0.0) * 100:g}% of rows"
 
+    @classmethod
+    def parse(cls, value: int | str | None) -> QuarantineLimit:
+        if value is None:
+            return DEFAULT_QUARANTINE
+        if isinstance(value, int):
+            return cls(rows=value)
+        return cls(share=float(value.strip().rstrip("%")) / 100)
+
 
 DEFAULT_QUARANTINE = QuarantineLimit(share=0.01)
 
@@ -67,10 +68,11 @@ class TableSpec:
 
     table: str
     keys: tuple[str, ...] = ()
-    header_row: int | None = None  # 1-based; None = detect
+    header_row: int | None = None  # 1-based; None = detect (sheets only)
     types: dict[str, str] = field(default_factory=dict)  # CSV column -> DuckDB type, to pin inference
     encoding: str | None = None  # CSV text encoding (a Python codec name); None = UTF-8
     max_quarantined: QuarantineLimit = DEFAULT_QUARANTINE
+    layout: SheetLayout = field(default_factory=SheetLayout)  # sheets only
 
 
 @dataclass(frozen=True)
@@ -87,17 +89,41 @@ class PartSpec:
 
 @dataclass(frozen=True)
 class FileSpec:
-    name: str  # template with {period}
+    """A release file: the rules its name follows (templates, globs, alternatives) and what it holds."""
+
+    names: tuple[str, ...]  # name rules: templates with {period} or its parts, each possibly a glob
     format: str
     parts: tuple[PartSpec, ...] = ()  # sheets (xlsx) or members (zip)
     spec: TableSpec | None = None  # csv
     junk: tuple[str, ...] = DEFAULT_JUNK
     notes: tuple[str, ...] = DEFAULT_NOTES
     max_member_bytes: int = 4 * 1024**3
+    optional: bool = False
+    overrides: dict[str, FileSpec] = field(default_factory=dict)  # period -> this file as that release has it
+
+    @property
+    def name(self) -> str:
+        """The first name rule: how the file is named in messages."""
+        return self.names[0]
+
+    def for_period(self, period: str) -> FileSpec:
+        """This file as ``period``'s release has it (a per-period override applied)."""
+        return self.overrides.get(period, self)
+
+    def file_names(self, period: str, calendar: Calendar | None = None) -> list[str]:
+        """Each name rule for ``period``: ``{period}`` and the calendar's parts (``{yyyy}``, ``{fy_short}`` ...)
+        filled; a rule may still be a glob."""
+        parts = (calendar or Calendar()).parts(period)
+        return [rule.format(period=period, **parts) for rule in self.for_period(period).names]
 
     def file_name(self, period: str, calendar: Calendar | None = None) -> str:
-        """The name for ``period``: ``{period}`` and the calendar's parts (``{yyyy}``, ``{fy_short}`` ...) filled."""
-        return self.name.format(period=period, **(calendar or Calendar()).parts(period))
+        return self.file_names(period, calendar)[0]
+
+    def tables(self) -> list[TableSpec]:
+        specs = [self.spec] + [part.spec for part in self.parts]
+        for override in self.overrides.values():
+            specs += [override.spec] + [part.spec for part in override.parts]
+        return [spec for spec in specs if spec is not None]
 
 
 @dataclass(frozen=True)
@@ -108,7 +134,6 @@ class Publication:
     first_period: str
     last_period: str
     location: str  # template with {data_dir}, {publication} and {period}: a folder or an http(s) URL
-    suppression_markers: tuple[str, ...]
     files: tuple[FileSpec, ...]
     calendar: Calendar = field(default_factory=Calendar)
     listed: tuple[str, ...] = ()  # an explicit list of periods, instead of every period from first to last
@@ -117,6 +142,8 @@ class Publication:
         """The periods from ``first`` to ``last`` inclusive (in the calendar's notation), within the declared range
         (or list) by default."""
         try:
+            if any(bound is not None and not self._own(bound) for bound in (first, last)):
+                return self._overlapping(first, last)
             if self.listed:
                 low, high = first or self.listed[0], last or self.listed[-1]
                 self.calendar.range(low, high)  # checks the notation, and that --from is not after --to
@@ -126,6 +153,24 @@ class Publication:
         except PeriodError as error:
             raise ConfigError(str(error)) from None
 
+    def _own(self, period: str) -> bool:
+        try:
+            self.calendar.check(period)
+            return True
+        except PeriodError:
+            return False
+
+    def _overlapping(self, first: str | None, last: str | None) -> list[str]:
+        """``--from``/``--to`` in another publication's notation (a month, for an annual publication): this
+        publication's periods that overlap the days from the start of ``first`` to the end of ``last``."""
+        low = _days(first)[0] if first else None
+        high = _days(last)[1] if last else None
+        if low and high and low > high:
+            raise PeriodError(f"--from {first} is after --to {last}")
+        calendar = self.calendar
+        return [period for period in self.periods()
+                if (low is None or calendar.end(period) >= low) and (high is None or calendar.start(period) <= high)]
+
     def location_for(self, period: str) -> str:
         return _expand_env(self.location).format(data_dir=paths.data_dir(), publication=self.name, period=period,
                                                  **self.calendar.parts(period))
@@ -134,10 +179,22 @@ class Publication:
         """Every bronze table the publication declares, in declaration order, each once."""
         seen: dict[str, TableSpec] = {}
         for file in self.files:
-            for spec in [file.spec] + [part.spec for part in file.parts]:
-                if spec is not None:
-                    seen.setdefault(spec.table, spec)
+            for spec in file.tables():
+                seen.setdefault(spec.table, spec)
         return list(seen.values())
+
+
+def _days(period: str) -> tuple[dt.date, dt.date]:
+    """The first and last day of ``period`` in whichever notation it is written (2025-03, 2025-Q1, 2025, 2016-17)."""
+    for frequency in Frequency:
+        calendar = Calendar(frequency)
+        try:
+            return calendar.start(period), calendar.end(period)
+        except PeriodError:
+            continue
+    notations = ", ".join(f"{calendar} ({example})" for calendar, example in
+                          (("YYYY-MM", "2025-03"), ("YYYY-Qn", "2025-Q1"), ("YYYY", "2025"), ("YYYY-YY", "2016-17")))
+    raise PeriodError(f"period {period!r} is in none of the notations {notations}")
 
 
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -157,191 +214,119 @@ def _expand_env(text: str) -> str:
     return _ENV.sub(value, text)
 
 
-def _check_keys(raw: object, allowed: tuple[str, ...], where: str, what: str) -> dict:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: {what} must be a mapping of settings, not {raw!r}")
-    unknown = [key for key in raw if key not in allowed]
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting {', '.join(map(repr, unknown))} for {what}; the allowed ones "
-                          f"are {', '.join(allowed)}")
-    return raw
+def _table_end(text: str) -> TableEnd:
+    match = schema.TABLE_END.match(text)
+    assert match is not None  # the schema checked it
+    if match["blank"]:
+        return TableEnd("blank_rows", blank_rows=int(match["blank"]))
+    if match["marker"]:
+        return TableEnd("marker", marker=match["marker"].strip())
+    return TableEnd(text)  # type: ignore[arg-type]
 
 
-def _quarantine_limit(value: object, where: str) -> QuarantineLimit:
-    """``0`` / ``25`` (rows) or ``"2%"`` (a share of the period's rows)."""
-    problem = (f"{where}.max_quarantined must be a row count (0, 25) or a share of the period's rows like \"2%\", "
-               f"not {value!r}")
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ConfigError(problem)
-        return QuarantineLimit(rows=value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value):
-        share = float(value.strip().rstrip("%")) / 100
-        if share > 1:
-            raise ConfigError(problem)
-        return QuarantineLimit(share=share)
-    raise ConfigError(problem)
-
-
-def _encoding(value: object, where: str) -> str:
-    """A text encoding Python knows (``utf-8``, ``cp1252``, ``latin-1``, ``utf-16``), by its canonical name."""
-    problem = f"{where}.encoding: {value!r} is not a known text encoding (for example utf-8, cp1252, latin-1, utf-16)"
-    if not isinstance(value, str):
-        raise ConfigError(problem)
-    try:
-        info = codecs.lookup(value)
-    except LookupError:
-        raise ConfigError(problem) from None
-    if not getattr(info, "_is_text_encoding", True):
-        raise ConfigError(problem)
-    return info.name
-
-
-def _types(value: object, where: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ConfigError(f"{where}.types must map column names to DuckDB type names, not {value!r}")
-    for column, kind in value.items():
-        if not TYPE_NAME.match(kind.strip()):
-            raise ConfigError(f"{where}.types.{column}: {kind!r} is not a DuckDB type name (BIGINT, DOUBLE, DATE ...)")
-    return dict(value)
-
-
-def _table_spec(raw: dict, where: str, csv: bool = False, encoding: str | None = None) -> TableSpec:
-    header = raw.get("header_row", "auto")
-    if header != "auto" and not (isinstance(header, int) and header >= 1):
-        raise ConfigError(f"{where}: header_row must be 'auto' or a row number from 1, not {header!r}")
-    if csv and header not in ("auto", 1):
-        raise ConfigError(f"{where}: header_row of a CSV file must be 'auto' or 1 (the header is its first line), "
-                          f"not {header!r}")
-    table = raw.get("table")
-    if not isinstance(table, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", table):
-        raise ConfigError(f"{where}: table must be a lower_snake_case name, not {table!r}")
-    if table in RESERVED_TABLES:
-        raise ConfigError(f"{where}: table {table!r} is the name of a table every publication dataset has "
-                          f"({', '.join(RESERVED_TABLES)}); choose another")
-    if "encoding" in raw:
-        encoding = _encoding(raw["encoding"], where)
-    limit = _quarantine_limit(raw["max_quarantined"], where) if "max_quarantined" in raw else DEFAULT_QUARANTINE
-    return TableSpec(table=table, keys=tuple(raw.get("keys", ())),
-                     header_row=None if csv or header == "auto" else header,
-                     types=_types(raw.get("types", {}), where), encoding=encoding, max_quarantined=limit)
-
-
-def _part(raw: object, where: str, parts_key: str, encoding: str | None) -> PartSpec:
-    what = "a sheet" if parts_key == "sheets" else "a member"
-    raw = _check_keys(raw, PART_KEYS[parts_key], where, what)
-    if "match" not in raw:
-        raise ConfigError(f"{where}: every sheet or member needs 'match'")
-    role = raw.get("role", "table")
-    if role not in ROLES:
-        raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role != "table":
-        _check_keys(raw, ("match", "role"), where, f"{what} with role {role}")
-        return PartSpec(match=str(raw["match"]), role=role, spec=None)
-    return PartSpec(match=str(raw["match"]), role=role,
-                    spec=_table_spec(raw, where, csv=parts_key == "members", encoding=encoding))
-
-
-def _file(raw: object, where: str) -> FileSpec:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a file entry must be a mapping of settings, not {raw!r}")
-    fmt = raw.get("format") or Path(str(raw.get("name", ""))).suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise ConfigError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    _check_keys(raw, FILE_KEYS[fmt], where, f"a {fmt} file")
-    if "name" not in raw or not re.search(r"\{[a-z_]+\}", str(raw["name"])):
-        raise ConfigError(f"{where}: name must be a file name template with the period in it: {{period}}, or its "
-                          "parts {yyyy}, {yy}, {mm}, {q}, {fy_short}")
-    encoding = _encoding(raw["encoding"], where) if "encoding" in raw else None
-    parts_key = {"xlsx": "sheets", "zip": "members"}.get(fmt)
-    parts = tuple(_part(item, f"{where}.{parts_key}[{i}]", parts_key, encoding)
-                  for i, item in enumerate(raw.get(parts_key, []) or [])) if parts_key else ()
-    if fmt != "csv" and not any(part.role == "table" for part in parts):
-        raise ConfigError(f"{where}: declares no {parts_key} with a table")
-    max_member_bytes = raw.get("max_member_bytes", 4 * 1024**3)
-    if not isinstance(max_member_bytes, int) or isinstance(max_member_bytes, bool) or max_member_bytes < 1:
-        raise ConfigError(f"{where}: max_member_bytes must be a positive number of bytes, not {max_member_bytes!r}")
-    return FileSpec(
-        name=raw["name"], format=fmt, parts=parts,
-        spec=_table_spec(raw, where, csv=True, encoding=encoding) if fmt == "csv" else None,
-        junk=tuple(raw.get("junk", DEFAULT_JUNK)), notes=tuple(raw.get("notes", DEFAULT_NOTES)),
-        max_member_bytes=max_member_bytes,
+def _layout(sheet: schema.SheetEntry) -> SheetLayout:
+    markers = sheet.note_markers
+    return SheetLayout(
+        header_row=None if sheet.header_row == "auto" else sheet.header_row, header_rows=sheet.header_rows,
+        header_text=sheet.header_text, range=sheet.range,
+        units_row=None if sheet.units_row == "auto" else sheet.units_row,
+        skip_hidden_columns=sheet.skip_hidden_columns, skip_hidden_rows=sheet.skip_hidden_rows,
+        fill_down=tuple(sheet.fill_down), table_end=_table_end(sheet.table_end),
+        note_markers=DEFAULT_NOTE_MARKERS if markers is True else (markers or None),
     )
 
 
-PERIOD_KEYS = ("frequency", "first", "last", "start_month", "list")
+def _table_spec(entry: schema.CsvFile | schema.SheetEntry | schema.MemberEntry,
+                encoding: str | None = None) -> TableSpec:
+    assert entry.table is not None
+    sheet = isinstance(entry, schema.SheetEntry)
+    return TableSpec(
+        table=entry.table, keys=tuple(entry.keys),
+        header_row=entry.header_row if sheet and entry.header_row != "auto" else None,  # type: ignore[arg-type]
+        types=dict(getattr(entry, "types", {})), encoding=getattr(entry, "encoding", None) or encoding,
+        max_quarantined=QuarantineLimit.parse(entry.max_quarantined),
+        layout=_layout(entry) if sheet else SheetLayout(),
+    )
 
 
-def _periods(raw: object, where: str) -> tuple[Calendar, str, str, tuple[str, ...]]:
-    """``periods: {frequency, first, last, start_month}`` or ``{frequency, list: [...]}``, or a plain list of
-    periods (monthly unless ``frequency`` says otherwise): the calendar, the first and last period, the list."""
-    if isinstance(raw, list):
-        raw = {"list": raw}
-    raw = _check_keys(raw, PERIOD_KEYS, where, "periods")
-    frequency = raw.get("frequency", "monthly")
-    if frequency not in tuple(Frequency):
-        raise ConfigError(f"{where}.frequency must be one of {', '.join(Frequency)}, not {frequency!r}")
+def _file(entry: schema.CsvFile | schema.XlsxFile | schema.ZipFile) -> FileSpec:
+    names = (entry.name,) if isinstance(entry.name, str) else tuple(entry.name)
+    if isinstance(entry, schema.CsvFile):
+        spec = FileSpec(names, "csv", spec=_table_spec(entry), optional=entry.optional)
+    else:
+        declared = entry.sheets if isinstance(entry, schema.XlsxFile) else entry.members
+        encoding = getattr(entry, "encoding", None)
+        parts = tuple(PartSpec(item.match, item.role, _table_spec(item, encoding) if item.role == "table" else None)
+                      for item in declared)
+        spec = FileSpec(names, entry.format, parts=parts, junk=tuple(entry.junk or DEFAULT_JUNK),
+                        notes=tuple(entry.notes or DEFAULT_NOTES),
+                        max_member_bytes=getattr(entry, "max_member_bytes", 4 * 1024**3), optional=entry.optional)
+    overrides: dict[str, FileSpec] = {}
+    for period, override in entry.overrides.items():
+        changed = override.model_dump(exclude_none=True, exclude_unset=True)
+        overrides[period] = _file(type(entry).model_validate({**entry.model_dump(exclude={"overrides"}), **changed}))
+    return replace(spec, overrides=overrides)
+
+
+def _calendar(periods: schema.Periods, where: str) -> tuple[Calendar, str, str, tuple[str, ...]]:
+    calendar = Calendar(Frequency(periods.frequency), periods.start_month)
     try:
-        calendar = Calendar(Frequency(frequency), int(raw.get("start_month", 4)))
-        listed = tuple(calendar.check(str(period)) for period in raw.get("list") or ())
-    except (PeriodError, ValueError) as error:
-        raise ConfigError(f"{where}: {error}") from None
-    if listed:
-        if "first" in raw or "last" in raw:
-            raise ConfigError(f"{where}: give either list or first and last, not both")
-        if list(listed) != sorted(listed, key=calendar.start) or len(set(listed)) != len(listed):
-            raise ConfigError(f"{where}.list must name each period once, in order")
-        return calendar, listed[0], listed[-1], listed
-    missing = [key for key in ("first", "last") if key not in raw]
-    if missing:
-        raise ConfigError(f"{where}: missing setting {' and '.join(missing)} (or give a list of periods)")
-    try:
-        return calendar, calendar.check(str(raw["first"])), calendar.check(str(raw["last"])), ()
+        if periods.listed is not None:
+            listed = tuple(calendar.check(str(period)) for period in periods.listed)
+            if list(listed) != sorted(listed, key=calendar.start) or len(set(listed)) != len(listed):
+                raise ConfigError(f"{where}.list must name each period once, in order")
+            return calendar, listed[0], listed[-1], listed
+        return calendar, calendar.check(str(periods.first)), calendar.check(str(periods.last)), ()
     except PeriodError as error:
         raise ConfigError(f"{where}: {error}") from None
+
+
+def _check_names(publication: Publication, where: str) -> None:
+    """Every name rule fits the calendar, every override names a period of it, and a glob needs a folder."""
+    calendar, first = publication.calendar, publication.first_period
+    declared = set(publication.periods())
+    for index, file in enumerate(publication.files):
+        for period in file.overrides:
+            if period not in declared:
+                raise ConfigError(f"{where}.files[{index}].overrides: {period!r} is not one of the publication's "
+                                  f"periods ({calendar.notation}, {publication.first_period} to "
+                                  f"{publication.last_period})")
+        for period in [first, *file.overrides]:
+            try:
+                names = file.file_names(period, calendar)
+            except (KeyError, IndexError, ValueError) as error:
+                parts = ", ".join("{" + part + "}" for part in ("period", *calendar.parts(first)))
+                article = "an" if calendar.frequency[0] in "aeiou" else "a"
+                raise ConfigError(f"{where}.files[{index}].name: {file.for_period(period).names!r} uses {error} "
+                                  f"which {article} {calendar.frequency} period does not have; it may use "
+                                  f"{parts}") from None
+            if any(files.GLOB.search(name) for name in names) and re.match(r"^https?://", publication.location):
+                raise ConfigError(f"{where}.files[{index}].name: a glob needs a folder location to list; over "
+                                  "http(s) give the exact name, or a list of alternatives")
 
 
 def load_publications(path: Path | None = None) -> dict[str, Publication]:
     """Read and validate the publications config (``PUBLICATIONS_CONFIG`` overrides the default file)."""
     path = Path(path or os.environ.get("PUBLICATIONS_CONFIG") or DEFAULT_CONFIG)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read publications config {path}: {error}") from error
-    dataset = raw.get("dataset", "bronze_publications")
-    for name, item in [("dataset", dataset)] + [(f"publications.{n}.dataset", i.get("dataset"))
-                                                for n, i in (raw.get("publications") or {}).items()
-                                                if isinstance(i, dict) and "dataset" in i]:
-        if not isinstance(item, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", item):
-            raise ConfigError(f"{path.name}: {name} must be a lower_snake_case schema name, not {item!r}")
+    config = schema.validate(raw, path.name)
     publications: dict[str, Publication] = {}
     owner: dict[str, str] = {}
-    for name, item in (raw.get("publications") or {}).items():
+    for name, item in config.publications.items():
         where = f"{path.name}: publications.{name}"
-        calendar, first, last, listed = _periods(item.get("periods"), f"{where}.periods")
-        try:
-            publication = Publication(
-                name=name, title=item.get("title", name), dataset=item.get("dataset", dataset),
-                first_period=first, last_period=last, location=item["location"],
-                suppression_markers=tuple(item.get("suppression_markers", ())),
-                files=tuple(_file(f, f"{where}.files[{i}]") for i, f in enumerate(item.get("files", []))),
-                calendar=calendar, listed=listed,
-            )
-        except KeyError as missing:
-            raise ConfigError(f"{where}: missing setting {missing}") from None
+        calendar, first, last, listed = _calendar(item.periods, f"{where}.periods")
+        publication = Publication(
+            name=name, title=item.title or name, dataset=item.dataset or config.dataset, first_period=first,
+            last_period=last, location=item.location, files=tuple(_file(entry) for entry in item.files),
+            calendar=calendar, listed=listed,
+        )
         publication.periods()  # validates the range
-        for index, file in enumerate(publication.files):  # every name template fits the calendar
-            try:
-                file.file_name(first, calendar)
-            except (KeyError, IndexError, ValueError) as error:
-                parts = ", ".join("{" + part + "}" for part in ("period", *calendar.parts(first)))
-                article = "an" if calendar.frequency[0] in "aeiou" else "a"
-                raise ConfigError(f"{where}.files[{index}].name: {file.name!r} uses {error} which {article} "
-                                  f"{calendar.frequency} period does not have; it may use {parts}") from None
+        _check_names(publication, where)
         for spec in publication.tables():
             if owner.setdefault(spec.table, name) != name:
                 raise ConfigError(f"{where}: table {spec.table} is already loaded by publication {owner[spec.table]}")
         publications[name] = publication
-    if not publications:
-        raise ConfigError(f"{path} declares no publications")
     return publications

@@ -33,7 +33,7 @@ from ingestion.sources.publications.readers.common import (
     _source_rows,
     column_names,
 )
-from ingestion.sources.publications.settings import TYPE_NAME
+from ingestion.sources.publications.schema import TYPE_NAME
 
 # ----------------------------------------------------------------------------------------------------------- CSV
 
