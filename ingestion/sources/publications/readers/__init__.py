@@ -2,7 +2,11 @@
 
 XLSX table cells land as text: a spreadsheet column mixes numbers with suppression markers (``[c]``), so bronze
 keeps exactly what was published and the staging models cast it. A spreadsheet error cell (``#DIV/0!``, ``#N/A``)
-keeps its error text and is reported as flagged, never turned into a blank. CSV columns keep the types the file means
+keeps its error text and is reported as flagged, never turned into a blank. A table on a presentation-style sheet
+(title rows, a units row, hidden columns and rows, group labels written once, blank separators, footnotes, note
+markers) is read as its :class:`SheetLayout` declares or the rules in ``layout`` detect, and a :class:`TableReport`
+says what was done with every non-empty row: read, or skipped with a reason; rows below a table's end that do not
+look like notes fail the read instead of being dropped. CSV columns keep the types the file means
 (integers stay integers, dates stay dates), inferred by DuckDB's sniffer and pinnable in the config.
 
 Nothing is lost silently. Every yielded table carries ``_source_row``: the 1-based line of the CSV file (header on
@@ -32,8 +36,22 @@ from ingestion.sources.publications.readers.common import (
     snake_case,
 )
 from ingestion.sources.publications.readers.delimited import read_csv_batches
-from ingestion.sources.publications.readers.xlsx import open_workbook, read_xlsx_table, sheet_error_cells
+from ingestion.sources.publications.readers.layout import (
+    DEFAULT_NOTE_MARKERS,
+    SheetLayout,
+    TableEnd,
+    TableReport,
+)
+from ingestion.sources.publications.readers.xlsx import (
+    SheetFacts,
+    classify_sheet,
+    open_workbook,
+    read_xlsx_table,
+    sheet_error_cells,
+    sheet_facts,
+)
 
-__all__ = ["CSV_BATCH_ROWS", "XLSX_CHUNK_ROWS", "Rejection", "cell_text", "check_member_name", "column_names",
+__all__ = ["CSV_BATCH_ROWS", "DEFAULT_NOTE_MARKERS", "XLSX_CHUNK_ROWS", "Rejection", "SheetFacts", "SheetLayout",
+           "TableEnd", "TableReport", "cell_text", "check_member_name", "classify_sheet", "column_names",
            "extract_member", "open_workbook", "open_zip", "read_csv_batches", "read_xlsx_table",
-           "read_zip_member_batches", "sheet_error_cells", "snake_case"]
+           "read_zip_member_batches", "sheet_error_cells", "sheet_facts", "snake_case"]

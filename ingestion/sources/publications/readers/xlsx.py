@@ -1,4 +1,11 @@
-"""XLSX workbooks read with python-calamine; error cells found in the sheet's XML."""
+"""XLSX workbooks read with python-calamine; what calamine does not say (error cells, hidden rows and columns,
+merged ranges) found in the sheet's XML.
+
+A table on a presentation-style sheet is found and read as :class:`SheetLayout` declares or the rules in
+:mod:`layout` detect: title rows, a header of one or two rows, a units row, hidden columns and rows, group labels
+written once (``fill_down``), blank separator rows, footnotes, note markers. Nothing is dropped without a reason in the
+:class:`TableReport`, and a table's end is never guessed past rows that do not look like notes.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,12 @@ import xml.etree.ElementTree as ElementTree
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from python_calamine import CalamineError, CalamineWorkbook
 
 from ingestion.errors import IngestionError
@@ -26,8 +36,20 @@ from ingestion.sources.publications.readers.common import (
     cell_text,
     column_names,
 )
+from ingestion.sources.publications.readers.layout import (
+    HEADER_SEARCH_ROWS,
+    EndTracker,
+    Merge,
+    SheetLayout,
+    TableReport,
+    detect_header,
+    filled,
+    is_header_like,
+    is_units_row,
+    join_header,
+)
 
-# ---------------------------------------------------------------------------------------------------------- XLSX
+# ------------------------------------------------------------------------------------------------ opening a file
 
 def open_workbook(path: Path, where: dict) -> CalamineWorkbook:
     """Open an .xlsx workbook; an encrypted, binary (.xls, .xlsb), OpenDocument or non-workbook file is refused
@@ -98,83 +120,394 @@ def _looks_like_text(sample: bytes) -> bool:
     return b"\x00" not in sample
 
 
-def _filled(row: list[object]) -> list[object]:
-    return [cell for cell in row if cell not in (None, "")]
+# ------------------------------------------------------------------------------------------------ reading a table
 
-
-def _is_header(row: list[object], following: list[object] | None) -> bool:
-    cells = _filled(row)
-    return (len(cells) >= 2 and all(isinstance(cell, str) for cell in cells)
-            and following is not None and len(_filled(following)) >= 2)
-
-
-def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, header_row: int | None, where: dict,
+def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, where: dict,
                     chunk_rows: int = XLSX_CHUNK_ROWS, *, path: Path | None = None,
-                    rejections: list[Rejection] | None = None) -> Iterator[tuple[pa.Table, int]]:
-    """Yield ``(table of text columns + _source_row, first source row)`` chunks of the table on ``sheet``.
+                    rejections: list[Rejection] | None = None,
+                    report: TableReport | None = None) -> Iterator[tuple[pa.Table, int]]:
+    """Yield ``(table of text columns [+ _notes] + _source_row, first source row)`` chunks of the table on ``sheet``.
 
-    The header is ``header_row`` (1-based) or the first row of two or more text cells followed by a row with data;
-    the table ends at the first empty row, so footnotes below it are not data. Error cells (``#DIV/0!`` ...), which
-    calamine reads as blanks, are found in the sheet's XML (``path``, default the workbook's own path) and land as
-    their error text, each appended to ``rejections`` as flagged.
+    ``layout`` says where the table is (:class:`SheetLayout`; what it leaves out is detected): hidden columns are
+    removed and hidden rows skipped; the header is declared (``header_row``, ``header_text``, ``range``) or detected
+    below title rows (:func:`layout.detect_header`), over one or more rows; a units row under it is left out of the
+    data; ``fill_down`` columns take the value above in their blanks; the table ends as ``table_end`` says, and a
+    non-empty row below an ``auto`` end that is not a note fails the read. Every non-empty row from the header down
+    is read or skipped with a reason, in ``report``. Error cells (``#DIV/0!`` ...), which calamine reads as blanks,
+    are found in the sheet's XML (``path``, default the workbook's own path) and land as their error text, each
+    appended to ``rejections`` as flagged. ``_source_row`` is the row's 1-based sheet row.
     """
     where = {**where, "part": sheet}
+    report = report if report is not None else TableReport(sheet)
+    view, rows = _open_view(workbook, sheet, layout, path, where)
+    report.hidden_columns = view.hidden_letters
+    notes = _NoteMarkers.compile(layout.note_markers, where)
+    header, units_number, rows = _locate_header(rows, layout, view, report, where)
+    names = _header_names(header, view, notes, report, where)
+    unknown = [name for name in layout.fill_down if name not in names]
+    if unknown:
+        raise IngestionError(f"fill_down names {', '.join(unknown)}, which the table does not have; its columns "
+                             f"are {', '.join(names)}", **where)
+    header_last = header[-1][0]
+    chunk = _Chunk(names, view, notes, layout.fill_down, where)
+    end = layout.table_end
+    marker = (end.marker or "").strip().lower() if end.kind == "marker" else None
+    tracker = EndTracker(end)
+    pending: list[tuple[int, str]] = []  # empty rows: counted once a non-empty row comes after them
+    offending: list[int] = []
+    report.last_sheet_row = header_last
+    for number, cells, errors, hidden in rows:
+        if number <= header_last:
+            continue
+        cells_filled = [cell for cell in cells if cell not in (None, "")]
+        empty = not cells_filled and not errors
+        if not empty:
+            _count_pending(pending, report)
+            report.last_sheet_row = number
+        if hidden:
+            if empty:
+                pending.append((number, "hidden"))
+            else:
+                report.skip("hidden")
+                report.hidden_rows.append(number)
+            continue
+        if number == units_number:
+            report.units = {names[index]: text for index, cell in enumerate(cells[: len(names)])
+                            if (text := cell_text(cell)) is not None}
+            if empty:
+                pending.append((number, "units"))
+            else:
+                report.skip("units")
+            continue
+        first = cells_filled[0] if cells_filled else None
+        note = len(cells_filled) == 1 and isinstance(first, str) and not errors
+        hit = marker is not None and isinstance(first, str) and first.strip().lower().startswith(marker)
+        action = tracker.step(number, empty=empty, note=note, marker=hit)
+        if empty:
+            pending.append((number, action))
+        elif action == "read":
+            report.first_data_row = report.first_data_row or number
+            chunk.add(number, cells, errors)
+            if chunk.size >= chunk_rows:
+                first_row = chunk.rows[0]
+                yield chunk.table(rejections, report), first_row
+        elif action == "not_notes":
+            offending.append(number)
+        else:
+            report.skip(action)
+    report.table_end_row = tracker.last_read
+    if offending:
+        many = len(offending) > 1
+        raise IngestionError(f"{'rows' if many else 'row'} {_runs(offending)} below the table's end at row "
+                             f"{tracker.last_read or header_last} {'are not notes' if many else 'is not a note'}; "
+                             f"set table_end for this sheet (blank_rows(N), marker(text) or last_row) in the "
+                             f"publications config", row=offending[0], **where)
+    if marker is not None and not tracker.ended:
+        raise IngestionError(f"table_end marker({end.marker}) is not found below the header (row {header_last}): "
+                             f"no row starts with it; correct table_end for this sheet in the publications config",
+                             **where)
+    if chunk.size:
+        first_row = chunk.rows[0]
+        yield chunk.table(rejections, report), first_row
+
+
+def _count_pending(pending: list[tuple[int, str]], report: TableReport) -> None:
+    for number, reason in pending:
+        report.skip(reason)
+        if reason == "hidden":
+            report.hidden_rows.append(number)
+    pending.clear()
+
+
+def _runs(rows: list[int], shown: int = 5) -> str:
+    """``[40, 41, 42, 52]`` -> ``'40-42 and 52'``; past ``shown`` runs, ``'... and N more'``."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1][1] = row
+        else:
+            runs.append([row, row])
+    texts = [f"{a}-{b}" if b > a else str(a) for a, b in runs[:shown]]
+    if len(runs) > shown:
+        rest = sum(b - a + 1 for a, b in runs[shown:])
+        return f"{', '.join(texts)} and {rest} more"
+    return texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"
+
+
+# --------------------------------------------------------------------------------------- the sheet as it is seen
+
+SheetRow = tuple[int, list[object], dict[int, str] | None, bool]  # sheet row, cells, error cells, hidden
+
+
+@dataclass
+class _View:
+    """The sheet's columns the table may use: calamine's, less hidden ones and those outside ``range``."""
+
+    positions: list[int] | None  # indexes into calamine's rows (None: all of them)
+    columns: list[int]  # the 0-based sheet column of each cell of a seen row
+    errors: dict[int, dict[int, str]]  # sheet row -> {index in a seen row: error text}
+    hidden_rows: set[int]
+    merges: list[Merge]  # in seen columns
+    hidden_letters: list[str]
+    bounds: tuple[int, int, int, int] | None  # range: first row, first column, last row, last column
+
+    def letter(self, index: int) -> str:
+        return _column_letters(self.columns[index]) if index < len(self.columns) else f"column {index + 1}"
+
+
+_RANGE = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+):\$?([A-Za-z]{1,3})\$?(\d+)")
+
+
+def _open_view(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path: Path | None,
+               where: dict) -> tuple[_View, Iterator[SheetRow]]:
     try:
-        rows = workbook.get_sheet_by_name(sheet)
-        first_column = (rows.start or (0, 0))[1]  # rows come from the top, cells from the first used column
-        numbered: Iterator[tuple[int, list[object]]] = enumerate(rows.iter_rows(), start=1)
+        sheet_rows = workbook.get_sheet_by_name(sheet)
+        first_column = (sheet_rows.start or (0, 0))[1]  # rows come from the top, cells from the first used column
+        width = sheet_rows.width
+        numbered = enumerate(sheet_rows.iter_rows(), start=1)
     except CalamineError as error:
         raise IngestionError(f"cannot read sheet: {error}", **where) from error
     source = path or (Path(workbook.path) if workbook.path else None)
     if source is None:
         raise IngestionError("the workbook's path is needed to check its error cells", **where)
-    errors = {row: {column - first_column: text for column, text in cells.items()}
-              for row, cells in sheet_error_cells(source, sheet, where).items()}
-    candidates: list[int] = []
-    header, data_rows = _find_header(numbered, header_row, candidates)
-    if header is None or not _filled(header):
-        if header_row is None and candidates:
-            raise IngestionError(f"the table has a header (row {candidates[-1]}) but no data rows under it",
-                                 row=candidates[-1], **where)
-        detail = f"row {header_row} is empty" if header_row else "no header row found in the first 200 rows"
-        raise IngestionError(f"{detail}; set header_row for this sheet in the publications config", **where)
+    facts = sheet_facts(source, sheet, where)
+    bounds = None
+    if layout.range:
+        match = _RANGE.fullmatch(layout.range.strip())
+        if match is None:
+            raise IngestionError(f"range {layout.range!r} is not a cell range like 'A5:F40'", **where)
+        bounds = (int(match[2]), _column_index(match[1]), int(match[4]), _column_index(match[3]))
+        if bounds[0] > bounds[2] or bounds[1] > bounds[3]:
+            raise IngestionError(f"range {layout.range!r} ends before it starts", **where)
+    inside = [column for column in range(first_column, first_column + width)
+              if bounds is None or bounds[1] <= column <= bounds[3]]
+    hidden = [column for column in inside if layout.skip_hidden_columns and facts.column_hidden(column)]
+    columns = [column for column in inside if column not in set(hidden)] if hidden else inside
+    positions = None if len(columns) == width else [column - first_column for column in columns]
+    seen = {column: index for index, column in enumerate(columns)}
+    errors = {}
+    for row, cells in facts.errors.items():
+        if bounds is None or bounds[0] <= row <= bounds[2]:
+            kept = {seen[column]: text for column, text in cells.items() if column in seen}
+            if kept:
+                errors[row] = kept
+    merges = []
+    for first_row, first, last_row, last in facts.merges:
+        indexes = [index for index, column in enumerate(columns) if first <= column <= last]
+        if indexes:
+            merges.append((first_row, indexes[0], last_row, indexes[-1]))
+    view = _View(positions, columns, errors, facts.hidden_rows if layout.skip_hidden_rows else set(), merges,
+                 [_column_letters(column) for column in hidden], bounds)
+    return view, _seen_rows(numbered, view)
 
-    names = column_names(header[: _last_filled(header) + 1])
-    width = len(names)
-    columns: list[list[str | None]] = [[] for _ in names]
-    chunk_start = None
-    for number, data in data_rows:
-        if not _filled(data) and number not in errors:
-            break  # end of table: what follows a blank row is a footnote
-        extra = [index for index in range(width, len(data)) if data[index] not in (None, "")]
-        if extra:
-            raise IngestionError(f"value {data[extra[0]]!r} in column {extra[0] + 1} has no header", row=number,
+
+def _seen_rows(numbered: Iterator[tuple[int, list[object]]], view: _View) -> Iterator[SheetRow]:
+    first, last = (view.bounds[0], view.bounds[2]) if view.bounds else (1, None)
+    positions, errors, hidden = view.positions, view.errors, view.hidden_rows
+    for number, row in numbered:
+        if number < first:
+            continue
+        if last is not None and number > last:
+            break
+        cells = row if positions is None else [row[index] for index in positions]
+        yield number, cells, errors.get(number), number in hidden
+
+
+# ------------------------------------------------------------------------------------------------------ the header
+
+def _locate_header(rows: Iterator[SheetRow], layout: SheetLayout, view: _View, report: TableReport,
+                   where: dict) -> tuple[list[tuple[int, list[object]]], int | None, Iterator[SheetRow]]:
+    """The header rows ((sheet row, cells)), the units row's number (or None) and the rows from the header on."""
+    count = max(1, layout.header_rows)
+    declared = layout.header_row is not None or layout.header_text is not None or layout.range is not None
+    report.detected = {"header_row": "declared" if declared else "detected",
+                       "header_rows": "declared" if declared or count > 1 else "detected",
+                       "units_row": "declared" if layout.units_row is not None else "detected",
+                       "table_end": "declared" if layout.table_end.kind != "auto" else "detected"}
+    buffer: list[SheetRow] = []
+    if declared:
+        first = layout.header_row or (view.bounds[0] if view.bounds and layout.header_text is None else None)
+        wanted = (layout.header_text or "").strip().lower()
+        for entry in rows:
+            number, cells = entry[0], entry[1]
+            if first is None and any(isinstance(cell, str) and cell.strip().lower() == wanted for cell in cells):
+                first = number
+            if first is None or number < first:
+                continue
+            buffer.append(entry)
+            if number >= first + count and not entry[3]:
+                break  # the header and the visible row under it
+        if first is None:
+            raise IngestionError(f"no row has a cell {layout.header_text!r} (header_text); correct header_text for "
+                                 f"this sheet in the publications config", **where)
+        header = [(number, cells) for number, cells, _, _ in buffer if number < first + count]
+        if not header or header[0][0] != first or not filled(header[0][1]):
+            raise IngestionError(f"row {first} is empty; set header_row for this sheet in the publications config",
                                  **where)
-        chunk_start = chunk_start or number
-        for index in range(width):
-            columns[index].append(cell_text(data[index]) if index < len(data) else None)
-        if len(columns[0]) >= chunk_rows:
-            yield _sheet_chunk(names, columns, chunk_start, errors, first_column, where, rejections), chunk_start
-            chunk_start, columns = None, [[] for _ in names]
-    if columns[0] and chunk_start is not None:
-        yield _sheet_chunk(names, columns, chunk_start, errors, first_column, where, rejections), chunk_start
+        under = [(n, cells, errors) for n, cells, errors, hidden in buffer if n >= first + count and not hidden]
+        units = bool(under) and (layout.units_row if layout.units_row is not None
+                                 else is_units_row(under[0][1]) and not under[0][2])
+        units_number = under[0][0] if units else None
+    else:
+        for entry in rows:
+            buffer.append(entry)
+            if entry[0] >= HEADER_SEARCH_ROWS + count + 2:
+                break
+        visible = [(number, cells) for number, cells, _, hidden in buffer if not hidden]
+        found = detect_header(visible, view.merges, count, layout.units_row)
+        if found is None:
+            candidates = [number for number, cells in visible if number <= HEADER_SEARCH_ROWS and is_header_like(cells)]
+            if candidates:
+                raise IngestionError(f"the table has a header (row {candidates[-1]}) but no data rows under it",
+                                     row=candidates[-1], **where)
+            raise IngestionError(f"no header row found in the first {HEADER_SEARCH_ROWS} rows; set header_row for "
+                                 f"this sheet in the publications config", **where)
+        header = visible[found.first: found.first + found.rows]
+        units_number = visible[found.first + found.rows][0] if found.units else None
+    report.header_rows = [number for number, _ in header]
+    report.units_row = units_number
+    return header, units_number, itertools.chain(buffer, rows)
 
 
-def _sheet_chunk(names: list[str], columns: list[list[str | None]], first_row: int,
-                 errors: dict[int, dict[int, str]], first_column: int, where: dict,
-                 rejections: list[Rejection] | None) -> pa.Table:
-    """The chunk as a table, its error cells put back as their text (Python work per error cell only)."""
-    count = len(columns[0])
-    for row in sorted(number for number in errors if first_row <= number < first_row + count):
-        for index, text in sorted(errors[row].items()):
-            if not 0 <= index < len(names):
-                cell = f"{_column_letters(index + first_column)}{row}"
-                raise IngestionError(f"spreadsheet error cell {text} in {cell} has no header", row=row, **where)
-            columns[index][row - first_row] = text
-            if rejections is not None:
-                rejections.append(Rejection(row, names[index], text, f"spreadsheet error cell {text}", "flagged"))
-    table = pa.table({name: pa.array(values, type=pa.string()) for name, values in zip(names, columns, strict=True)})
-    return table.append_column(_SOURCE_ROW, _source_rows(range(first_row, first_row + count)))
+def _header_names(header: list[tuple[int, list[object]]], view: _View, notes: _NoteMarkers | None,
+                  report: TableReport, where: dict) -> list[str]:
+    """Snake-case names, one per column up to the last filled header cell (or the end of a merged range in the
+    header); note markers cut from the texts."""
+    cut: dict[int, str] = {}
+    if notes is not None:
+        header = [(number, list(cells)) for number, cells in header]
+        for _, cells in header:
+            for index, cell in enumerate(cells):
+                if isinstance(cell, str) and notes.search(cell):
+                    markers, cells[index] = notes.split(cell)
+                    cut[index] = " ".join(filter(None, [cut.get(index), *markers]))
+    texts: list[object] = header[0][1] if len(header) == 1 else list(join_header(header, view.merges))
+    last = max((index for index, cell in enumerate(texts) if cell not in (None, "")), default=-1)
+    numbers = {number for number, _ in header}
+    last = max([last, *(merge[3] for merge in view.merges if merge[0] in numbers and merge[1] <= last)])
+    if last < 0:
+        raise IngestionError(f"row {header[0][0]} is empty; set header_row for this sheet in the publications "
+                             f"config", **where)
+    names = column_names(texts[: last + 1])
+    report.header_notes = {names[index]: markers for index, markers in cut.items() if index < len(names)}
+    return names
+
+
+# ---------------------------------------------------------------------------------------------- building chunks
+
+@dataclass
+class _NoteMarkers:
+    """Note markers (``[note 3]``) cut out of cell texts: found in bulk (Arrow's RE2), cut in Python only where
+    found."""
+
+    pattern: str
+    finder: re.Pattern[str]
+    cutter: re.Pattern[str]
+
+    @classmethod
+    def compile(cls, pattern: str | None, where: dict) -> _NoteMarkers | None:
+        if not pattern:
+            return None
+        try:
+            finder = re.compile(pattern, re.IGNORECASE)
+            cutter = re.compile(rf"\s*(?:{pattern})", re.IGNORECASE)
+            pc.match_substring_regex(pa.array([""]), pattern=pattern, ignore_case=True)
+        except (re.error, pa.ArrowInvalid) as error:
+            raise IngestionError(f"note_markers {pattern!r} is not a regular expression both Python and RE2 accept "
+                                 f"({error})", **where) from error
+        return cls(pattern, finder, cutter)
+
+    def search(self, text: str) -> bool:
+        return self.finder.search(text) is not None
+
+    def split(self, text: str) -> tuple[list[str], str | None]:
+        """``'512.3 [note 3]'`` -> ``(['[note 3]'], '512.3')``."""
+        markers = [match.group(0) for match in self.finder.finditer(text)]
+        return markers, self.cutter.sub("", text).strip() or None
+
+    def matching(self, values: pa.Array) -> np.ndarray:
+        """Positions of the values holding a marker."""
+        found = pc.match_substring_regex(values, pattern=self.pattern, ignore_case=True)
+        if not pc.any(found).as_py():
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(found.fill_null(False).to_numpy(zero_copy_only=False))
+
+
+class _Chunk:
+    """The rows read since the last chunk, column by column, and the state carried from chunk to chunk."""
+
+    def __init__(self, names: list[str], view: _View, notes: _NoteMarkers | None, fill_down: tuple[str, ...],
+                 where: dict) -> None:
+        self.names, self.view, self.notes, self.where = names, view, notes, where
+        self.fill = [names.index(name) for name in fill_down]
+        self.carry: dict[int, object] = {}  # fill-down column -> last value, across chunks
+        self._reset()
+
+    def _reset(self) -> None:
+        self.columns: list[list[str | None]] = [[] for _ in self.names]
+        self.rows: list[int] = []
+        self.errors: list[tuple[int, dict[int, str]]] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    def add(self, number: int, cells: list[object], errors: dict[int, str] | None) -> None:
+        width = len(self.names)
+        extra = [index for index in range(width, len(cells)) if cells[index] not in (None, "")]
+        if extra:
+            raise IngestionError(f"value {cells[extra[0]]!r} in column {self.view.columns[extra[0]] + 1} "
+                                 f"({self.view.letter(extra[0])}) has no header", row=number, **self.where)
+        if errors:
+            for index, text in sorted(errors.items()):
+                if index >= width:
+                    raise IngestionError(f"spreadsheet error cell {text} in {self.view.letter(index)}{number} has no "
+                                         f"header", row=number, **self.where)
+            self.errors.append((len(self.rows), errors))
+        for column, value in zip(self.columns, cells, strict=False):
+            column.append(cell_text(value))
+        self.rows.append(number)
+
+    def table(self, rejections: list[Rejection] | None, report: TableReport) -> pa.Table:
+        """The chunk as a table: error cells put back as their text, note markers cut out into ``_notes``, blanks of
+        fill-down columns filled (Python work per error or marked cell only)."""
+        names, columns = self.names, self.columns
+        for position, errors in self.errors:
+            for index, text in sorted(errors.items()):
+                columns[index][position] = text
+                if rejections is not None:
+                    rejections.append(Rejection(self.rows[position], names[index], text,
+                                                f"spreadsheet error cell {text}", "flagged"))
+        arrays = [pa.array(values, type=pa.string()) for values in columns]
+        notes_column = None
+        if self.notes is not None:
+            row_notes: dict[int, list[str]] = {}
+            for index, values in enumerate(columns):
+                positions = self.notes.matching(arrays[index])
+                for position in positions.tolist():
+                    markers, values[position] = self.notes.split(values[position] or "")
+                    row_notes.setdefault(position, []).extend(f"{names[index]}: {marker}" for marker in markers)
+                if len(positions):
+                    report.notes_found += len(positions)
+                    arrays[index] = pa.array(values, type=pa.string())
+            notes_list: list[str | None] = [None] * self.size
+            for position, entries in row_notes.items():
+                notes_list[position] = "; ".join(entries)
+            notes_column = pa.array(notes_list, type=pa.string())
+        for index in self.fill:
+            values = pc.fill_null_forward(arrays[index])
+            if values.null_count and self.carry.get(index) is not None:
+                values = pc.fill_null(values, self.carry[index])  # only leading blanks are left
+            if len(values) and values[-1].is_valid:
+                self.carry[index] = values[-1].as_py()
+            arrays[index] = values
+        table = pa.table(dict(zip(names, arrays, strict=True)))
+        if notes_column is not None:
+            table = table.append_column("_notes", notes_column)
+        table = table.append_column(_SOURCE_ROW, _source_rows(np.asarray(self.rows, dtype=np.int64)))
+        report.rows_read += self.size
+        self._reset()
+        return table
 
 
 def _column_letters(index: int) -> str:
@@ -187,53 +520,116 @@ def _column_letters(index: int) -> str:
     return letters
 
 
-def _find_header(numbered: Iterator[tuple[int, list[object]]], header_row: int | None,
-                 candidates: list[int] | None = None) -> tuple[list[object] | None,
-                                                               Iterator[tuple[int, list[object]]]]:
-    """The header row and an iterator over the rows after it. ``candidates`` gets the rows that look like a header
-    (two or more text cells) even with no data under them, for the message when none has data."""
-    if header_row is not None:
-        for number, row in numbered:
-            if number == header_row:
-                return row, numbered
-        return None, numbered
-    previous: list[object] | None = None
-    for number, row in numbered:
-        if previous is not None and _is_header(previous, row):
-            return previous, itertools.chain([(number, row)], numbered)
-        if number > 200:
-            break
-        cells = _filled(row)
-        if candidates is not None and len(cells) >= 2 and all(isinstance(cell, str) for cell in cells):
-            candidates.append(number)
-        previous = row
-    return None, numbered
+def _column_index(letters: str) -> int:
+    """``A`` -> 0, ``AB`` -> 27."""
+    column = 0
+    for letter in letters.upper():
+        column = column * 26 + ord(letter) - 64
+    return column - 1
 
 
-def _last_filled(row: list[object]) -> int:
-    return max(index for index, cell in enumerate(row) if cell not in (None, ""))
+# ------------------------------------------------------------------------------------------- what a sheet holds
+
+_NOTES_SHEET = re.compile(r"note|content|read\s*me|about|glossary|definition|guidance|metadata", re.IGNORECASE)
+_LABEL_VALUE = re.compile(r"[^:\n]{1,30}:\s*\S")  # "Publication date: 12 October 2025"
 
 
-# Error cells in a sheet's XML: <c r="B5" t="e"><f>1/0</f><v>#DIV/0!</v></c>, with or without a namespace prefix.
+def classify_sheet(workbook: CalamineWorkbook, sheet: str, path: Path) -> str:
+    """What ``sheet`` looks like, for ``inspect``: ``table``, ``cover``, ``notes`` or ``junk``. Looks at the first
+    rows only, hidden columns and rows left out; checked in this order:
+
+    - ``junk``: nothing in it;
+    - ``notes``: its name says notes, contents, readme, about, glossary, definitions, guidance or metadata;
+    - ``table``: a header is detected as the reader would (:func:`layout.detect_header`) with three or more columns
+      or three or more rows of data under it;
+    - ``cover``: it starts with a title (one text cell of two or more words), holds at most 40 cells, no row has
+      more than two, and it is the title alone or at least half the rows under the title are a label and a value
+      (two cells, or one cell ``Label: value`` with a label of at most 30 characters): a title page;
+    - ``notes``: two or more rows, at least half of them one text cell;
+    - ``junk``: anything else (a few stray cells).
+    """
+    where = {"file": path.name, "part": sheet}
+    view, rows = _open_view(workbook, sheet, SheetLayout(), path, where)
+    visible = [(number, cells) for number, cells, _, hidden in itertools.islice(rows, HEADER_SEARCH_ROWS + 3)
+               if not hidden]
+    nonempty = [filled(cells) for _, cells in visible if filled(cells)]
+    total = sum(len(cells) for cells in nonempty)
+    if not total:
+        return "junk"
+    if _NOTES_SHEET.search(sheet):
+        return "notes"
+    found = detect_header(visible, view.merges)
+    if found is not None:
+        last = found.first + found.rows - 1
+        width = len(filled(visible[last][1]))
+        data = 0
+        for _, cells in visible[last + 1 + found.units:]:
+            if len(filled(cells)) < 2:
+                break
+            data += 1
+        if width >= 3 or data >= 3:
+            return "table"
+    first = nonempty[0]
+    titled = len(first) == 1 and isinstance(first[0], str) and len(first[0].split()) >= 2
+    labelled = sum(len(cells) == 2 or (isinstance(cells[0], str) and _LABEL_VALUE.match(cells[0]) is not None)
+                   for cells in nonempty[1:])
+    if titled and total <= 40 and all(len(cells) <= 2 for cells in nonempty) and labelled * 2 >= len(nonempty) - 1:
+        return "cover"
+    one_cell = sum(len(cells) == 1 and isinstance(cells[0], str) for cells in nonempty)
+    if len(nonempty) >= 2 and one_cell * 2 >= len(nonempty):
+        return "notes"
+    return "junk"
+
+
+# ---------------------------------------------------------------------------------------- the sheet's XML facts
+# What calamine does not say, found by a bulk regex scan of the sheet's XML part, streamed out of the archive in
+# chunks (only the matches cost Python), with or without a namespace prefix:
+# error cells  <c r="B5" t="e"><f>1/0</f><v>#DIV/0!</v></c>
+# hidden rows  <row r="7" hidden="1">          hidden columns  <cols><col min="6" max="7" hidden="1"/></cols>
+# merged cells <mergeCell ref="C3:D3"/>
 _ERROR_CELL = re.compile(rb"<(?:[\w.-]+:)?c\s([^>]*?\bt\s*=\s*[\"']e[\"'][^>]*?)(/?)>")
 _CELL_END = re.compile(rb"</(?:[\w.-]+:)?c>")
 _CELL_VALUE = re.compile(rb"<(?:[\w.-]+:)?v(?:\s[^>]*)?>([^<]*)<")
 _CELL_REF = re.compile(rb"\br\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)[\"']")
 _ROW_CLOSE = re.compile(rb"</(?:[\w.-]+:)?\Z")
+_HIDDEN = rb"\bhidden\s*=\s*[\"'](?:1|[Tt]rue)[\"']"
+_HIDDEN_ROW = re.compile(rb"<(?:[\w.-]+:)?row\s([^>]*?" + _HIDDEN + rb"[^>]*)>")
+_HIDDEN_COLUMN = re.compile(rb"<(?:[\w.-]+:)?col\s([^>]*?" + _HIDDEN + rb"[^>]*)>")
+_ROW_NUMBER = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d+)[\"']")
+_MIN = re.compile(rb"(?:^|\s)min\s*=\s*[\"'](\d+)[\"']")
+_MAX = re.compile(rb"(?:^|\s)max\s*=\s*[\"'](\d+)[\"']")
+_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)"
+                    rb"(?::\$?([A-Za-z]{1,3})\$?(\d+))?[\"']")
+
+
+@dataclass
+class SheetFacts:
+    """What a sheet's XML says that calamine does not: error cells, hidden rows and columns, merged ranges."""
+
+    errors: dict[int, dict[int, str]] = field(default_factory=dict)  # row -> {column index (0 = A): error text}
+    hidden_rows: set[int] = field(default_factory=set)  # 1-based
+    hidden_columns: list[tuple[int, int]] = field(default_factory=list)  # 0-based first, last column of each range
+    merges: list[Merge] = field(default_factory=list)  # (first row, first column, last row, last column)
+
+    def column_hidden(self, column: int) -> bool:
+        return any(first <= column <= last for first, last in self.hidden_columns)
 
 
 def sheet_error_cells(path: Path, sheet: str, where: dict) -> dict[int, dict[int, str]]:
-    """``{row: {column index (0 = A): error text}}`` of the error cells of ``sheet`` in the .xlsx at ``path``.
+    """``{row: {column index (0 = A): error text}}`` of the error cells of ``sheet`` in the .xlsx at ``path``."""
+    return sheet_facts(path, sheet, where).errors
 
-    A bulk regex scan of the sheet's XML part, streamed out of the archive in chunks; only error cells cost Python.
-    """
-    found: dict[int, dict[int, str]] = {}
+
+def sheet_facts(path: Path, sheet: str, where: dict) -> SheetFacts:
+    """The :class:`SheetFacts` of ``sheet`` in the .xlsx at ``path``, in one streamed scan of its XML."""
+    facts = SheetFacts()
+    where = {**where, "part": sheet}
     try:
         with zipfile.ZipFile(path) as archive:
             part = _sheet_part(archive, sheet)
             if part is None:
                 raise IngestionError("cannot find the sheet's XML part in the workbook, so its error cells cannot "
-                                     "be checked", **{**where, "part": sheet})
+                                     "be checked", **where)
             with archive.open(part) as stream:
                 carry = b""
                 while True:
@@ -242,14 +638,12 @@ def sheet_error_cells(path: Path, sheet: str, where: dict) -> dict[int, dict[int
                     if chunk:  # keep an unfinished row for the next chunk
                         cut = _last_row_end(buffer)
                         buffer, carry = buffer[:cut], buffer[cut:]
-                    if b'"e"' in buffer or b"'e'" in buffer:
-                        _collect_error_cells(buffer, found, {**where, "part": sheet})
+                    _collect_facts(buffer, facts, where)
                     if not chunk:
                         break
     except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error) as error:
-        raise IngestionError(f"cannot read the workbook's XML to check error cells ({error})",
-                             **{**where, "part": sheet}) from error
-    return found
+        raise IngestionError(f"cannot read the workbook's XML to check error cells ({error})", **where) from error
+    return facts
 
 
 def _last_row_end(buffer: bytes) -> int:
@@ -260,6 +654,26 @@ def _last_row_end(buffer: bytes) -> int:
             return position + 4
         position = buffer.rfind(b"row>", 0, position)
     return 0
+
+
+def _collect_facts(buffer: bytes, facts: SheetFacts, where: dict) -> None:
+    if b'"e"' in buffer or b"'e'" in buffer:
+        _collect_error_cells(buffer, facts.errors, where)
+    if b"hidden" in buffer:
+        for match in _HIDDEN_ROW.finditer(buffer):
+            number = _ROW_NUMBER.search(match.group(1))
+            if number is not None:
+                facts.hidden_rows.add(int(number.group(1)))
+        for match in _HIDDEN_COLUMN.finditer(buffer):
+            first, last = _MIN.search(match.group(1)), _MAX.search(match.group(1))
+            if first is not None:
+                facts.hidden_columns.append((int(first.group(1)) - 1, int((last or first).group(1)) - 1))
+    if b"mergeCell" in buffer:
+        for match in _MERGE.finditer(buffer):
+            first_row, first_column = int(match.group(2)), _column_index(match.group(1).decode())
+            last_row = int(match.group(4)) if match.group(4) else first_row
+            last_column = _column_index(match.group(3).decode()) if match.group(3) else first_column
+            facts.merges.append((first_row, first_column, last_row, last_column))
 
 
 def _collect_error_cells(buffer: bytes, found: dict[int, dict[int, str]], where: dict) -> None:
