@@ -143,15 +143,20 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
         if plan is None:
             result.status = "not_published"
             return result
-            result.files = len(plan.files())
-            for release in plan.files():
-                parts = {p.name: p.classification for p in plan.parts if p.file.name == release.name}
-                ledger.event("discover", "file_discovered", "success", parent=stage.event_id, details={
-                    "file": release.name, "location": release.location, "sha256": release.sha256,
-                    "size_bytes": release.size_bytes, "parts": parts}, **where)
-            if plan.unexpected_files:
-                ledger.event("discover", "file_discovered", "warn", parent=stage.event_id, **where,
-                             message=f"files not declared in the config, ignored: {', '.join(plan.unexpected_files)}")
+        result.files = len(plan.files())
+        for release in plan.files():
+            parts = {p.name: p.classification for p in plan.parts if p.file.name == release.name}
+            rule = next((p.rule for p in plan.parts if p.file.name == release.name), None)
+            ledger.event("discover", "file_discovered", "success", parent=stage.event_id, details={
+                "file": release.name, "location": release.location, "sha256": release.sha256,
+                "size_bytes": release.size_bytes, "name_rule": rule, "parts": parts}, **where)
+        absent = [p.name for p in plan.parts if p.classification == "absent"]
+        if absent:
+            ledger.event("discover", "file_absent", "success", parent=stage.event_id, **where,
+                         message=f"optional files not in this release: {', '.join(absent)}")
+        if plan.unexpected_files:
+            ledger.event("discover", "file_discovered", "warn", parent=stage.event_id, **where,
+                         message=f"files not declared in the config, ignored: {', '.join(plan.unexpected_files)}")
         print_ = fingerprint(plan)
         if not force and ledger.loaded_fingerprint(publication.name, subject) == print_:
             ledger.event("load", "load_skipped", "no_work", message="files unchanged since the last load; "
@@ -195,13 +200,21 @@ def _publish(ledger: Ledger, publication: Publication, plan: PeriodPlan, load_id
     manifest = [part.manifest_row(ledger.run_id, publication.name, plan.period, "loaded") for part in plan.parts]
     manifest += _unexpected_rows(plan, ledger.run_id, "loaded")
     read_rows: dict[str, int] = {}
+    units: dict[str, dict[str, str]] = {}
     for part in plan.parts:
         if part.spec is not None:
             read_rows[part.spec.table] = read_rows.get(part.spec.table, 0) + part.rows
+            if part.report is not None:
+                units.setdefault(part.spec.table, {}).update(part.report.units)
+    held = {spec.table for spec in plan.tables()}
+    calendar = publication.calendar
     return publish_period(ledger.warehouse, PeriodPublication(
         publication=publication.name, dataset=publication.dataset, incoming=incoming_dataset(publication),
         period=plan.period, load_id=load_id, run_id=ledger.run_id, fingerprint=print_,
-        tables=publication.tables(), read_rows=read_rows, manifest=manifest, quarantine=plan.quarantine))
+        tables=plan.tables(), read_rows=read_rows, manifest=manifest, quarantine=plan.quarantine,
+        frequency=str(calendar.frequency), period_start=calendar.start(plan.period),
+        period_end=calendar.end(plan.period), units=units,
+        cleared=[spec.table for spec in publication.tables() if spec.table not in held]))
 
 
 def _unexpected_rows(plan: PeriodPlan, run_id: str, status: str) -> list[dict]:

@@ -7,7 +7,8 @@ dlt lands each period in the publication's incoming dataset (``<dataset>_incomin
 1. each bronze table is created, or given the columns a later release added, from its incoming twin;
 2. the period's old rows are deleted and the incoming rows of this load id inserted; rows whose declared key
    repeats within the period are kept once (the first in file order) and the others quarantined;
-3. the manifest rows of the period and its quarantine rows replace the previous ones;
+3. the manifest rows of the period, its quarantine rows and its ``publication_periods`` row (frequency, first and
+   last day: what dbt joins publications of different frequencies on) replace the previous ones;
 4. ``ops.period_loads`` records the period's fingerprint, load id and run.
 
 Any error rolls all of it back, so a failure (a value that no longer fits a bronze column, a lost connection, a
@@ -43,6 +44,15 @@ MANIFEST_COLUMNS = {
     "file_location": "varchar", "file_sha256": "varchar", "file_size_bytes": "bigint", "part_kind": "varchar",
     "part_name": "varchar", "classification": "varchar", "bronze_table": "varchar", "row_count": "bigint",
     "columns": "varchar", "status": "varchar", "recorded_at": "timestamp with time zone", "_dlt_load_id": "varchar",
+    # which name rule matched the file; for a sheet, its layout (JSON: header and units rows, units, hidden columns
+    # and rows, declared or detected), the rows skipped by reason (JSON), where the table ended and the sheet did
+    "name_rule": "varchar", "layout": "varchar", "rows_skipped": "varchar", "table_end_row": "bigint",
+    "last_sheet_row": "bigint",
+}
+PERIODS_TABLE = "publication_periods"
+PERIODS_COLUMNS = {
+    "publication": "varchar", "period": "varchar", "frequency": "varchar", "period_start": "date",
+    "period_end": "date", "run_id": "varchar", "load_id": "varchar", "published_at": "timestamp with time zone",
 }
 QUARANTINE_COLUMNS = {
     "publication": "varchar", "period": "varchar", "bronze_table": "varchar", "file_name": "varchar",
@@ -75,6 +85,11 @@ class PeriodPublication:
     read_rows: dict[str, int]  # rows the readers took, per table
     manifest: list[dict[str, Any]]
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # reader rejections, QUARANTINE_COLUMNS keys
+    frequency: str = "monthly"
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    cleared: Sequence[str] = ()  # tables of optional files this release lacks: the period's rows there go
+    units: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> column -> units (column comments)
 
     @property
     def subject(self) -> str:
@@ -90,6 +105,7 @@ def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str,
         _begin(connection, warehouse)
         _prepare_side_tables(connection, warehouse, period)
         outcomes = {spec.table: _publish_table(connection, warehouse, period, spec) for spec in period.tables}
+        _clear_tables(connection, warehouse, period)
         _add_side_rows(connection, warehouse, period)
         _record_period(connection, warehouse, period, outcomes)
         connection.commit()
@@ -160,6 +176,10 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
                     (period.load_id,))
     else:
         _publish_first_of_each_key(run, warehouse, period, spec, source, target, listed)
+    for column, units in period.units.get(spec.table, {}).items():
+        if column in incoming:
+            run.execute(f"comment on column {target}.{quote(column)} is "
+                        + "'units: " + units.replace("'", "''") + "'")
     outcome.rows = landed - repeated  # one row of each repeated key went in
     rejections = [q for q in period.quarantine if q["bronze_table"] == spec.table]
     outcome.rejected = repeated + sum(q["disposition"] == "rejected" for q in rejections)
@@ -215,13 +235,24 @@ def _publish_first_of_each_key(run: Any, warehouse: Warehouse, period: PeriodPub
          dt.datetime.now(dt.UTC), period.load_id))
 
 
+def _clear_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
+    """The period's rows go from the tables of optional files this release does not have."""
+    run = cursor(connection)
+    for table in period.cleared:
+        if column_types(connection, warehouse, period.dataset, table):
+            run.execute(f"delete from {quote(period.dataset)}.{quote(table)} where _period = {warehouse.placeholder}",
+                        (period.period,))
+
+
 def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
     """Quarantine and manifest tables exist; the quarantine rows of the period's earlier load go."""
     ph = warehouse.placeholder
     _ensure_columns(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
-    cursor(connection).execute(f"delete from {quote(period.dataset)}.{quote(QUARANTINE_TABLE)} where publication = "
-                               f"{ph} and period = {ph}", (period.publication, period.period))
+    _ensure_columns(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS)
+    for table in (QUARANTINE_TABLE, PERIODS_TABLE):
+        cursor(connection).execute(f"delete from {quote(period.dataset)}.{quote(table)} where publication = {ph} "
+                                   f"and period = {ph}", (period.publication, period.period))
 
 
 def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
@@ -230,6 +261,10 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     rows = [{**q, "publication": period.publication, "period": period.period, "run_id": period.run_id,
              "load_id": period.load_id, "recorded_at": now} for q in period.quarantine]
     _insert_dicts(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS, rows)
+    _insert_dicts(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS, [{
+        "publication": period.publication, "period": period.period, "frequency": period.frequency,
+        "period_start": period.period_start, "period_end": period.period_end, "run_id": period.run_id,
+        "load_id": period.load_id, "published_at": now}])
     manifest = [{**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id}
                 for row in period.manifest]
     _insert_dicts(connection, warehouse, period.dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse,

@@ -16,6 +16,8 @@ into the old type, which could fail the load or round values silently: it lands 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from dlt.extract.resource import DltResource
 
 from ingestion.errors import FileMissing, IngestionError, NotPublished
 from ingestion.sources.publications import files, readers
+from ingestion.sources.publications.readers.layout import TableReport
 from ingestion.sources.publications.settings import FileSpec, PartSpec, Publication, TableSpec
 
 # Metadata columns on every bronze row, with their dlt types.
@@ -47,21 +50,37 @@ class Part:
     file: files.ReleaseFile
     kind: str  # file | sheet | member
     name: str  # sheet or member name; the file name for a CSV
-    classification: str  # table | cover | notes | ignored | junk
+    classification: str  # table | cover | notes | ignored | junk | absent (an optional file not in this release)
     spec: TableSpec | None = None
     file_spec: FileSpec | None = None
     rows: int = 0
     header: list[str] = field(default_factory=list)
+    rule: str | None = None  # the name rule the file matched
+    report: TableReport | None = None  # what the sheet reader found and skipped
 
     def manifest_row(self, run_id: str, publication: str, period: str, status: str) -> dict:
+        absent = self.classification == "absent"
         return {
             "run_id": run_id, "publication": publication, "period": period, "file_name": self.file.name,
-            "file_location": self.file.location, "file_sha256": self.file.sha256,
-            "file_size_bytes": self.file.size_bytes, "part_kind": self.kind, "part_name": self.name,
-            "classification": self.classification, "bronze_table": self.spec.table if self.spec else None,
+            "file_location": self.file.location, "file_sha256": None if absent else self.file.sha256,
+            "file_size_bytes": None if absent else self.file.size_bytes, "part_kind": self.kind,
+            "part_name": self.name, "classification": self.classification,
+            "bronze_table": self.spec.table if self.spec else None,
             "row_count": self.rows if self.spec else None, "columns": ",".join(self.header) or None,
-            "status": status,
+            "status": status, "name_rule": self.rule, **_report_columns(self.report),
         }
+
+
+def _report_columns(report: TableReport | None) -> dict:
+    """The manifest's account of a sheet: its layout (declared or detected) and every skipped row by reason."""
+    if report is None:
+        return {}
+    layout = {"header_rows": report.header_rows, "units_row": report.units_row, "units": report.units,
+              "hidden_columns": report.hidden_columns, "hidden_rows": report.hidden_rows,
+              "first_data_row": report.first_data_row, "detected": report.detected,
+              "notes_found": report.notes_found}
+    return {"layout": json.dumps(layout, ensure_ascii=False), "rows_skipped": json.dumps(report.skipped),
+            "table_end_row": report.table_end_row, "last_sheet_row": report.last_sheet_row}
 
 
 @dataclass
@@ -76,18 +95,78 @@ class PeriodPlan:
         return [part for part in self.parts if part.spec is not None and part.spec.table == table]
 
     def files(self) -> list[files.ReleaseFile]:
-        return list({part.file.name: part.file for part in self.parts}.values())
+        return list({part.file.name: part.file for part in self.parts if part.classification != "absent"}.values())
+
+    def tables(self) -> list[TableSpec]:
+        """The bronze tables this period's release holds (an absent optional file's are not among them)."""
+        held = {part.spec.table for part in self.parts if part.spec is not None and part.classification == "table"}
+        return [spec for spec in self.publication.tables() if spec.table in held]
 
 
-def _classify(name: str, declared: tuple[PartSpec, ...], file_spec: FileSpec) -> tuple[str, TableSpec | None]:
+def _classify(name: str, file_spec: FileSpec) -> list[tuple[str, TableSpec | None]]:
+    """What a sheet or member is: one entry per declared table it holds (a sheet may hold several), or one of
+    cover, notes, ignored, junk."""
     if any(PartSpec(pattern, "junk", None).matches(name) for pattern in file_spec.junk):
-        return "junk", None  # before the declared patterns: __MACOSX/._region_1.csv also matches *region_*.csv
-    for part in declared:
-        if part.matches(name):
-            return ("ignored" if part.role == "ignore" else part.role), part.spec
+        return [("junk", None)]  # before the declared patterns: __MACOSX/._region_1.csv also matches *region_*.csv
+    matched = [part for part in file_spec.parts if part.matches(name)]
+    tables = [("table", part.spec) for part in matched if part.role == "table"]
+    if tables:
+        return tables
+    if matched:
+        return [("ignored" if matched[0].role == "ignore" else matched[0].role, None)]
     if any(PartSpec(pattern, "notes", None).matches(name) for pattern in file_spec.notes):
-        return "notes", None
-    return "ignored", None
+        return [("notes", None)]
+    return [("ignored", None)]
+
+
+def resolve_name(location: str, rules: list[str], where: dict) -> tuple[str, str] | None:
+    """The one file in folder ``location`` that the name rules (exact names or globs, in order) match, and the
+    rule that matched it; None when none does. Several files matching is an error naming them: the release must
+    say which file is meant."""
+    if files.is_url(location):
+        return None  # over http(s) the names are exact and tried in order when fetched
+    present = files.local_folder_names(location)
+    matched: dict[str, str] = {}
+    for rule in rules:
+        if files.GLOB.search(rule):
+            for name in present:
+                if fnmatch.fnmatch(name.lower(), rule.lower()):
+                    matched.setdefault(name, rule)
+        elif rule in present:
+            matched.setdefault(rule, rule)
+    if len(matched) > 1:
+        listing = ", ".join(f"{name} (by {rule!r})" for name, rule in matched.items())
+        raise IngestionError(f"{len(matched)} files match the one declared file {rules[0]!r}: {listing}; make the "
+                             "name rules match exactly one (or add a per-period override)", **where)
+    return next(iter(matched.items()), None)
+
+
+def _fetch(publication: Publication, file_spec: FileSpec, period: str, location: str,
+           cache_dir: Path) -> tuple[files.ReleaseFile, str]:
+    """The period's file for ``file_spec`` and the name rule it matched; FileMissing when none matches."""
+    rules = file_spec.file_names(period, publication.calendar)
+    where = {"publication": publication.name, "period": period, "file": rules[0]}
+    globs = [rule for rule in rules if files.GLOB.search(rule)]
+    if globs and files.is_url(location):
+        raise IngestionError(f"name rule {globs[0]!r} is a glob, and a folder over http(s) cannot be listed "
+                             f"({location}); give the exact names, as a list of alternatives", **where)
+    found = resolve_name(location, rules, where)
+    if found is not None:
+        name, rule = found
+        return files.fetch(location, name, cache_dir, publication=publication.name, period=period), rule
+    missing: FileMissing | None = None
+    for rule in rules:  # over http(s), each alternative in turn; in a folder, for the message
+        if rule in globs:
+            continue
+        try:
+            return files.fetch(location, rule, cache_dir, publication=publication.name, period=period), rule
+        except FileMissing as error:
+            missing = missing or error
+    if missing is None or len(rules) > 1:
+        present = files.local_folder_names(location)
+        holds = f"; the folder holds: {', '.join(present)}" if present else "; the folder is empty or missing"
+        raise FileMissing(f"no file matches {' or '.join(map(repr, rules))} in {location}{holds}", **where)
+    raise missing
 
 
 def plan_period(publication: Publication, period: str, cache_dir: Path) -> PeriodPlan:
@@ -95,24 +174,31 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
     missing. Nothing is loaded here."""
     location = publication.location_for(period)
     parts: list[Part] = []
-    fetched: list[tuple[FileSpec, str, files.ReleaseFile]] = []
+    fetched: list[tuple[FileSpec, files.ReleaseFile, str]] = []
     missing: list[FileMissing] = []
-    for file_spec in publication.files:
-        name = file_spec.file_name(period, publication.calendar)
+    for declared_file in publication.files:
+        file_spec = declared_file.for_period(period)
         try:
-            fetched.append((file_spec, name, files.fetch(location, name, cache_dir, publication=publication.name,
-                                                         period=period)))
+            release, rule = _fetch(publication, file_spec, period, location, cache_dir)
+            fetched.append((file_spec, release, rule))
         except FileMissing as error:
-            missing.append(error)
+            if file_spec.optional:
+                name = file_spec.file_name(period, publication.calendar)
+                parts.append(Part(files.ReleaseFile(name, location, Path(name), "", 0), "file", name, "absent",
+                                  file_spec=file_spec, rule=", ".join(file_spec.file_names(period,
+                                                                                           publication.calendar))))
+            else:
+                missing.append(error)
     if missing and not fetched:
         raise NotPublished(f"none of the period's {len(missing)} declared files is there ({location})",
                            publication=publication.name, period=period)
     if missing:
         raise missing[0]  # some files of the release are there, this one is not: a broken release
-    for file_spec, name, release in fetched:
+    for file_spec, release, rule in fetched:
+        name = release.name
         where = {"publication": publication.name, "period": period, "file": name}
         if file_spec.format == "csv":
-            parts.append(Part(release, "file", name, "table", file_spec.spec, file_spec))
+            parts.append(Part(release, "file", name, "table", file_spec.spec, file_spec, rule=rule))
             continue
         if file_spec.format == "xlsx":
             kind, names = "sheet", readers.open_workbook(release.path, where).sheet_names
@@ -121,20 +207,20 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
                 kind, names = "member", [info.filename for info in archive.infolist()]
             for member in names:
                 readers.check_member_name(member, where)
-        found, tables = [], []
+        tables: list[str] = []
         for part_name in names:
-            classification, spec = _classify(part_name, file_spec.parts, file_spec)
-            parts.append(Part(release, kind, part_name, classification, spec, file_spec))
-            found.append(part_name)
-            if classification == "table":
-                tables.append(part_name)
+            for classification, spec in _classify(part_name, file_spec):
+                parts.append(Part(release, kind, part_name, classification, spec, file_spec, rule=rule))
+                if classification == "table":
+                    tables.append(part_name)
         for declared in file_spec.parts:  # junk that matches the glob (__MACOSX/._region_1.csv) is no table
             if declared.role == "table" and not any(declared.matches(n) for n in tables):
-                listing = ", ".join(found) or "nothing"
+                listing = ", ".join(names) or "nothing"
                 raise IngestionError(f"no {kind} matches {declared.match!r} (declared for table "
-                                     f"{declared.spec.table}); the file holds: {listing}", **where)
-    declared_names = {spec.file_name(period, publication.calendar) for spec in publication.files}
-    unexpected = [n for n in files.local_folder_names(location) if n not in declared_names]
+                                     f"{declared.spec.table if declared.spec else '?'}); the file holds: {listing}",
+                                     **where)
+    taken = {release.name for _, release, _ in fetched}
+    unexpected = [n for n in files.local_folder_names(location) if n not in taken]
     return PeriodPlan(publication, period, parts, unexpected)
 
 
@@ -194,8 +280,9 @@ def _read_part(part: Part, where: dict, rejections: list[readers.Rejection]) -> 
     assert spec is not None and part.file_spec is not None
     if part.kind == "sheet":
         workbook = readers.open_workbook(part.file.path, where)
-        yield from readers.read_xlsx_table(workbook, part.name, spec.header_row, where, path=part.file.path,
-                                           rejections=rejections)
+        part.report = TableReport(part.name)
+        yield from readers.read_xlsx_table(workbook, part.name, spec.layout, where, path=part.file.path,
+                                           rejections=rejections, report=part.report)
     elif part.kind == "member":
         yield from readers.read_zip_member_batches(part.file.path, part.name, part.file_spec.max_member_bytes,
                                                    spec.types, where, encoding=spec.encoding, rejections=rejections)
@@ -243,7 +330,7 @@ def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
             max_table_nesting=0,
             write_disposition="replace", columns=METADATA_COLUMNS,
         )
-        for table in plan.publication.tables()
+        for table in plan.tables()
     ]
 
 
