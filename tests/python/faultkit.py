@@ -254,9 +254,9 @@ class ReleaseServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         config = self.ws.root / "publications-http.yml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(settings.DEFAULT_CONFIG.read_text().replace(
-            'location: "{data_dir}/publications/{publication}/{period}"',
-            'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"'))
+        config.write_text(settings.DEFAULT_CONFIG.read_text().replace(  # the monthly publication (the first) only:
+            'location: "{data_dir}/publications/{publication}/{period}"',  # the annual one's names are globs,
+            'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"', 1))  # which need a folder
         self._saved = {key: os.environ.get(key) for key in ("PUBLICATIONS_CONFIG", "RELEASES_BASE_URL")}
         os.environ["PUBLICATIONS_CONFIG"] = str(config)
         os.environ["RELEASES_BASE_URL"] = f"http://127.0.0.1:{self.httpd.server_address[1]}"

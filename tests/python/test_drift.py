@@ -153,7 +153,7 @@ def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_s
     assert ("expect_column_values_to_not_be_null", "practice_code") in kinds
     assert ("expect_compound_columns_to_be_unique", "['practice_code', 'submission_date', 'channel']") in kinds
     assert ("expect_column_values_to_be_in_set", "channel") in kinds
-    assert len(list(fresh.rglob("*.json"))) == 8
+    assert len(list(fresh.rglob("*.json"))) == 11  # per bronze table: 7 publications, 4 desk
     assert cli.main(["validate", "--all-periods", "--target", ws.engine]) == 0
     clean = runs.list_runs(Ledger(ws.warehouse, "-"), limit=1)[0]
     assert clean.status == "SUCCESS" and not _events(clean, "schema_drift")

@@ -33,9 +33,9 @@ def file_server(duckdb_workspace: Workspace) -> Iterator[str]:
 
 
 def _config_with_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
-    text = settings.DEFAULT_CONFIG.read_text().replace(
-        'location: "{data_dir}/publications/{publication}/{period}"',
-        'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"')
+    text = settings.DEFAULT_CONFIG.read_text().replace(  # the monthly publication; the annual one's names are
+        'location: "{data_dir}/publications/{publication}/{period}"',  # globs, which need a folder to list
+        'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"', 1)
     config = tmp_path / "publications-over-http.yml"
     config.write_text(text)
     monkeypatch.setenv("PUBLICATIONS_CONFIG", str(config))
@@ -52,7 +52,8 @@ def test_periods_load_from_an_http_location(duckdb_workspace: Workspace, file_se
     assert not run.failed, [p.error for p in run.failed]
     # ten practices on the register, one of which closed in 2025-04
     assert duckdb_workspace.counts_by_period("practice_summary") == {"2025-05": 9, "2025-06": 9}
-    locations = duckdb_workspace.query("select distinct file_location from bronze_publications.publication_manifest")
+    locations = duckdb_workspace.query("select distinct file_location from bronze_publications.publication_manifest "
+                                       "where publication = 'practice_submissions'")
     assert locations and all(row[0].startswith(file_server + "/publications/") for row in locations)
 
 

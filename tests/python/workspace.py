@@ -15,6 +15,7 @@ import pytest
 from psycopg2 import sql
 
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
+from ingestion.sample import payments
 from ingestion.sample import publications as sample
 from ingestion.sources.publications.settings import load_publications
 from ingestion.transform import DbtResult, run_dbt
@@ -87,12 +88,19 @@ class Workspace:
         return self.data_dir / "publications" / "practice_submissions"
 
     def generate(self, periods: tuple[str, ...] = sample.DEFAULT_PERIODS, practices: int = 24) -> None:
+        """The monthly sample release for ``periods``, and the annual one (every financial year: gold joins them)."""
         sample.generate(self.data_dir / "publications", periods, practices)
+        payments.generate(self.data_dir / "publications", practice_count=practices)
 
     def ingest(self, first: str | None = None, last: str | None = None, force: bool = False) -> PublicationRun:
-        publication = load_publications()["practice_submissions"]
-        return ingest_publication(publication, self.warehouse, f"test-{uuid.uuid4().hex[:6]}", first, last,
-                                  progress=lambda _: None, force=force)
+        """Load the monthly publication's periods (and, once, the annual one, which silver and gold also need)."""
+        declared = load_publications()
+        if (self.data_dir / "publications" / payments.PUBLICATION).is_dir():
+            run = ingest_publication(declared[payments.PUBLICATION], self.warehouse, f"test-{uuid.uuid4().hex[:6]}",
+                                     progress=lambda _: None)
+            assert not run.failed, [period.error for period in run.failed]
+        return ingest_publication(declared["practice_submissions"], self.warehouse, f"test-{uuid.uuid4().hex[:6]}",
+                                  first, last, progress=lambda _: None, force=force)
 
     def dbt(self, *args: str) -> DbtResult:
         return run_dbt(list(args), self.warehouse, echo=False)
