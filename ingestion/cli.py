@@ -1,6 +1,6 @@
 """Command line: ``ingestion <command>`` or ``python -m ingestion <command>``.
 
-  generate       write the sample publication (deterministic) under data/publications
+  generate       write the sample publications (deterministic) under data/publications
   publications   load publication periods into bronze (unchanged periods are skipped; --force reloads)
   servicedesk    load the service-desk API into bronze (incremental; --full-refresh reloads everything)
   run            the whole pipeline as one run: ingest both, validate, dbt build, docs
@@ -9,6 +9,7 @@
   expectations   `expectations init [--table T]`: write a first suite from a table as it is now, for review
   runs           recent runs; `runs show RUN_ID [--errors]`; `runs resume RUN_ID [--execute]`
   demo           sample data and the local API, then `run`, then `runs show` for it
+  inspect        look at a release file (XLSX, CSV, ZIP; a path or URL) as a load would; print a config entry
 
 Every command except generate and runs is recorded in the run ledger (ops.run_events) under a run id.
 """
@@ -47,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, default=None,
                           help="about this many detail CSV rows per period instead (1400000 for benchmarks)")
     generate.add_argument("--periods", nargs="+", default=None, help="periods to write (default 2025-02..2025-06)")
+
+    inspect = commands.add_parser("inspect", help="look at a release file as a load would; print its config entry")
+    inspect.add_argument("source", help="an .xlsx, .csv or .zip file: a path or an http(s) URL")
+    inspect.add_argument("--publication", default=None, help="the publication name in the entry (default: from "
+                                                             "the file name)")
+    inspect.add_argument("--rows", type=int, default=5, help="rows of each table to show (default 5)")
 
     for name, text in (("publications", "load publication periods into bronze"),
                        ("servicedesk", "load the service-desk API into bronze"),
@@ -100,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "runs":
             return cmd_runs(args)
+        if args.command == "inspect":
+            return cmd_inspect(args)
         if args.command == "demo":
             return cmd_demo(args)
         if args.command in ("drift", "expectations"):
@@ -200,15 +209,47 @@ def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from ingestion.sample import payments
     from ingestion.sample import publications as sample
 
     root = args.root or paths.data_dir() / "publications"
     practices = sample.practices_for_rows(args.rows) if args.rows else args.practices
     started = time.monotonic()
     folders = sample.generate(root, tuple(args.periods or sample.DEFAULT_PERIODS), practices)
-    print(f"generate: wrote {len(folders)} periods x 3 files for {practices:,} practices under {root} "
-          f"in {time.monotonic() - started:.1f}s")
+    print(f"generate: wrote {len(folders)} periods x 3 files of practice_submissions for {practices:,} practices "
+          f"under {root} in {time.monotonic() - started:.1f}s")
+    if not args.periods:  # the annual publication has its own calendar (financial years)
+        years = payments.generate(root, practice_count=args.practices)
+        print(f"generate: wrote {len(years)} financial years x 2 files of practice_payments under {root}")
     return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ingestion.errors import IngestionError
+    from ingestion.sources.publications import files
+    from ingestion.sources.publications import inspect as inspection
+
+    source: str = args.source
+    try:
+        if files.is_url(source):
+            location, _, name = source.rstrip("/").rpartition("/")
+            path = files.fetch(location, name, paths.data_dir() / "cache" / "inspect", publication="inspect",
+                               period="-").path
+        else:
+            path = Path(source)
+            if not path.is_file():
+                print(f"inspect: FAILED: no such file: {path}", file=sys.stderr)
+                return 1
+        found = inspection.inspect_file(path, preview_rows=args.rows)
+    except IngestionError as error:
+        print(f"inspect: FAILED: {error}", file=sys.stderr)
+        return 1
+    print(inspection.render(found, args.publication))
+    tables = [part for part in found.parts if part.classification == "table"]
+    unreadable = [part for part in tables if part.error]
+    print(f"\ninspect: {len(found.parts)} part(s), {len(tables) - len(unreadable)} table(s) readable"
+          + (f", {len(unreadable)} not: {', '.join(part.name for part in unreadable)}" if unreadable else ""))
+    return 1 if unreadable or not tables else 0
 
 
 def _ingest(warehouse: Warehouse, run_id: str, publication: str | None = None, first: str | None = None,
@@ -443,13 +484,17 @@ def _runs(args: argparse.Namespace, warehouse: Warehouse) -> int | list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then `run --local-api`, then `runs show` for it and a summary of the warehouse."""
+    from ingestion.sample import payments
     from ingestion.sample import publications as sample
 
     started = time.monotonic()
     root = paths.data_dir() / "publications"
     if not (root / "practice_submissions" / sample.DEFAULT_PERIODS[-1]).is_dir():
         sample.generate(root)
-        print(f"demo: generated the sample publication under {root}")
+        print(f"demo: generated the sample monthly publication under {root}")
+    if not (root / payments.PUBLICATION / payments.DEFAULT_PERIODS[-1]).is_dir():
+        payments.generate(root)
+        print(f"demo: generated the sample annual publication under {root}")
     run_id = new_run_id()
     argv = ["run", "--target", args.target, "--local-api"]
     code = recorded_run(_parser().parse_args(argv), argv, run_id)
