@@ -226,17 +226,32 @@ class Ledger:
         return rows[0][0] if rows else None
 
     def unbuilt_loads(self) -> list[tuple[str, str]]:
-        """(source, subject) of the loads that brought rows after the last successful transform: bronze holds data
-        that silver does not (a run stopped by validation or killed after publishing, or a load run on its own)."""
-        built = self.query(f"select max(occurred_at) from {SCHEMA}.run_events where stage = 'transform' and "
-                           "event_type = 'stage_completed' and status = 'success'")[0][0]
+        """(source, subject) of the loads that brought rows after the last successful transform that built their
+        source: bronze holds data that silver does not (a run stopped by validation or killed after publishing, a
+        load run on its own, or a load of a source a transform left out). A run records each source its transform
+        leaves out (a ``build_excluded`` event, written before the transform starts), so the loads of a source
+        that failed stay unbuilt until a transform includes that source."""
+        transforms = (f"from {SCHEMA}.run_events t where t.stage = 'transform' and t.event_type = "
+                      "'stage_completed' and t.status = 'success'")
+        left_out = f"{SCHEMA}.run_events x where x.run_id = t.run_id and x.event_type = 'build_excluded'"
+        built = self.query(f"select max(t.occurred_at) {transforms} and not exists (select 1 from {left_out})")[0][0]
         since_event = "" if built is None else " and occurred_at > ?"
         since_period = "" if built is None else " where published_at > ?"
+        since_build = "" if built is None else " and t.occurred_at > ?"
         parameters = () if built is None else (built,)
-        events = self.query(f"select distinct source, subject from {SCHEMA}.run_events where event_type = "
-                            f"'load_completed' and status = 'success' and row_count > 0{since_event}", parameters)
-        periods = self.query(f"select source, subject from {SCHEMA}.period_loads{since_period}", parameters)
-        return sorted({tuple(row) for row in [*events, *periods]})
+        events = self.query(f"select source, subject, max(occurred_at) from {SCHEMA}.run_events where event_type = "
+                            f"'load_completed' and status = 'success' and row_count > 0{since_event} "
+                            "group by source, subject", parameters)
+        periods = self.query(f"select source, subject, published_at from {SCHEMA}.period_loads{since_period}",
+                             parameters)
+        partial: dict[Any, set[str]] = {}  # each transform since the last full one -> the sources it left out
+        for done, source in self.query(f"select t.occurred_at, x.source from {SCHEMA}.run_events t join "
+                                       f"{SCHEMA}.run_events x on x.run_id = t.run_id and x.event_type = "
+                                       "'build_excluded' where t.stage = 'transform' and t.event_type = "
+                                       f"'stage_completed' and t.status = 'success'{since_build}", parameters):
+            partial.setdefault(done, set()).add(source)
+        return sorted({(source, subject) for source, subject, at in [*events, *periods]
+                       if not any(done > at and source not in out for done, out in partial.items())})
 
     def owners(self, load_ids: list[str]) -> dict[str, tuple[str, str | None]]:
         """load id -> (run id, subject) of the stages that recorded those dlt load packages: from the ledger, else

@@ -28,6 +28,7 @@ class DbtResult:
     failures: list[str] = field(default_factory=list)  # readable lines: status, node, message
     failed_nodes: list[str] = field(default_factory=list)  # unique ids of nodes that errored, failed or warned
     nodes: list[dict] = field(default_factory=list)  # run_results.json's per-node results
+    output: list[str] = field(default_factory=list)  # what dbt printed, line by line
 
     @property
     def ok(self) -> bool:
@@ -75,10 +76,10 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
         if echo:
             print(line, end="", flush=True)
     returncode = process.wait()
-    result = DbtResult(" ".join(args), returncode, time.monotonic() - started)
+    result = DbtResult(" ".join(args), returncode, time.monotonic() - started, output=output)
     # `source freshness` reports in sources.json; `docs generate` has no per-node results worth counting
     results_file = target_path / ("sources.json" if args[:2] == ["source", "freshness"] else "run_results.json")
-    if args[0] != "docs" and results_file.exists() and results_file.stat().st_mtime >= started_at:
+    if args[0] not in ("docs", "ls") and results_file.exists() and results_file.stat().st_mtime >= started_at:
         _read_results(result, json.loads(results_file.read_text()))
     if returncode != 0 and not result.failures:
         result.failures = [line.rstrip() for line in output if "Error" in line or "error" in line][-10:]
@@ -95,3 +96,18 @@ def _read_results(result: DbtResult, results: dict) -> None:
             result.failed_nodes.append(node["unique_id"])
             message = (node.get("message") or "").strip()
             result.failures.append(f"{node['status']}: {node['unique_id']}" + (f": {message}" if message else ""))
+
+
+def dbt_sources(warehouse: Warehouse) -> dict[tuple[str, str], str]:
+    """(schema, table) -> ``source_name.table`` of every dbt source table, as dbt resolves them (``dbt ls``): how a
+    bronze table (dataset, table) is named in a ``source:`` selector."""
+    result = run_dbt(["ls", "--resource-type", "source", "--output", "json", "--output-keys",
+                      "source_name name schema"], warehouse, echo=False)
+    if not result.ok:
+        raise RuntimeError("dbt ls failed: " + "; ".join(result.failures[:5]))
+    found = {}
+    for line in result.output:
+        if line.startswith("{"):
+            node = json.loads(line)
+            found[(node["schema"], node["name"])] = f"{node['source_name']}.{node['name']}"
+    return found

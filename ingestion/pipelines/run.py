@@ -7,6 +7,18 @@ Validation comes first among the dbt-facing stages: the Great Expectations suite
 periods just loaded, and each table's latest period, before anything reads bronze. Drift their policy fails stops
 the run there, so silver and gold keep what they held; the next run validates again, and goes on to build once the
 drift is fixed at the source or accepted into the suite (``ingestion drift --accept``).
+
+A failed load does not freeze the other sources. A source whose load failed in this run (a publication with a
+failed period, or the service desk) is left out of everything after ingestion: its bronze tables are not validated,
+and every dbt node downstream of them (``--exclude source:<source>.<table>+``, the source names read with ``dbt
+ls``; a model that also reads a healthy source is downstream of the failed one, so it is left out too) is neither
+tested, built nor checked for freshness, so its silver and gold stay as they were. Tables a publication dataset
+shares between publications (manifest, quarantine) are left out only while they do not exist (a first load that
+failed). The other sources are validated and built as usual, and the run still ends FAILED, its error naming what
+failed and saying what was built. Each source left out is recorded (a ``build_excluded`` event, before the
+transform starts), so its loads, including periods of it that did load in this run, stay unbuilt
+(:meth:`Ledger.unbuilt_loads`) and the next run that loads it cleanly validates and builds them. When every source
+failed, nothing after ingestion runs; when none did, the run is as above.
 """
 
 from __future__ import annotations
@@ -17,9 +29,12 @@ from dataclasses import dataclass, field
 from ingestion.ledger import Ledger
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
+from ingestion.quality import catalog
+from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.validate import ValidationReport, docs_dir, validate_bronze
 from ingestion.sources.publications.settings import load_publications
-from ingestion.transform import DbtResult, run_dbt
+from ingestion.sources.servicedesk import load_config
+from ingestion.transform import DbtResult, dbt_sources, run_dbt
 from ingestion.warehouse import Warehouse
 
 Progress = Callable[[str], None]
@@ -43,22 +58,80 @@ class RunOutcome:
         return sum(run.rows_loaded() for run in self.publications) + desk
 
 
+# -- which sources a run builds (pure) -------------------------------------------------------------------------------
+SERVICEDESK = "servicedesk"  # the service desk's name as a source in the ledger
+
+
+@dataclass(frozen=True)
+class BuildScope:
+    """The sources this run validates and builds, and those whose load failed, which it leaves as they were."""
+
+    failed: dict[str, str]  # source -> what failed, e.g. "period 2025-06 failed"
+    healthy: tuple[str, ...]
+
+    def kept(self) -> str:
+        names = ", ".join(self.failed)
+        return f"{names} kept as {'it was' if len(self.failed) == 1 else 'they were'}"
+
+    def built(self) -> str:
+        """What a build that left the failed sources out did, for the run's error."""
+        return f"silver and gold were built for {', '.join(self.healthy)}; {self.kept()}"
+
+
+def build_scope(publications: list[PublicationRun], servicedesk: ServiceDeskRun | None) -> BuildScope:
+    """Every source that ran, split into those whose load failed in this run and the others."""
+    failed: dict[str, str] = {}
+    healthy: list[str] = []
+    for run in publications:
+        periods = [p.period for p in run.failed]
+        if periods:
+            failed[run.publication] = f"period{'s' * (len(periods) > 1)} {', '.join(periods)} failed"
+        else:
+            healthy.append(run.publication)
+    if servicedesk is not None:
+        if servicedesk.status != "success":
+            failed[SERVICEDESK] = "the service-desk load failed"
+        else:
+            healthy.append(SERVICEDESK)
+    return BuildScope(failed, tuple(healthy))
+
+
+def excluded_selectors(tables: list[tuple[str, str]], sources: dict[tuple[str, str], str]) -> list[str]:
+    """dbt selectors for everything downstream of ``tables`` ((dataset, table) of bronze tables dbt declares as
+    sources): the table's source node and every test, model, snapshot and unit test that depends on it, directly or
+    not."""
+    return [f"source:{sources[table]}+" for table in dict.fromkeys(tables) if table in sources]
+
+
+def source_tables(source: str) -> list[BronzeTable]:
+    """The bronze tables a source writes: a publication's declared tables, or the service desk's resources. (A
+    publication dataset's manifest and quarantine tables are shared by its publications and record failed loads
+    too: they are no one publication's.)"""
+    declared = load_publications()
+    if source in declared:
+        dataset, names = declared[source].dataset, {spec.table for spec in declared[source].tables()}
+        return [table for table in catalog.declared_tables() if table.dataset == dataset and table.table in names]
+    dataset = load_config()["dataset"]
+    return [table for table in catalog.declared_tables() if table.dataset == dataset]
+
+
 def _dbt_stage(ledger: Ledger, stage: str, args: list[str], warehouse: Warehouse, outcome: RunOutcome,
-               echo: bool) -> None:
+               echo: bool, scope: dict | None = None) -> None:
     with ledger.stage(stage, source="dbt") as handle:
         result = run_dbt(args, warehouse, echo=echo)
         outcome.dbt.append(result)
         handle.correlation_id = result.invocation_id
         handle.details = {"command": "dbt " + " ".join(args), "statuses": {
-            f"{kind} {status}": count for (kind, status), count in result.statuses.items()}}
+            f"{kind} {status}": count for (kind, status), count in result.statuses.items()}, **(scope or {})}
         ledger.dbt_results(stage, result, parent=handle.event_id)
         if not result.ok:
             raise StageFailed(f"dbt {' '.join(args)} failed: " + "; ".join(result.failures[:5]))
 
 
 def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, unbuilt: list[tuple[str, str]],
-                    progress: Progress) -> None:
-    """Validate the periods loaded now and those loaded since the last build (and each table's latest period)."""
+                    progress: Progress, left_out: dict[BronzeTable, str] | None = None) -> None:
+    """Validate the periods loaded now and those loaded since the last build (and each table's latest period);
+    not the tables in ``left_out`` (table -> the source whose load failed)."""
     declared = load_publications()
     loaded: dict[str, set[str]] = {}
     for run in outcome.publications:
@@ -67,8 +140,13 @@ def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, u
     for source, subject in unbuilt:
         if source in declared and subject:
             loaded.setdefault(declared[source].dataset, set()).add(subject.rsplit("/", 1)[-1])
+    left_out = left_out or {}
+    only = [table for table in catalog.declared_tables() if table not in left_out] if left_out else None
     with ledger.stage("validate", source="great_expectations") as handle:
-        report = validate_bronze(warehouse, loaded=loaded, ledger=ledger, docs=docs_dir(), progress=progress)
+        report = validate_bronze(warehouse, loaded=loaded, ledger=ledger, docs=docs_dir(), progress=progress,
+                                 only=only)
+        report.skipped += [f"{table.name}: not validated, the load of {source} failed in this run"
+                           for table, source in left_out.items()]
         outcome.validation = report
         handle.details = report.details()
         progress(report.summary())
@@ -81,29 +159,75 @@ def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, u
 
 def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
                  servicedesk: dict | None = None, echo_dbt: bool = True, progress: Progress = print) -> RunOutcome:
-    """Ingest, validate, transform, export. ``servicedesk`` holds base_url/token overrides (else dlt config)."""
+    """Ingest, validate, transform, export. ``servicedesk`` holds base_url/token overrides (else dlt config).
+    A source whose load failed is left out of validation and dbt, the others are built (see the module doc)."""
     outcome = RunOutcome()
     for publication in load_publications().values():
         outcome.publications.append(ingest_publication(publication, warehouse, ledger.run_id, progress=progress,
                                                        ledger=ledger, force=force))
     outcome.servicedesk = ingest_servicedesk(warehouse, ledger.run_id, ledger=ledger, progress=progress,
                                              **(servicedesk or {}))
-    failed = [p for run in outcome.publications for p in run.failed]
-    if failed or outcome.servicedesk.status != "success":
-        outcome.status = "failed"
-        outcome.error = "; ".join([p.error or "" for p in failed] + [outcome.servicedesk.error or ""]).strip("; ")
+    scope = build_scope(outcome.publications, outcome.servicedesk)
+    notes = [p.error or "" for run in outcome.publications for p in run.failed] + (
+        [outcome.servicedesk.error or "the service-desk load failed"] if SERVICEDESK in scope.failed else [])
+    if scope.failed:
+        outcome.status, outcome.error = "failed", "; ".join(notes)
+    if not scope.healthy:
         return outcome  # silver is not touched on top of a failed load
     try:
+        left_out = _leave_out(ledger, scope)
+        excluded = _excluded(warehouse, left_out) if left_out else []
+        if scope.failed:
+            progress(f"run: {'; '.join(f'{s}: {w}' for s, w in scope.failed.items())}: validating and building "
+                     f"{', '.join(scope.healthy)} only; {scope.kept()}")
         unbuilt = ledger.unbuilt_loads()
-        _validate_stage(ledger, warehouse, outcome, unbuilt, progress)
-        if not force and not unbuilt:
-            ledger.event("transform", "stage_skipped", "no_work", message="nothing new was loaded; --force rebuilds")
-            outcome.status = "no_work"
+        _validate_stage(ledger, warehouse, outcome, unbuilt, progress, left_out)
+        if not force and not [load for load in unbuilt if load[0] not in scope.failed]:
+            ledger.event("transform", "stage_skipped", "no_work", message="nothing new was loaded; --force rebuilds"
+                         + (f" ({scope.kept()})" if scope.failed else ""))
+            if scope.failed:
+                outcome.error = "; ".join([*notes, f"nothing new to build for {', '.join(scope.healthy)}, so silver "
+                                                   "and gold were left as they are"])
+            else:
+                outcome.status = "no_work"
             return outcome
-        _dbt_stage(ledger, "validate", ["test", "--select", "source:*"], warehouse, outcome, echo_dbt)
-        _dbt_stage(ledger, "transform", ["build", "--exclude", "source:*"], warehouse, outcome, echo_dbt)
+        details = {"built_sources": list(scope.healthy), "excluded_sources": scope.failed,
+                   "excluded": excluded} if scope.failed else None
+        but = ["--exclude", *excluded] if excluded else []
+        _dbt_stage(ledger, "validate", ["test", "--select", "source:*", *but], warehouse, outcome, echo_dbt, details)
+        _dbt_stage(ledger, "transform", ["build", "--exclude", "source:*", *excluded], warehouse, outcome, echo_dbt,
+                   details)
+        if scope.failed:
+            notes.append(scope.built())
+            outcome.error = "; ".join(notes)
+            progress(f"run: {scope.built()}")
         _dbt_stage(ledger, "export", ["docs", "generate", "--static"], warehouse, outcome, echo_dbt)
-        _dbt_stage(ledger, "export", ["source", "freshness"], warehouse, outcome, echo_dbt)
+        _dbt_stage(ledger, "export", ["source", "freshness", *but], warehouse, outcome, echo_dbt, details)
     except StageFailed as error:
-        outcome.status, outcome.error = "failed", str(error)
+        outcome.status, outcome.error = "failed", "; ".join([*notes, str(error)])
     return outcome
+
+
+def _leave_out(ledger: Ledger, scope: BuildScope) -> dict[BronzeTable, str]:
+    """Record each source this run leaves out of validation and dbt (before the transform starts, so that its
+    loads stay unbuilt even if the run is killed); its bronze tables -> the source."""
+    left_out: dict[BronzeTable, str] = {}
+    for source, what in scope.failed.items():
+        ledger.event("transform", "build_excluded", "warn", source=source, message=(
+            f"{source}: {what}, so its bronze is not validated and its silver and gold are not built in this run "
+            f"(kept as they were); the other sources ({', '.join(scope.healthy)}) go on"))
+        left_out.update({table: source for table in source_tables(source)})
+    return left_out
+
+
+def _excluded(warehouse: Warehouse, left_out: dict[BronzeTable, str]) -> list[str]:
+    """The selectors of the tables left out and of the tables of their datasets that do not exist yet (the
+    manifest, quarantine of a publication whose first load failed): nothing can be tested or built from those."""
+    try:
+        sources = dbt_sources(warehouse)
+    except RuntimeError as error:
+        raise StageFailed(f"could not list dbt's sources to leave the failed ones out: {error}") from error
+    datasets = {table.dataset for table in left_out}
+    missing = [(schema, table) for schema, table in sources if schema in datasets
+               and not warehouse.table_exists(schema, table)]
+    return excluded_selectors([(t.dataset, t.table) for t in left_out] + missing, sources)
