@@ -197,6 +197,18 @@ def _quarantine_lines(run: RunView) -> list[str]:
     return lines
 
 
+def _skipped_lines(run: RunView) -> list[str]:
+    """Sheet rows each loaded period did not take as data, by reason (the manifest has them per sheet)."""
+    lines = []
+    for event in run.events:
+        if event["event_type"] == "load_completed" and event["status"] == "success":
+            skipped = _details(event).get("rows_skipped") or {}
+            if skipped:
+                lines.append(f"    {event['subject'] or '-'}: " + ", ".join(
+                    f"{count:,} {reason}" for reason, count in sorted(skipped.items())))
+    return lines
+
+
 def render_show(run: RunView, errors_only: bool = False) -> str:
     """A run's status, stage breakdown (not with ``errors_only``), failure point, problems and resume command."""
     lines = [f"run {run.run_id}: {run.status}", f"  command:  ingestion {shlex.join(run.argv)}",
@@ -207,6 +219,10 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
     held = _quarantine_lines(run)
     if held:
         lines += ["", "  rows quarantined (not loaded) and flagged (loaded, marked), see the quarantine table:", *held]
+    skipped = _skipped_lines(run)
+    if skipped and not errors_only:
+        lines += ["", "  sheet rows not taken as data (blank separators, notes, units rows, hidden rows), see "
+                      "publication_manifest.rows_skipped:", *skipped]
     failure = run.failure()
     if failure:
         lines += ["", f"  failure point: stage {failure['stage']}, source {failure['source'] or '-'}, "

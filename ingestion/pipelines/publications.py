@@ -42,6 +42,7 @@ class PeriodResult:
     rows: dict[str, int] = field(default_factory=dict)  # published rows per table
     quarantined: dict[str, int] = field(default_factory=dict)  # rows not loaded, per table
     flagged: dict[str, int] = field(default_factory=dict)  # rows loaded with a marked cell, per table
+    skipped: dict[str, int] = field(default_factory=dict)  # sheet rows not data, by reason (blank, notes, units ...)
     files: int = 0
     load_id: str | None = None
     error: str | None = None
@@ -176,11 +177,15 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
             result.rows = {t: o.rows for t, o in outcomes.items()}
             result.quarantined = {t: o.rejected for t, o in outcomes.items() if o.rejected}
             result.flagged = {t: o.flagged for t, o in outcomes.items() if o.flagged}
+            for part in plan.parts:
+                for reason, count in (part.report.skipped.items() if part.report else ()):
+                    result.skipped[reason] = result.skipped.get(reason, 0) + count
             stage.rows = sum(result.rows.values())
-            stage.details = {"tables": result.rows, "quarantined": result.quarantined, "flagged": result.flagged}
+            stage.details = {"tables": result.rows, "quarantined": result.quarantined, "flagged": result.flagged,
+                             "rows_skipped": result.skipped}
         ledger.event("load", "load_completed", "success", correlation_id=result.load_id, rows=sum(result.rows.values()),
                      fingerprint=print_, details={"tables": result.rows, "quarantined": result.quarantined,
-                                                  "flagged": result.flagged}, **where)
+                                                  "flagged": result.flagged, "rows_skipped": result.skipped}, **where)
         result.status = "loaded"
     except Exception as error:  # the period fails, the run goes on and reports it
         unavailable = find_unavailable(error)
@@ -270,6 +275,8 @@ def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: s
             held = sum(result.quarantined.values()) + sum(result.flagged.values())
             note = (f"; {sum(result.quarantined.values()):,} rows quarantined, {sum(result.flagged.values()):,} "
                     f"flagged ({publication.dataset}.quarantine)") if held else ""
+            skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(result.skipped.items()))
+            note += f"; sheet rows skipped: {skipped} (publication_manifest.rows_skipped)" if skipped else ""
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: loaded {result.files} files "
                      f"({tables}) in {result.seconds:.1f}s{note}")
         else:

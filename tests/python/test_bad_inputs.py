@@ -215,6 +215,25 @@ def _table2_rows(keep: int) -> Callable[[dict], None]:
     return change
 
 
+def _data_below_footnote(sheets: dict[str, list[list[object]]]) -> None:
+    """A second block of practice rows under Table 2's footnote: data a reader must not drop, nor take silently."""
+    sheets["Table 2"] += [[], ["E40000003", "London", "Q11", "London North", "A89999", "Stray Surgery", 100, 5, "50"]]
+
+
+def _blank_row_inside_table2(sheets: dict[str, list[list[object]]]) -> None:
+    sheets["Table 2"].insert(T2_FIRST + 3, [])  # a separator between practice groups, as publications have
+
+
+def _units_row_under_table2_header(sheets: dict[str, list[list[object]]]) -> None:
+    sheets["Table 2"].insert(T2_HEADER + 1, ["", "", "", "", "", "", "(number)", "(number)", "(per 1,000)"])
+
+
+def _no_units_in_data(ws: Workspace) -> None:
+    units = ws.scalar(f"select count(*) from {DATASET}.practice_summary where _period = '{PERIOD}' and "
+                      "registered_patients = '(number)'")
+    assert units == 0
+
+
 def _empty_table2(sheets: dict[str, list[list[object]]]) -> None:
     sheets["Table 2"] = []
 
@@ -563,6 +582,11 @@ CASES: list[Case] = [
          expect_quarantined=0, verify=_summary_value("practice_name", T2_FIRST + 1, "Abbey\nSurgery")),
     Case("xlsx value in a column with no header", _book(_cells("Table 2", (T2_FIRST + 1, 10, "stray"))),
          _err(XLSX, "Table 2", f"row {T2_FIRST + 2}", "has no header", "stray", "11")),
+    Case("xlsx data rows below Table 2's footnote", _book(_data_below_footnote),
+         _err(XLSX, "Table 2", "below the table's end", ("not a note", "not notes"), "table_end")),
+    Case("xlsx blank separator row inside Table 2", _book(_blank_row_inside_table2), expect_quarantined=0),
+    Case("xlsx units row under Table 2's header", _book(_units_row_under_table2_header), expect_quarantined=0,
+         verify=_no_units_in_data),
     Case("xlsx repeated key in Table 2", _book(_cells("Table 2", (T2_FIRST + 1, T2_COLUMNS["practice_code"],
                                                                    "A81000"))),
          _err(XLSX, "practice_summary", "1 of 7", "max_quarantined", "A81000")),

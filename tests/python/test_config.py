@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -36,7 +37,6 @@ def test_the_committed_json_schema_is_in_step_with_the_config_models() -> None:
 
 
 def test_the_shipped_config_is_valid_against_the_json_schema_editors_use() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(SCHEMA_FILE.read_text())
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     jsonschema.validate(config, schema)
