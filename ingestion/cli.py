@@ -231,16 +231,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     source: str = args.source
     try:
+        folder = None
         if files.is_url(source):
-            location, _, name = source.rstrip("/").rpartition("/")
-            path = files.fetch(location, name, paths.data_dir() / "cache" / "inspect", publication="inspect",
+            folder, _, name = source.rstrip("/").rpartition("/")
+            path = files.fetch(folder, name, paths.data_dir() / "cache" / "inspect", publication="inspect",
                                period="-").path
         else:
             path = Path(source)
             if not path.is_file():
                 print(f"inspect: FAILED: no such file: {path}", file=sys.stderr)
                 return 1
-        found = inspection.inspect_file(path, preview_rows=args.rows)
+        found = inspection.inspect_file(path, preview_rows=args.rows, folder=folder)
     except IngestionError as error:
         print(f"inspect: FAILED: {error}", file=sys.stderr)
         return 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 import uuid
 from pathlib import Path
 
@@ -94,3 +97,29 @@ def test_a_period_is_read_from_names_in_every_notation() -> None:
     assert inspect.detect_period("x_2025-q2.zip") == ("2025-Q2", "quarterly")
     assert inspect.detect_period("annual-2024.xlsx") == ("2024", "annual")
     assert inspect.detect_period("data.csv") == (None, None)
+
+
+def test_a_file_behind_a_url_is_fetched_and_inspected(releases: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))  # the download cache
+    handler = functools.partial(_Quiet, directory=str(releases))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = (f"http://127.0.0.1:{server.server_address[1]}/practice_payments/2024-25/"
+               "payments-to-general-practice-2425.xlsx")
+        assert cli.main(["inspect", url]) == 0
+        printed = capsys.readouterr().out
+        assert "sheet 'Table 1': table" in printed and "name: payments-to-general-practice-{fy_short}.xlsx" in printed
+        assert f"location: http://127.0.0.1:{server.server_address[1]}/practice_payments/{{period}}" in printed
+        assert cli.main(["inspect", url.replace("2425.xlsx", "2526.xlsx")]) == 1
+        assert "HTTP 404" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass

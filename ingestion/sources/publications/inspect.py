@@ -61,6 +61,7 @@ class Inspection:
     parts: list[InspectedPart]
     period: str | None
     frequency: Frequency | None
+    folder: str = ""  # where the file came from: its local folder, or the URL's (a period in it becomes {period})
 
 
 def detect_period(name: str) -> tuple[str | None, Frequency | None]:
@@ -87,12 +88,14 @@ def file_format(path: Path) -> str:
     return "csv" if path.suffix.lower() != ".xlsx" else "xlsx"
 
 
-def inspect_file(path: Path, preview_rows: int = PREVIEW_ROWS) -> Inspection:
-    """Every sheet or member of ``path`` with its classification, layout, columns and first rows."""
+def inspect_file(path: Path, preview_rows: int = PREVIEW_ROWS, *, folder: str | None = None) -> Inspection:
+    """Every sheet or member of ``path`` with its classification, layout, columns and first rows. ``folder``: where
+    the file came from when that is not ``path``'s folder (the URL folder of a downloaded file)."""
     fmt = file_format(path)
+    folder = folder or str(path.resolve().parent)
     period, frequency = detect_period(path.name)
     if period is None:  # the name has no period, its folder may (releases/2023-24/payments-2324.xlsx)
-        period, frequency = detect_period(path.parent.name)
+        period, frequency = detect_period(folder.rstrip("/").rsplit("/", 1)[-1])
     where = {"file": path.name}
     if fmt == "xlsx":
         parts = _inspect_workbook(path, where, preview_rows)
@@ -102,7 +105,7 @@ def inspect_file(path: Path, preview_rows: int = PREVIEW_ROWS) -> Inspection:
         part = InspectedPart(path.name, "file", "table")
         _read_into(part, lambda: readers.read_csv_batches(path, {}, where, rejections=[]), preview_rows)
         parts = [part]
-    return Inspection(path, fmt, parts, period, frequency)
+    return Inspection(path, fmt, parts, period, frequency, folder)
 
 
 def _inspect_workbook(path: Path, where: dict, preview_rows: int) -> list[InspectedPart]:
@@ -245,9 +248,8 @@ def config_entry(inspection: Inspection, publication: str | None = None) -> str:
     stem = snake_case(re.sub(re.escape(period), "", path.stem) if period and period in path.stem
                       else re.sub(r"\d{4}", "", path.stem)) or "publication"
     name = publication or stem
-    folder = str(path.parent)
-    if period and path.parent.name == period:
-        folder = str(path.parent.parent / "{period}")
+    parent, _, last = inspection.folder.rstrip("/").rpartition("/")
+    folder = f"{parent}/{{period}}" if period and last == period else inspection.folder
     if period is None:
         raise IngestionError("the file name carries no period (2025-03, 2025-Q1, 2025, 2016-17), so a release "
                              "per period cannot be declared from it; rename it with its period and inspect again",
