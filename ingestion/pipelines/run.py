@@ -4,9 +4,10 @@ Every stage is a ledger stage, so ``runs show`` can say where a run stopped. Sta
 publication periods are skipped, the service desk resumes from its cursor, dbt rebuilds from bronze.
 
 Validation comes first among the dbt-facing stages: the Great Expectations suites (``expectations/``) check the
-periods just loaded, and each table's latest period, before anything reads bronze. Drift their policy fails stops
-the run there, so silver and gold keep what they held; the next run validates again, and goes on to build once the
-drift is fixed at the source or accepted into the suite (``ingestion drift --accept``).
+periods just loaded, and each table's latest period, before anything reads bronze. A table that fails its suite
+(drift the policy fails, a row check) leaves its source out of the build, as a failed load does (below): its silver
+and gold keep what they held, the other sources are built, and the run ends FAILED. The next run validates again,
+and builds it once the drift is fixed at the source or accepted into the suite (``ingestion drift --accept``).
 
 A failed load does not freeze the other sources. A source whose load failed in this run (a publication with a
 failed period, or the service desk) is left out of everything after ingestion: its bronze tables are not validated,
@@ -42,6 +43,14 @@ Progress = Callable[[str], None]
 
 class StageFailed(Exception):
     """A stage failed; the run stops before the stages that depend on it."""
+
+
+class ValidationFailed(StageFailed):
+    """Bronze tables failed their suites: their sources are left out of the build, the others go on."""
+
+    def __init__(self, message: str, tables: list[BronzeTable]) -> None:
+        super().__init__(message)
+        self.tables = tables
 
 
 @dataclass
@@ -152,9 +161,9 @@ def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, u
         progress(report.summary())
         if not report.ok:
             failures = [text for check in report.failed for text in check.failures]
-            raise StageFailed("bronze failed validation, so silver and gold were left as they are: "
-                              + "; ".join(failures[:5]) + (f" (and {len(failures) - 5} more)" if len(failures) > 5
-                                                           else ""))
+            raise ValidationFailed("bronze failed validation: " + "; ".join(failures[:5])
+                                   + (f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""),
+                                   [check.table for check in report.failed])
 
 
 def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
@@ -181,7 +190,20 @@ def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
             progress(f"run: {'; '.join(f'{s}: {w}' for s, w in scope.failed.items())}: validating and building "
                      f"{', '.join(scope.healthy)} only; {scope.kept()}")
         unbuilt = ledger.unbuilt_loads()
-        _validate_stage(ledger, warehouse, outcome, unbuilt, progress, left_out)
+        try:
+            _validate_stage(ledger, warehouse, outcome, unbuilt, progress, left_out)
+        except ValidationFailed as error:  # leave the sources of the failed tables out, build the others
+            invalid = _owners(error.tables, scope)
+            notes.append(f"{error}; silver and gold of {', '.join(invalid)} were left as they are")
+            outcome.status, outcome.error = "failed", "; ".join(notes)
+            scope = BuildScope({**scope.failed, **{source: "bronze failed validation" for source in invalid}},
+                               tuple(source for source in scope.healthy if source not in invalid))
+            if not scope.healthy:
+                return outcome
+            left_out.update(_leave_out(ledger, BuildScope({s: scope.failed[s] for s in invalid}, scope.healthy)))
+            excluded = _excluded(warehouse, left_out)
+            progress(f"run: {', '.join(invalid)}: bronze failed validation: building {', '.join(scope.healthy)} "
+                     f"only; {scope.kept()}")
         if not force and not [load for load in unbuilt if load[0] not in scope.failed]:
             ledger.event("transform", "stage_skipped", "no_work", message="nothing new was loaded; --force rebuilds"
                          + (f" ({scope.kept()})" if scope.failed else ""))
@@ -206,6 +228,13 @@ def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
     except StageFailed as error:
         outcome.status, outcome.error = "failed", "; ".join([*notes, str(error)])
     return outcome
+
+
+def _owners(tables: list[BronzeTable], scope: BuildScope) -> list[str]:
+    """The sources (of those this run builds) that write ``tables``; every one of them if none is known, so that
+    nothing is built on top of bronze that failed its suites."""
+    owners = [source for source in scope.healthy if set(source_tables(source)) & set(tables)]
+    return owners or list(scope.healthy)
 
 
 def _leave_out(ledger: Ledger, scope: BuildScope) -> dict[BronzeTable, str]:

@@ -88,7 +88,10 @@ def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_s
     [result] = _events(removed_run, "validation_result", "practice_detail/2025-05")
     assert result["status"] == "failed" and json.loads(result["details"])["removed"] == ["mean_processing_days"]
     assert not _events(removed_run, "stage_started") or all(
-        e["stage"] != "transform" for e in _events(removed_run, "stage_started"))
+        e["stage"] != "transform" for e in _events(removed_run, "stage_started"))  # nothing new elsewhere to build
+    excluded = {e["source"]: e["message"] for e in _events(removed_run, "build_excluded")}
+    assert "bronze failed validation" in excluded["practice_submissions"]  # left out; the other sources were not
+    assert "servicedesk" not in excluded and "practice_payments" not in excluded
     assert _built_layers(ws) == built
     shown = runs.render_show(runs.view(Ledger(ws.warehouse, "-"), removed_run.run_id))
     assert "mean_processing_days" in shown and "ingestion drift" in shown
