@@ -464,6 +464,8 @@ class _Chunk:
                     raise IngestionError(f"spreadsheet error cell {text} in {self.view.letter(index)}{number} has no "
                                          f"header", row=number, **self.where)
             self.errors.append((len(self.rows), errors))
+        if len(cells) < width:  # calamine's rows span the used range; padded in case a row is shorter
+            cells = [*cells, *[None] * (width - len(cells))]
         for column, value in zip(self.columns, cells, strict=False):
             column.append(cell_text(value))
         self.rows.append(number)
