@@ -26,6 +26,7 @@ from typing import Any
 
 from ingestion import paths
 from ingestion.locks import FileWarehouseLock, LockHeld
+from ingestion.redact import redact
 from ingestion.warehouse import Warehouse, WarehouseUnavailable, cursor, insert_rows
 
 SCHEMA = "ops"
@@ -142,7 +143,8 @@ class Ledger:
         event = dict(zip(EVENT_COLUMNS, (
             uuid.uuid4().hex, self.run_id, correlation_id or self.run_id, parent, stage, event_type, status, source,
             subject, dt.datetime.now(dt.UTC), None if duration is None else round(duration, 3), rows, retries,
-            error_class, message, json.dumps(details, default=str) if details else None, fingerprint), strict=True))
+            error_class, redact(message), redact(json.dumps(details, default=str)) if details else None,
+            fingerprint), strict=True))
         self._mirror([event])
         if self.unavailable is None:
             placeholders = ", ".join([self.ph] * len(EVENT_COLUMNS))

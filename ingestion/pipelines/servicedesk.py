@@ -22,6 +22,7 @@ from ingestion import paths
 from ingestion.errors import find_cause
 from ingestion.ledger import Ledger
 from ingestion.pipelines.leftovers import discard_leftovers
+from ingestion.redact import redact
 from ingestion.sources.servicedesk import load_config, servicedesk_source
 from ingestion.sources.servicedesk.http import RequestStats
 from ingestion.warehouse import Warehouse, find_unavailable
@@ -94,6 +95,12 @@ def _rewritten(warehouse: Warehouse, dataset: str, table: str, load_id: str, new
 
 
 def describe_failure(error: BaseException) -> tuple[str, str | None]:
+    """The failure in one line, every secret masked, and the resource it happened in."""
+    text, resource = _describe_failure(error)
+    return redact(text) or text, resource
+
+
+def _describe_failure(error: BaseException) -> tuple[str, str | None]:
     """(message, resource) in the user's terms: the endpoint and status, or what is missing from the config."""
     resource = getattr(find_cause(error, PipeException) or error, "pipe_name", None)
     http = find_cause(error, requests.HTTPError)

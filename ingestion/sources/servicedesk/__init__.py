@@ -15,6 +15,7 @@ import dlt
 import yaml
 from dlt.sources.rest_api import rest_api_resources
 
+from ingestion import redact
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
 
 CONFIG = Path(__file__).with_name("servicedesk.yml")
@@ -67,4 +68,5 @@ def servicedesk_source(base_url: str = dlt.config.value, token: str = dlt.secret
                        config_path: Path | None = None) -> Any:
     """Users, tickets, comments and timesheets, incremental on ``updated_at`` and merged on their keys."""
     config = load_config(config_path)
+    redact.register(token)  # masked in every message from here on
     return rest_api_resources(rest_api_config(config, base_url, token, stats or RequestStats(), request_settings))
