@@ -1,8 +1,9 @@
 """Load the service desk with dlt and record load figures for every resource, failed loads included.
 
 Inserted and updated rows are told apart without reading the data twice: merge never deletes, so
-``inserted = rows after - rows before``, and ``updated`` = rows this load wrote with an ``updated_at`` past the
-previous cursor, minus the inserted ones (boundary rows re-read unchanged are not updates).
+``inserted = rows after - rows before``, and ``updated`` = rows this load wrote with a cursor past the previous one,
+minus the inserted ones (boundary rows re-read unchanged are not updates). The cursor of each resource is the one
+its YAML declares (``updated_at`` for the local API, ``updated_on`` for Redmine): no system's column is in code.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from ingestion.errors import find_cause
 from ingestion.ledger import Ledger
 from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.redact import redact
-from ingestion.sources.servicedesk import load_config, servicedesk_source
+from ingestion.sources.servicedesk import cursor_columns, load_config, servicedesk_source
 from ingestion.sources.servicedesk.http import RequestStats
-from ingestion.warehouse import Warehouse, find_unavailable
+from ingestion.warehouse import Warehouse, find_unavailable, quote
 
 Progress = Callable[[str], None]
 OPS_DATASET = "ops"
@@ -74,23 +75,29 @@ def pipeline_for(warehouse: Warehouse, dataset: str) -> dlt.Pipeline:
                         dataset_name=dataset, pipelines_dir=str(paths.state_dir() / "dlt"))
 
 
-def _table_state(warehouse: Warehouse, dataset: str, tables: list[str]) -> dict[str, tuple[int, object]]:
-    """(row count, latest updated_at) per table; (0, None) for a table not created yet."""
+def _table_state(warehouse: Warehouse, dataset: str, cursors: dict[str, str | None]) -> dict[str, tuple[int, object]]:
+    """(row count, latest cursor value) per table, the cursor as declared; (0, None) for a table not created yet."""
     state = {}
-    for table in tables:
-        exists = warehouse.table_exists(dataset, table)
-        state[table] = tuple(warehouse.query(f"select count(*), max(updated_at) from {dataset}.{table}")[0]) \
-            if exists else (0, None)
+    for table, cursor_column in cursors.items():
+        if not warehouse.table_exists(dataset, table):
+            state[table] = (0, None)
+            continue
+        latest = f"max({quote(cursor_column)})" if cursor_column else "null"
+        state[table] = tuple(warehouse.query(f"select count(*), {latest} from {quote(dataset)}.{quote(table)}")[0])
     return state
 
 
-def _rewritten(warehouse: Warehouse, dataset: str, table: str, load_id: str, newer_than: object) -> int:
-    """Rows this load wrote whose updated_at is past the previous cursor: inserted or really changed. Rows on the
+def _rewritten(warehouse: Warehouse, dataset: str, table: str, load_id: str, newer_than: object,
+               cursor_column: str | None) -> int:
+    """Rows this load wrote whose cursor is past the previous cursor: inserted or really changed. Rows on the
     cursor boundary, re-read by the inclusive incremental, are rewritten unchanged and not counted."""
     placeholder = "?" if warehouse.target == "duckdb" else "%s"
-    condition = f" and updated_at > {placeholder}" if newer_than is not None else ""
+    if cursor_column is None:
+        newer_than = None  # no cursor column to compare: every row this load wrote
+    condition = f" and {quote(cursor_column)} > {placeholder}" if newer_than is not None else ""
     parameters = (load_id, newer_than) if newer_than is not None else (load_id,)
-    return int(warehouse.query(f"select count(*) from {dataset}.{table} where _dlt_load_id = {placeholder}"
+    return int(warehouse.query(f"select count(*) from {quote(dataset)}.{quote(table)} where _dlt_load_id = "
+                               f"{placeholder}"
                                f"{condition}", parameters)[0][0])
 
 
@@ -132,6 +139,7 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
     written to the run ledger as they happen."""
     config = load_config()
     dataset, tables = config["dataset"], [r["name"] for r in config["resources"]]
+    cursors = cursor_columns(config)  # the declared cursor of each resource: no system's column names in code
     if ledger is None:
         ledger = Ledger(warehouse, run_id)
         ledger.ensure_schema()
@@ -141,7 +149,7 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
     for load_id in discard_leftovers(pipeline, ledger, "servicedesk"):
         progress(f"servicedesk: discarded an unfinished load package ({load_id}) left by an earlier run; its records "
                  "are fetched again from the last committed cursor")
-    before = {t: (0, None) for t in tables} if full_refresh else _table_state(warehouse, dataset, tables)
+    before = {t: (0, None) for t in tables} if full_refresh else _table_state(warehouse, dataset, cursors)
     stats, run = RequestStats(), ServiceDeskRun(run_id)
     credentials = {key: value for key, value in (("base_url", base_url), ("token", token)) if value}
     progress(f"servicedesk: loading {', '.join(tables)} into {warehouse.describe()}"
@@ -159,10 +167,11 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
         run.status = "failed"
         run.error, failed_resource = describe_failure(error)
     run.ended_at = dt.datetime.now(dt.UTC)
-    after = _table_state(warehouse, dataset, tables)
+    after = _table_state(warehouse, dataset, cursors)
     for table in tables:
         inserted = max(after[table][0] - before[table][0], 0) if run.status == "success" else 0
-        written = _rewritten(warehouse, dataset, table, run.load_id, before[table][1]) if run.load_id else 0
+        written = _rewritten(warehouse, dataset, table, run.load_id, before[table][1], cursors[table]) \
+            if run.load_id else 0
         figures = ResourceFigures(table, fetched=stats.fetched[table], inserted=inserted,
                                   updated=max(written - inserted, 0), rejected=stats.rejected[table],
                                   retries=stats.transient[table], status=run.status)

@@ -59,3 +59,4 @@ def test_a_failing_service_desk_run_writes_its_secrets_nowhere(workspace: Worksp
     assert texts["ledger"] and texts["jsonl mirror"]
     for where, text in texts.items():
         assert TOKEN not in text and QUERY_KEY not in text, f"a secret in the {where}: {text[:500]}"
+

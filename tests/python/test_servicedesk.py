@@ -18,6 +18,8 @@ import pytest
 
 from ingestion.local_api import ServiceDeskAPI, start_server
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
+from ingestion.sources.servicedesk import cursor_columns
+from ingestion.sources.servicedesk.http import RequestStats
 
 from workspace import Workspace
 
@@ -197,3 +199,28 @@ def test_a_load_killed_midway_and_started_again_ends_like_an_uninterrupted_one(
     with Workspace(workspace.engine, tmp_path_factory.mktemp("uninterrupted")) as clean:
         assert ingest(clean, api).status == "success"
         assert _table_contents(workspace) == _table_contents(clean)
+
+
+REDMINE_LIKE = {
+    "resource_defaults": {"endpoint": {"incremental": {"cursor_path": "updated_on", "start_param": "updated_on"}}},
+    "resources": [
+        {"name": "issues", "endpoint": {"path": "issues.json"}},
+        {"name": "journals", "endpoint": {"path": "issues/{issue_id}.json", "incremental": {"cursor_path":
+                                                                                         "created_on"}}},
+        {"name": "users", "endpoint": {"path": "users.json", "incremental": {"cursor_path": "author.updated"}}},
+        {"name": "statuses", "endpoint": "issue_statuses.json"},
+    ],
+}
+
+
+def test_cursors_and_retry_counts_follow_the_declaration_not_one_systems_names() -> None:
+    assert cursor_columns(REDMINE_LIKE) == {"issues": "updated_on", "journals": "created_on", "users": None,
+                                            "statuses": "updated_on"}
+    stats = RequestStats()
+    for name, path in (("issues", "issues.json"), ("journals", "issues/{issue_id}.json"), ("statuses",
+                                                                                         "issue_statuses.json")):
+        stats.declare(name, path)
+    for url in ("http://desk/redmine/issues.json?offset=25", "http://desk/redmine/issues/19.json?include=journals",
+                "http://desk/redmine/issues/20.json", "http://desk/redmine/issue_statuses.json"):
+        stats.count_transient(url)
+    assert dict(stats.transient) == {"issues": 1, "journals": 2, "statuses": 1}  # not "19.json", "20.json"

@@ -13,16 +13,31 @@ from typing import Any
 
 import dlt
 import yaml
+from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 from dlt.sources.rest_api import rest_api_resources
 
 from ingestion import redact
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
 
 CONFIG = Path(__file__).with_name("servicedesk.yml")
+NAMING = SnakeCaseNaming()  # dlt's own column naming, so a declared field name becomes the bronze column it lands in
 
 
 def load_config(path: Path | None = None) -> dict:
     return yaml.safe_load((path or CONFIG).read_text())
+
+
+def cursor_columns(config: dict) -> dict[str, str | None]:
+    """Each resource's incremental cursor as its bronze column (as declared, by the resource or its defaults);
+    None for a resource without one, or whose cursor is inside a nested object (kept as JSON in bronze)."""
+    default = (config.get("resource_defaults", {}).get("endpoint", {}).get("incremental") or {}).get("cursor_path")
+    columns: dict[str, str | None] = {}
+    for resource in config["resources"]:
+        endpoint = resource.get("endpoint")
+        incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
+        path = (incremental or {}).get("cursor_path", default) if incremental is not False else None
+        columns[resource["name"]] = NAMING.normalize_identifier(path) if path and "." not in path else None
+    return columns
 
 
 def _key_fields(resource: dict, defaults: dict) -> list[str]:
@@ -56,6 +71,9 @@ def rest_api_config(config: dict, base_url: str, token: str, stats: RequestStats
     cursor = rest["resource_defaults"].get("endpoint", {}).get("incremental", {}).get("cursor_path")
     for resource in config["resources"]:
         resource = copy.deepcopy(resource)
+        endpoint = resource.get("endpoint") or resource["name"]
+        stats.declare(resource["name"], endpoint if isinstance(endpoint, str) else endpoint.get("path",
+                                                                                               resource["name"]))
         required = _key_fields(resource, rest["resource_defaults"]) + ([cursor] if cursor else [])
         resource["processing_steps"] = _steps(resource["name"], required, stats)
         rest["resources"].append(resource)

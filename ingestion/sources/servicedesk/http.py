@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,11 +23,25 @@ class RequestStats:
     rejected: Counter = field(default_factory=Counter)
     transient: Counter = field(default_factory=Counter)  # 5xx, 429 and timeouts seen: each one was retried
     rejections: list[str] = field(default_factory=list)
+    endpoints: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # (path pattern, resource)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def declare(self, resource: str, path: str) -> None:
+        """The resource an endpoint path belongs to (``issues/{issue_id}.json`` matches ``issues/19.json``), so that
+        retries are counted under the declared resource, not a URL's last segment."""
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(path.strip("/")))
+        self.endpoints.append((re.compile(f"(^|/){pattern}$"), resource))
+
+    def resource_of(self, url: str) -> str:
+        path = urlparse(url).path.rstrip("/")
+        for pattern, resource in self.endpoints:
+            if pattern.search(path):
+                return resource
+        return path.rsplit("/", 1)[-1]
 
     def count_transient(self, url: str) -> None:
         with self._lock:
-            self.transient[urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]] += 1
+            self.transient[self.resource_of(url)] += 1
 
 
 class _CountingAdapter(HTTPAdapter):
