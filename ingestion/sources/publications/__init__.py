@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -150,22 +151,25 @@ def _fetch(publication: Publication, file_spec: FileSpec, period: str, location:
     if globs and files.is_url(location):
         raise IngestionError(f"name rule {globs[0]!r} is a glob, and a folder over http(s) cannot be listed "
                              f"({location}); give the exact names, as a list of alternatives", **where)
-    found = resolve_name(location, rules, where)
-    if found is not None:
-        name, rule = found
-        return files.fetch(location, name, cache_dir, publication=publication.name, period=period), rule
-    missing: FileMissing | None = None
-    for rule in rules:  # over http(s), each alternative in turn; in a folder, for the message
-        if rule in globs:
-            continue
-        try:
-            return files.fetch(location, rule, cache_dir, publication=publication.name, period=period), rule
-        except FileMissing as error:
-            missing = missing or error
-    if missing is None or len(rules) > 1:
+    fetch = functools.partial(files.fetch, location, cache_dir=cache_dir, publication=publication.name, period=period)
+    if not files.is_url(location):  # a folder: list it once, match every rule
+        found = resolve_name(location, rules, where)
+        if found is not None:
+            return fetch(found[0]), found[1]
+        if len(rules) == 1 and not globs:
+            return fetch(rules[0]), rules[0]  # raises FileMissing, listing what the folder holds
         present = files.local_folder_names(location)
         holds = f"; the folder holds: {', '.join(present)}" if present else "; the folder is empty or missing"
         raise FileMissing(f"no file matches {' or '.join(map(repr, rules))} in {location}{holds}", **where)
+    missing: FileMissing | None = None
+    for rule in rules:  # over http(s): each exact name in turn
+        try:
+            return fetch(rule), rule
+        except FileMissing as error:
+            missing = missing or error
+    assert missing is not None
+    if len(rules) > 1:
+        raise FileMissing(f"none of {' or '.join(map(repr, rules))} is at {location} ({missing.message})", **where)
     raise missing
 
 
