@@ -10,11 +10,8 @@ that editors can complete and check the file; a test keeps it in step.
 from __future__ import annotations
 
 import codecs
-import difflib
 import json
 import re
-import types
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -26,12 +23,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from ingestion.errors import ConfigError
+from ingestion import config_schema
+from ingestion.config_schema import Strict
 
 SNAKE = r"^[a-z][a-z0-9_]*$"
 # A DuckDB type name as a column type may be pinned: BIGINT, DECIMAL(18, 3), TIMESTAMP WITH TIME ZONE, VARCHAR[]
@@ -51,10 +48,6 @@ TableName = Annotated[str, Field(pattern=SNAKE, description="the bronze table (l
 Quarantine = Annotated[StrictInt | StrictStr, Field(
     description="rows of the table that may be quarantined in one period before the load fails: a row count (0, 25) "
                 "or a share of the period's rows (\"2%\"); default \"1%\"")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_quarantine(value: int | str | None) -> int | str | None:
@@ -132,7 +125,8 @@ class SheetEntry(_Part):
         "auto", description="the 1-based (first) header row, or auto: detected")
     header_rows: StrictInt = Field(1, ge=1, le=5, description="rows the header spans; their texts join into one name")
     header_text: str | None = Field(None, description="the header is the first row with a cell equal to this text")
-    range: str | None = Field(None, pattern=CELL_RANGE.pattern, description="only these cells are the table: A5:F40")
+    range: str | None = Field(None, pattern=CELL_RANGE.pattern, description="only these cells are the table: A5:F40",
+                              json_schema_extra={"form": "a cell range like A5:F40"})
     units_row: Literal["auto"] | bool = Field("auto", description="the row under the header holds units (auto: "
                                                                   "detected); kept in the manifest, never as data")
     skip_hidden_columns: bool = True
@@ -140,7 +134,8 @@ class SheetEntry(_Part):
     fill_down: list[str] = Field(default_factory=list, description="columns whose blanks take the value above "
                                                                    "(group labels written once per group)")
     table_end: str = Field("auto", pattern=TABLE_END.pattern, description=(
-        "auto (a blank row followed only by notes), blank_rows(N), marker(text) or last_row"))
+        "auto (a blank row followed only by notes), blank_rows(N), marker(text) or last_row"), json_schema_extra={
+        "form": "a table end: use auto, blank_rows(N), marker(text) or last_row"})
     note_markers: bool | str = Field(False, description="cut note markers such as [note 3] out of cell values into "
                                                         "the row's _notes column: true, or a regex")
 
@@ -264,7 +259,7 @@ def _file_format(raw: Any) -> str | None:
 
 FileEntry = Annotated[Union[Annotated[CsvFile, Tag("csv")], Annotated[XlsxFile, Tag("xlsx")],  # noqa: UP007
                             Annotated[ZipFile, Tag("zip")]],
-                      Discriminator(_file_format, custom_error_type="file_format",
+                      Discriminator(_file_format, custom_error_type="format_kind",
                                     custom_error_message="format must be one of csv, xlsx, zip (or a name ending so)")]
 
 
@@ -338,112 +333,8 @@ def write_schema(path: Path = SCHEMA_FILE) -> Path:
 
 def validate(raw: Any, source: str) -> PublicationsConfig:
     """``raw`` (parsed YAML) as a checked config; ConfigError naming ``source`` and the YAML path otherwise."""
-    try:
-        return PublicationsConfig.model_validate(raw if raw is not None else {})
-    except ValidationError as error:
-        messages: list[str] = []
-        by_path: dict[str, int] = {}
-        for item in error.errors(include_url=False):  # a union's alternatives: one message, "should be a or b"
-            message = _message(item, raw)
-            path, _, text = message.partition(": ")
-            if path in by_path and text.startswith("Input should be"):
-                index = by_path[path]
-                head, _, got = messages[index].partition(" (got ")
-                messages[index] = f"{head} or {text.removeprefix('Input should be ').split(' (got ')[0]}" + (
-                    f" (got {got}" if got else "")
-                continue
-            by_path[path] = len(messages)
-            messages.append(message)
-        more = f" (and {len(messages) - 1} more: {'; '.join(messages[1:4])})" if len(messages) > 1 else ""
-        raise ConfigError(f"{source}: {messages[0]}{more}") from None
-
-
-def _message(item: Any, raw: Any) -> str:
-    loc, kind = tuple(item["loc"]), item["type"]
-    path, node = _yaml_path(loc, raw)
-    text = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        if key in MOVED:
-            return f"{path}: {MOVED[key]}; remove it here"
-        allowed = _allowed_keys(loc[:-1], raw)
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or [
-            name for name in allowed if key.startswith(f"{name}_") or key.endswith(f"_{name}")][:1]
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{path}: unknown setting {key!r}{hint} (allowed: {', '.join(allowed)})"
-    if kind == "missing":
-        return f"{path}: missing setting"
-    if kind == "string_pattern_mismatch":
-        field_name = str(loc[-1])
-        if field_name == "table_end":
-            return f"{path}: {node!r} is not a table end: use auto, blank_rows(N), marker(text) or last_row"
-        if field_name == "range":
-            return f"{path}: {node!r} is not a cell range like A5:F40"
-        return f"{path}: {node!r} must be a lower_snake_case name"
-    return f"{path}: {text}" + ("" if kind.startswith(("value_error", "file_format")) or node is _MISSING
-                                else f" (got {node!r})")
-
-
-_MISSING = object()
-
-
-def _yaml_path(loc: tuple, raw: Any) -> tuple[str, Any]:
-    """pydantic's error location as the YAML path (union tags and validator names dropped), and the value there."""
-    path, node = "", raw
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            path, node = f"{path}.{part}" if path else str(part), node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path, node = f"{path}[{part}]", node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part not in ("csv", "xlsx", "zip", "list[str]",
-                                                                               "str", "int", "bool") \
-                and not part.startswith(("function-", "literal[", "constrained-")):
-            path, node = f"{path}.{part}" if path else part, _MISSING  # a missing setting
-    return path or "(top level)", node
-
-
-def _allowed_keys(loc: tuple, raw: Any) -> list[str]:
-    """The settings the model at ``loc`` (a parent location) takes."""
-    model: Any = PublicationsConfig
-    node = raw
-    for part in loc:
-        if (isinstance(node, dict) and part in node) or (
-                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
-            node = node[part]
-        model = _step(model, part, node)
-        if model is None:
-            return []
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
-
-
-def _step(model: Any, part: Any, node: Any) -> Any:
-    """Follow one location step through the models' annotations."""
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        if isinstance(part, str) and part in model.model_fields:
-            return _unwrap(model.model_fields[part].annotation, node)
-        return model  # a union tag or validator step: stay
-    return _unwrap(model, node)
-
-
-def _unwrap(annotation: Any, node: Any) -> Any:
-    """The model an annotation holds for ``node``: through Optional, list, dict, Annotated and the file union."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(typing.get_args(annotation)[0], node)
-    if origin in (Union, types.UnionType):
-        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if len(members) > 1 and isinstance(node, dict):
-            wanted = _file_format(node)
-            for member in members:
-                inner = _unwrap(member, node)
-                if isinstance(inner, type) and issubclass(inner, BaseModel) and \
-                        inner.model_fields.get("format") and inner.model_fields["format"].default == wanted:
-                    return inner
-        models = [_unwrap(member, node) for member in members]
-        return next((m for m in models if isinstance(m, type) and issubclass(m, BaseModel)), members[0])
-    if origin in (list, dict):
-        return typing.get_args(annotation)[-1] if node is not None else annotation
-    return annotation
+    return config_schema.validate(PublicationsConfig, raw, source, moved=MOVED,
+                                  discriminators={"format": _file_format})
 
 
 __all__ = ["RESERVED_TABLES", "TABLE_END", "CsvFile", "MemberEntry", "PublicationEntry", "PublicationsConfig",
