@@ -42,10 +42,11 @@ faults: venv
 bench: venv
 	$(BIN)/python -m ingestion.bench
 
-## Rewrite ingestion/sources/publications/publications.schema.json (editors' completion for publications.yml) after
-## a change to the config models in ingestion/sources/publications/schema.py; a test checks it is in step.
+## Rewrite the JSON Schemas editors complete the configs from (publications.schema.json, servicedesk.schema.json)
+## after a change to the config models (ingestion/sources/*/schema.py); a test checks they are in step.
 schema: venv
 	$(BIN)/python -c "from ingestion.sources.publications.schema import write_schema; print('schema: wrote', write_schema())"
+	$(BIN)/python -c "from ingestion.sources.servicedesk.schema import write_schema; print('schema: wrote', write_schema())"
 
 docs: venv
 	$(BIN)/dbt docs generate --static --target $(TARGET)

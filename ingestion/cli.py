@@ -2,7 +2,7 @@
 
   generate       write the sample publications (deterministic) under data/publications
   publications   load publication periods into bronze (unchanged periods are skipped; --force reloads)
-  servicedesk    load the service-desk API into bronze (incremental; --full-refresh reloads everything)
+  servicedesk    load the declared service desks into bronze (incremental; --system NAME, --config FILE)
   run            the whole pipeline as one run: ingest both, validate, dbt build, docs
   validate       check bronze against the Great Expectations suites in expectations/ (and build GX Data Docs)
   drift          each bronze table's differences from its suite; `drift --accept TABLE` updates the suite
@@ -75,7 +75,13 @@ def _parser() -> argparse.ArgumentParser:
                                  help="reload periods even if their files are unchanged")
         if name == "servicedesk":
             command.add_argument("--full-refresh", action="store_true",
-                                 help="drop the service-desk tables and cursors, and load everything again")
+                                 help="reset the cursors and read every record again (merged: nothing duplicated)")
+        if name in ("servicedesk", "run"):
+            command.add_argument("--system", action="append", default=None, metavar="NAME",
+                                 help="a service desk declared in ingestion/sources/servicedesk/systems/ (repeatable;"
+                                      " default: every enabled one)")
+            command.add_argument("--config", action="append", default=None, type=Path, metavar="FILE",
+                                 help="a service-desk system's YAML anywhere (repeatable)")
         if name == "run":
             command.add_argument("--local-api", action="store_true",
                                  help="start the project's local service-desk API and load from it")
@@ -297,36 +303,48 @@ def _publications(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tup
 
 
 def _print_servicedesk(run) -> None:
-    print(f"servicedesk: {run.status} in {run.seconds:.1f}s (run {run.run_id}, load {run.load_id or '-'})")
+    print(f"servicedesk {run.system}: {run.status} in {run.seconds:.1f}s (run {run.run_id}, load "
+          f"{run.load_id or '-'})")
     print(run.table())
     for rejection in run.rejections[:10]:
         print(f"  rejected: {rejection}")
     if run.error:
         print(f"  FAILED: {run.error}")
-        print("  retry:  ingestion servicedesk  (incremental: it resumes from the last committed cursor)")
+        print(f"  retry:  ingestion servicedesk --system {run.system}  (incremental: it resumes from the last "
+              "committed cursor)")
 
 
 def _servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
     from ingestion.pipelines.servicedesk import ingest_servicedesk
+    from ingestion.sources.servicedesk import select_systems
 
-    run = ingest_servicedesk(warehouse, ledger.run_id, full_refresh=args.full_refresh, ledger=ledger)
-    _print_servicedesk(run)
-    rows = sum(f.inserted + f.updated for f in run.figures)
-    return ("failed" if run.status != "success" else "success"), rows, run.error
+    systems = select_systems(args.system, args.config)
+    if not systems:
+        raise ConfigError("no service-desk system is enabled: give --system NAME or --config FILE")
+    runs = [ingest_servicedesk(warehouse, ledger.run_id, system, full_refresh=args.full_refresh, ledger=ledger)
+            for system in systems]
+    for run in runs:
+        _print_servicedesk(run)
+    rows = sum(f.inserted + f.updated for run in runs for f in run.figures)
+    errors = [run.error or f"{run.system} failed" for run in runs if run.status != "success"]
+    return ("failed" if errors else "success"), rows, "; ".join(errors) or None
 
 
 def _run(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
+    from ingestion.local_api import SYSTEM as LOCAL_API_SYSTEM
     from ingestion.pipelines.run import run_pipeline
+    from ingestion.sources.servicedesk import select_systems
 
+    systems = select_systems(args.system, args.config)
     if not args.local_api:
-        outcome = run_pipeline(warehouse, ledger, force=args.force)
+        outcome = run_pipeline(warehouse, ledger, force=args.force, systems=systems)
     else:
         with _local_api() as (api, token):
-            outcome = run_pipeline(warehouse, ledger, force=args.force,
-                                   servicedesk={"base_url": api.base_url, "token": token})
+            outcome = run_pipeline(warehouse, ledger, force=args.force, systems=systems, servicedesk={
+                LOCAL_API_SYSTEM: {"base_url": api.base_url, "secret": token}})
     _print_runs(outcome.publications)
-    if outcome.servicedesk:
-        _print_servicedesk(outcome.servicedesk)
+    for desk in outcome.servicedesk:
+        _print_servicedesk(desk)
     if outcome.validation and outcome.validation.docs:
         print(f"  GX Data Docs: {outcome.validation.docs}")
     for result in outcome.dbt:
@@ -409,11 +427,12 @@ def cmd_expectations(args: argparse.Namespace) -> int:
 def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int | None]]:
     """(dataset, table, rows, periods or None) for every declared bronze table that exists."""
     from ingestion.sources.publications.settings import load_publications
-    from ingestion.sources.servicedesk import load_config
+    from ingestion.sources.servicedesk import dataset as desk_dataset
+    from ingestion.sources.servicedesk import declared_systems
 
     declared = [(p.dataset, spec.table, True) for p in load_publications().values() for spec in p.tables()]
-    desk = load_config()
-    declared += [(desk["dataset"], resource["name"], False) for resource in desk["resources"]]
+    entities = {r.entity for system in declared_systems().values() for r in system.resources}
+    declared += [(desk_dataset(), entity, False) for entity in sorted(entities)]
     counts = []
     for dataset, table, by_period in declared:
         if warehouse.table_exists(dataset, table):

@@ -6,4 +6,6 @@ thread for the demo and the tests.
 
 from ingestion.local_api.server import ServiceDeskAPI, start_server
 
-__all__ = ["ServiceDeskAPI", "start_server"]
+SYSTEM = "local"  # the declared service-desk system this API answers for (ingestion/sources/servicedesk/systems/)
+
+__all__ = ["SYSTEM", "ServiceDeskAPI", "start_server"]

@@ -120,9 +120,10 @@ class Store:
 
     # -- changes over time -------------------------------------------------------------------------------------
     def mutate(self, tickets: int = 0, users: int = 0, comments: int = 0, timesheets: int = 0,
-               same_timestamp: bool = False) -> dict:
+               same_timestamp: bool = False, deleted_tickets: int = 0) -> dict:
         """Change records as a live system would. Each change gets the advanced clock as updated_at or, with
-        ``same_timestamp``, the resource's current latest updated_at (the cursor boundary case)."""
+        ``same_timestamp``, the resource's current latest updated_at (the cursor boundary case).
+        ``deleted_tickets``: tickets removed outright, as a live system deletes them (gone from every list)."""
         if not same_timestamp:
             self.clock += dt.timedelta(hours=1)
 
@@ -132,7 +133,8 @@ class Store:
             rows = self.records(resource)
             return rows[-1]["updated_at"] if rows else self.clock
 
-        changed: dict[str, list] = {"tickets": [], "users": [], "comments": [], "timesheets": []}
+        changed: dict[str, list] = {"tickets": [], "users": [], "comments": [], "timesheets": [],
+                                    "deleted_tickets": []}
         for ticket_id in self.rng.sample(sorted(self.tickets), min(tickets, len(self.tickets))):
             ticket, moment = self.tickets[ticket_id], stamp("tickets")
             ticket["status"] = LIFECYCLE[ticket["status"]]
@@ -163,4 +165,7 @@ class Store:
             row = self._timesheet_row(ticket["assignee_id"] or 1, ticket["id"], self.clock.date(), stamp("timesheets"))
             self.timesheets.append(row)
             changed["timesheets"].append(list(timesheet_key(row)))
+        for ticket_id in self.rng.sample(sorted(self.tickets), min(deleted_tickets, len(self.tickets))):
+            del self.tickets[ticket_id]
+            changed["deleted_tickets"].append(ticket_id)
         return {"clock": ts(self.clock), "changed": changed}

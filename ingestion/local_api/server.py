@@ -1,8 +1,9 @@
 """A local HTTP server that behaves like the service-desk API, faults included, for the demo and the tests.
 
 ``/api/v1/<resource>``: paginated (``page``, ``per_page``, ``links.next``), filtered by ``updated_since``
-(inclusive), bearer-token protected. ``/_control``: change records (``mutate``), queue faults, read request
-statistics, reset. Standard library only; every request is served on its own thread.
+(inclusive), bearer-token protected; ``/api/v1/me``: who the token belongs to. ``/_control``: change records
+(``mutate``), queue faults, read request statistics, reset. Standard library only; every request is served on
+its own thread.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "not_found", f"no such path {url.path}")
         with self.api.lock:
             self.api.requests[url.path] = self.api.requests.get(url.path, 0) + 1
+        if url.path == PREFIX + "me":
+            return self._me()
         return self._list(url.path, parse_qs(url.query))
 
     def do_POST(self) -> None:
@@ -158,6 +161,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.api.reset(body.get("seed"))
             return self._send(200, {"reset": True})
         return self._error(404, "not_found", f"no such path {url.path}")
+
+    def _me(self) -> None:
+        """Who the bearer token belongs to (the client's identity check)."""
+        if self.headers.get("Authorization") != f"Bearer {self.api.token}":
+            return self._error(401, "unauthorized", "missing or invalid bearer token")
+        return self._send(200, {"data": {"name": "api-client", "scopes": ["read"]}})
 
     def _list(self, path: str, query: dict[str, list[str]]) -> None:
         resource = path[len(PREFIX):].strip("/")

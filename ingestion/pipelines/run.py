@@ -34,7 +34,9 @@ from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.validate import ValidationReport, docs_dir, validate_bronze
 from ingestion.sources.publications.settings import load_publications
-from ingestion.sources.servicedesk import load_config
+from ingestion.sources.servicedesk import dataset as servicedesk_dataset
+from ingestion.sources.servicedesk import select_systems
+from ingestion.sources.servicedesk.schema import SystemConfig
 from ingestion.transform import DbtResult, dbt_sources, run_dbt
 from ingestion.warehouse import Warehouse
 
@@ -56,14 +58,14 @@ class ValidationFailed(StageFailed):
 @dataclass
 class RunOutcome:
     publications: list[PublicationRun] = field(default_factory=list)
-    servicedesk: ServiceDeskRun | None = None
+    servicedesk: list[ServiceDeskRun] = field(default_factory=list)  # one per system
     dbt: list[DbtResult] = field(default_factory=list)
     validation: ValidationReport | None = None
     status: str = "success"  # success | no_work | failed
     error: str | None = None
 
     def rows_loaded(self) -> int:
-        desk = sum(f.inserted + f.updated for f in self.servicedesk.figures) if self.servicedesk else 0
+        desk = sum(f.inserted + f.updated for run in self.servicedesk for f in run.figures)
         return sum(run.rows_loaded() for run in self.publications) + desk
 
 
@@ -87,8 +89,9 @@ class BuildScope:
         return f"silver and gold were built for {', '.join(self.healthy)}; {self.kept()}"
 
 
-def build_scope(publications: list[PublicationRun], servicedesk: ServiceDeskRun | None) -> BuildScope:
-    """Every source that ran, split into those whose load failed in this run and the others."""
+def build_scope(publications: list[PublicationRun], servicedesk: list[ServiceDeskRun]) -> BuildScope:
+    """Every source that ran, split into those whose load failed in this run and the others. The service-desk
+    systems share their canonical tables, so one failed system leaves the service desk as it was."""
     failed: dict[str, str] = {}
     healthy: list[str] = []
     for run in publications:
@@ -97,9 +100,10 @@ def build_scope(publications: list[PublicationRun], servicedesk: ServiceDeskRun 
             failed[run.publication] = f"period{'s' * (len(periods) > 1)} {', '.join(periods)} failed"
         else:
             healthy.append(run.publication)
-    if servicedesk is not None:
-        if servicedesk.status != "success":
-            failed[SERVICEDESK] = "the service-desk load failed"
+    if servicedesk:
+        broken = [run.system for run in servicedesk if run.status != "success"]
+        if broken:
+            failed[SERVICEDESK] = f"the service-desk load of {', '.join(broken)} failed"
         else:
             healthy.append(SERVICEDESK)
     return BuildScope(failed, tuple(healthy))
@@ -120,8 +124,7 @@ def source_tables(source: str) -> list[BronzeTable]:
     if source in declared:
         dataset, names = declared[source].dataset, {spec.table for spec in declared[source].tables()}
         return [table for table in catalog.declared_tables() if table.dataset == dataset and table.table in names]
-    dataset = load_config()["dataset"]
-    return [table for table in catalog.declared_tables() if table.dataset == dataset]
+    return [table for table in catalog.declared_tables() if table.dataset == servicedesk_dataset()]
 
 
 def _dbt_stage(ledger: Ledger, stage: str, args: list[str], warehouse: Warehouse, outcome: RunOutcome,
@@ -167,18 +170,23 @@ def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, u
 
 
 def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
-                 servicedesk: dict | None = None, echo_dbt: bool = True, progress: Progress = print) -> RunOutcome:
-    """Ingest, validate, transform, export. ``servicedesk`` holds base_url/token overrides (else dlt config).
+                 systems: list[SystemConfig] | None = None, servicedesk: dict[str, dict] | None = None,
+                 echo_dbt: bool = True, progress: Progress = print) -> RunOutcome:
+    """Ingest, validate, transform, export. ``systems``: the service desks to load (default: every enabled
+    declared one); ``servicedesk``: per system, base_url / secret overrides (else dlt config and secrets).
     A source whose load failed is left out of validation and dbt, the others are built (see the module doc)."""
     outcome = RunOutcome()
     for publication in load_publications().values():
         outcome.publications.append(ingest_publication(publication, warehouse, ledger.run_id, progress=progress,
                                                        ledger=ledger, force=force))
-    outcome.servicedesk = ingest_servicedesk(warehouse, ledger.run_id, ledger=ledger, progress=progress,
-                                             **(servicedesk or {}))
+    for system in select_systems() if systems is None else systems:
+        outcome.servicedesk.append(ingest_servicedesk(warehouse, ledger.run_id, system, ledger=ledger,
+                                                      progress=progress,
+                                                      **(servicedesk or {}).get(system.system, {})))
     scope = build_scope(outcome.publications, outcome.servicedesk)
     notes = [p.error or "" for run in outcome.publications for p in run.failed] + (
-        [outcome.servicedesk.error or "the service-desk load failed"] if SERVICEDESK in scope.failed else [])
+        [run.error or f"the service-desk load of {run.system} failed" for run in outcome.servicedesk
+         if run.status != "success"])
     if scope.failed:
         outcome.status, outcome.error = "failed", "; ".join(notes)
     if not scope.healthy:

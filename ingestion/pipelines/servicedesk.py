@@ -1,9 +1,13 @@
-"""Load the service desk with dlt and record load figures for every resource, failed loads included.
+"""Load one declared service-desk system with dlt and record load figures for every resource, failed loads included.
 
-Inserted and updated rows are told apart without reading the data twice: merge never deletes, so
-``inserted = rows after - rows before``, and ``updated`` = rows this load wrote with a cursor past the previous one,
-minus the inserted ones (boundary rows re-read unchanged are not updates). The cursor of each resource is the one
-its YAML declares (``updated_at`` for the local API, ``updated_on`` for Redmine): no system's column is in code.
+Each system has its own dlt pipeline (``servicedesk_<system>_<target>``: its own cursors) and writes the canonical
+tables of ``bronze_servicedesk``, its rows told apart by ``source_system``. Inserted and updated rows are told
+apart without reading the data twice: merge never deletes, so ``inserted = rows after - rows before`` (of this
+system), and ``updated`` = rows this load wrote with a cursor past the previous one, minus the inserted ones
+(boundary rows re-read unchanged are not updates). The cursor is the one each resource declares, read in the
+canonical column it maps to (``updated_at`` for a resource without a cursor of its own): no system's column names
+are in code. The figures are taken from what is in bronze
+after the run, so they are right even when the run failed part way.
 """
 
 from __future__ import annotations
@@ -18,18 +22,33 @@ import dlt
 import requests
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.extract.exceptions import PipeException
+from dlt.pipeline.exceptions import PipelineNeverRan, PipelineStepFailed
+from dlt.pipeline.helpers import pipeline_drop
 
 from ingestion import paths
-from ingestion.errors import find_cause
+from ingestion.errors import ConfigError, find_cause
 from ingestion.ledger import Ledger
 from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.redact import redact
-from ingestion.sources.servicedesk import cursor_columns, load_config, servicedesk_source
-from ingestion.sources.servicedesk.http import RequestStats
+from ingestion.sources.servicedesk import (
+    DELETIONS,
+    ServiceDeskAuthError,
+    check_identity,
+    cursor_column,
+    dataset,
+    declared_systems,
+    describe_secret,
+    resolve_credentials,
+    servicedesk_source,
+)
+from ingestion.sources.servicedesk.http import RequestStats, retrying_session
+from ingestion.sources.servicedesk.mapping import SOURCE_SYSTEM
+from ingestion.sources.servicedesk.schema import Resource, SystemConfig, canonical
 from ingestion.warehouse import Warehouse, find_unavailable, quote
 
 Progress = Callable[[str], None]
 OPS_DATASET = "ops"
+SOURCE = "servicedesk"  # the service desk's name as a source in the ledger and in dbt
 
 
 @dataclass
@@ -40,16 +59,21 @@ class ResourceFigures:
     updated: int = 0
     rejected: int = 0
     retries: int = 0
+    skipped: int = 0
+    deleted: int = 0
     status: str = "success"
     error_message: str | None = None
+    source_system: str = ""
 
 
 @dataclass
 class ServiceDeskRun:
     run_id: str
+    system: str = ""
     status: str = "success"  # success | failed
     error: str | None = None
     load_id: str | None = None
+    identity: str | None = None
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     ended_at: dt.datetime | None = None
     figures: list[ResourceFigures] = field(default_factory=list)
@@ -61,103 +85,191 @@ class ServiceDeskRun:
 
     def table(self) -> str:
         """The figures as a fixed-width table for the terminal."""
-        lines = [f"  {'resource':<12}{'fetched':>9}{'inserted':>10}{'updated':>9}{'rejected':>10}{'retries':>9}"
-                 f"  status"]
+        lines = [f"  {'resource':<14}{'fetched':>9}{'skipped':>9}{'inserted':>10}{'updated':>9}{'rejected':>10}"
+                 f"{'deleted':>9}{'retries':>9}  status"]
         for f in self.figures:
-            lines.append(f"  {f.resource:<12}{f.fetched:>9,}{f.inserted:>10,}{f.updated:>9,}{f.rejected:>10,}"
-                         f"{f.retries:>9,}  {f.status}")
+            lines.append(f"  {f.resource:<14}{f.fetched:>9,}{f.skipped:>9,}{f.inserted:>10,}{f.updated:>9,}"
+                         f"{f.rejected:>10,}{f.deleted:>9,}{f.retries:>9,}  {f.status}")
         return "\n".join(lines)
 
 
-def pipeline_for(warehouse: Warehouse, dataset: str) -> dlt.Pipeline:
+def pipeline_for(warehouse: Warehouse, system: str) -> dlt.Pipeline:
     os.environ.setdefault("DLT_PROJECT_DIR", str(paths.PROJECT_ROOT))
-    return dlt.pipeline(pipeline_name=f"servicedesk_{warehouse.target}", destination=warehouse.dlt_destination(),
-                        dataset_name=dataset, pipelines_dir=str(paths.state_dir() / "dlt"))
+    return dlt.pipeline(pipeline_name=f"servicedesk_{system}_{warehouse.target}",
+                        destination=warehouse.dlt_destination(), dataset_name=dataset(),
+                        pipelines_dir=str(paths.state_dir() / "dlt"))
 
 
-def _table_state(warehouse: Warehouse, dataset: str, cursors: dict[str, str | None]) -> dict[str, tuple[int, object]]:
-    """(row count, latest cursor value) per table, the cursor as declared; (0, None) for a table not created yet."""
-    state = {}
-    for table, cursor_column in cursors.items():
-        if not warehouse.table_exists(dataset, table):
-            state[table] = (0, None)
+def change_column(system: SystemConfig, resource: Resource) -> str | None:
+    """The column that tells a changed record from one re-read unchanged: the canonical column the resource's cursor
+    fills, else the entity's ``updated_at`` (a child resource, such as Redmine's journals, has no cursor of its
+    own)."""
+    column = cursor_column(system, resource)
+    if column is None and "updated_at" in canonical().entities[resource.entity].columns:
+        column = "updated_at"
+    return column
+
+
+def _system_filter(warehouse: Warehouse) -> str:
+    return f"{quote(SOURCE_SYSTEM)} = {warehouse.placeholder}"
+
+
+def _table_state(warehouse: Warehouse, system: SystemConfig) -> dict[str, tuple[int, object]]:
+    """(this system's row count, its latest cursor value) per resource's table; (0, None) before its first load."""
+    state: dict[str, tuple[int, object]] = {}
+    for resource in system.resources:
+        if not warehouse.table_exists(dataset(), resource.entity):
+            state[resource.name] = (0, None)
             continue
-        latest = f"max({quote(cursor_column)})" if cursor_column else "null"
-        state[table] = tuple(warehouse.query(f"select count(*), {latest} from {quote(dataset)}.{quote(table)}")[0])
+        column = change_column(system, resource)
+        latest = f"max({quote(column)})" if column else "null"
+        rows = warehouse.query(f"select count(*), {latest} from {quote(dataset())}.{quote(resource.entity)} "
+                               f"where {_system_filter(warehouse)}", (system.system,))
+        state[resource.name] = (int(rows[0][0]), rows[0][1])
     return state
 
 
-def _rewritten(warehouse: Warehouse, dataset: str, table: str, load_id: str, newer_than: object,
-               cursor_column: str | None) -> int:
-    """Rows this load wrote whose cursor is past the previous cursor: inserted or really changed. Rows on the
-    cursor boundary, re-read by the inclusive incremental, are rewritten unchanged and not counted."""
-    placeholder = "?" if warehouse.target == "duckdb" else "%s"
-    if cursor_column is None:
+def _rewritten(warehouse: Warehouse, system: SystemConfig, entity: str, load_id: str, newer_than: object,
+               column: str | None) -> int:
+    """Rows of this system the load wrote whose cursor is past the previous cursor: inserted or really changed.
+    Rows on the cursor boundary, re-read by the inclusive incremental, are rewritten unchanged and not counted."""
+    ph = warehouse.placeholder
+    if column is None:
         newer_than = None  # no cursor column to compare: every row this load wrote
-    condition = f" and {quote(cursor_column)} > {placeholder}" if newer_than is not None else ""
-    parameters = (load_id, newer_than) if newer_than is not None else (load_id,)
-    return int(warehouse.query(f"select count(*) from {quote(dataset)}.{quote(table)} where _dlt_load_id = "
-                               f"{placeholder}"
-                               f"{condition}", parameters)[0][0])
+    condition = f" and {quote(column)} > {ph}" if newer_than is not None and column else ""
+    parameters = (system.system, load_id, newer_than) if condition else (system.system, load_id)
+    if not warehouse.table_exists(dataset(), entity):
+        return 0
+    return int(warehouse.query(f"select count(*) from {quote(dataset())}.{quote(entity)} where "
+                               f"{_system_filter(warehouse)} and _dlt_load_id = {ph}{condition}", parameters)[0][0])
 
 
-def describe_failure(error: BaseException) -> tuple[str, str | None]:
+def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
+    """Tables of this dataset written before systems were declared (no source_system column)."""
+    found = []
+    for entity in {resource.entity for resource in system.resources}:
+        if warehouse.table_exists(dataset(), entity):
+            columns = warehouse.query("select column_name from information_schema.columns where table_schema = "
+                                      f"{warehouse.placeholder} and table_name = {warehouse.placeholder}",
+                                      (dataset(), entity))
+            if SOURCE_SYSTEM not in {name for (name,) in columns}:
+                found.append(f"{dataset()}.{entity}")
+    return sorted(found)
+
+
+def known_keys(warehouse: Warehouse, system: SystemConfig) -> Callable[[str, str], tuple[set[str], set[str]]]:
+    """For a deletion check: (keys of this system's records in bronze, keys marked deleted) of an entity."""
+    def read(entity: str, key: str) -> tuple[set[str], set[str]]:
+        ph = warehouse.placeholder
+        present: set[str] = set()
+        if warehouse.table_exists(dataset(), entity):
+            present = {str(value) for (value,) in warehouse.query(
+                f"select {quote(key)} from {quote(dataset())}.{quote(entity)} where {_system_filter(warehouse)}",
+                (system.system,))}
+        marked: set[str] = set()
+        if warehouse.table_exists(dataset(), DELETIONS):
+            marked = {value for (value,) in warehouse.query(
+                f"select record_key from {quote(dataset())}.{DELETIONS} where {_system_filter(warehouse)} and "
+                f"entity = {ph} and is_deleted", (system.system, entity))}
+        return present, marked
+
+    return read
+
+
+def describe_failure(error: BaseException, system: SystemConfig | None = None) -> tuple[str, str | None]:
     """The failure in one line, every secret masked, and the resource it happened in."""
-    text, resource = _describe_failure(error)
+    text, resource = _describe_failure(error, system)
     return redact(text) or text, resource
 
 
-def _describe_failure(error: BaseException) -> tuple[str, str | None]:
+def _describe_failure(error: BaseException, system: SystemConfig | None) -> tuple[str, str | None]:
     """(message, resource) in the user's terms: the endpoint and status, or what is missing from the config."""
+    name = f"servicedesk {system.system}" if system else "servicedesk"
     resource = getattr(find_cause(error, PipeException) or error, "pipe_name", None)
+    where = f"{name} {resource}" if resource else name
+    for kind in (ServiceDeskAuthError, ConfigError):
+        found = find_cause(error, kind)
+        if found is not None:
+            return f"{found} (permanent)", resource
     http = find_cause(error, requests.HTTPError)
     if isinstance(http, requests.HTTPError) and http.response is not None:
         response = http.response
         kind = "transient, retries exhausted" if response.status_code in (429, 500, 502, 503, 504) else "permanent"
-        hint = "; check sources.servicedesk.token" if response.status_code in (401, 403) else ""
-        return (f"servicedesk {resource or ''}: GET {response.request.path_url} answered {response.status_code} "
-                f"{response.reason} ({kind}){hint}", resource)
+        hint = f"; check {describe_secret(system)}" if response.status_code in (401, 403) and system else ""
+        return (f"{where}: GET {response.request.path_url} answered {response.status_code} {response.reason} "
+                f"({kind}){hint}", resource)
     decode = find_cause(error, json.JSONDecodeError) or find_cause(error, requests.JSONDecodeError)
     if decode is not None:
-        return f"servicedesk {resource or ''}: malformed JSON page ({decode}) (permanent)", resource
+        return f"{where}: malformed JSON page ({decode}) (permanent)", resource
     timeout = find_cause(error, requests.Timeout) or find_cause(error, requests.ConnectionError)
     if timeout is not None:
-        return f"servicedesk {resource or ''}: {type(timeout).__name__} after all retries: {timeout}", resource
+        return f"{where}: {type(timeout).__name__} after all retries: {timeout}", resource
     missing = find_cause(error, ConfigFieldMissingException)
     if missing is not None:
-        return ("servicedesk: base_url or token not configured: set SOURCES__SERVICEDESK__BASE_URL and "
-                "SOURCES__SERVICEDESK__TOKEN, or .dlt/secrets.toml (see .dlt/secrets.toml.example)", None)
+        return f"{name}: a setting is not configured: {missing}", None
     text = str(error).strip().splitlines()
-    return f"servicedesk {resource or ''}: {text[-1] if text else type(error).__name__}", resource
+    return f"{where}: {text[-1] if text else type(error).__name__}", resource
 
 
-def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool = False,
-                       base_url: str | None = None, token: str | None = None,
+def _system(system: SystemConfig | str) -> SystemConfig:
+    if isinstance(system, SystemConfig):
+        return system
+    declared = declared_systems()
+    if system not in declared:
+        raise ConfigError(f"no service-desk system {system!r}; declared: {', '.join(declared) or 'none'}")
+    return declared[system]
+
+
+def _reset_cursors(pipeline: dlt.Pipeline, system: SystemConfig) -> None:
+    """A full refresh reads every record again: the resources' cursors are reset (dlt's state-only drop), the
+    tables are kept (other systems' rows are in them; every record read is merged on its key)."""
+    try:
+        pipeline.sync_destination()
+        pipeline_drop(pipeline, resources=[resource.name for resource in system.resources], state_only=True)()
+    except PipelineNeverRan:
+        pass  # nothing loaded yet: every record is read anyway
+
+
+def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig | str, *, full_refresh: bool = False,
+                       base_url: str | None = None, secret: str | None = None, username: str | None = None,
                        request_settings: dict | None = None, progress: Progress = print,
                        ledger: Ledger | None = None) -> ServiceDeskRun:
-    """One incremental load of every resource (or all of it again with ``full_refresh``), then its figures,
-    written to the run ledger as they happen."""
-    config = load_config()
-    dataset, tables = config["dataset"], [r["name"] for r in config["resources"]]
-    cursors = cursor_columns(config)  # the declared cursor of each resource: no system's column names in code
+    """One incremental load of every resource of ``system`` (or all of it again with ``full_refresh``), then its
+    figures, written to the run ledger as they happen. ``base_url`` / ``secret`` / ``username`` override dlt's
+    config and secrets."""
+    system = _system(system)
     if ledger is None:
         ledger = Ledger(warehouse, run_id)
         ledger.ensure_schema()
-    stage_event = ledger.event("load", "stage_started", "running", source="servicedesk",
-                               details={"full_refresh": full_refresh})
-    pipeline = pipeline_for(warehouse, dataset)
-    for load_id in discard_leftovers(pipeline, ledger, "servicedesk"):
-        progress(f"servicedesk: discarded an unfinished load package ({load_id}) left by an earlier run; its records "
-                 "are fetched again from the last committed cursor")
-    before = {t: (0, None) for t in tables} if full_refresh else _table_state(warehouse, dataset, cursors)
-    stats, run = RequestStats(), ServiceDeskRun(run_id)
-    credentials = {key: value for key, value in (("base_url", base_url), ("token", token)) if value}
-    progress(f"servicedesk: loading {', '.join(tables)} into {warehouse.describe()}"
+    stage_event = ledger.event("load", "stage_started", "running", source=SOURCE, subject=system.system,
+                               details={"system": system.system, "full_refresh": full_refresh})
+    pipeline = pipeline_for(warehouse, system.system)
+    for load_id in discard_leftovers(pipeline, ledger, SOURCE):
+        progress(f"servicedesk {system.system}: discarded an unfinished load package ({load_id}) left by an earlier "
+                 "run; its records are fetched again from the last committed cursor")
+    stats, run = RequestStats(), ServiceDeskRun(run_id, system=system.system)
+    names = ", ".join(f"{r.name} -> {r.entity}" if r.name != r.entity else r.name for r in system.resources)
+    progress(f"servicedesk {system.system}: loading {names} into {warehouse.describe()}"
              f"{' (full refresh)' if full_refresh else ''} ...")
-    failed_resource = None
+    before: dict[str, tuple[int, object]] = {r.name: (0, None) for r in system.resources}
+    failed_resource, legacy = None, _legacy_tables(warehouse, system)
     try:
-        source = servicedesk_source(stats=stats, request_settings=request_settings, **credentials)
-        pipeline.run(source, refresh="drop_sources" if full_refresh else None)
+        if legacy:
+            raise ConfigError(
+                f"{', '.join(legacy)} {'was' if len(legacy) == 1 else 'were'} written by a version of the project "
+                "before several service desks could be declared (no source_system column); drop them once (for "
+                f"example `drop schema {dataset()} cascade`) and load again: the API still holds every record")
+        before = _table_state(warehouse, system)
+        credentials = resolve_credentials(system, base_url=base_url, secret=secret, username=username)
+        settings = system.requests.model_dump() | (request_settings or {})
+        run.identity = check_identity(system, credentials, retrying_session(stats, settings))
+        if run.identity:
+            progress(f"servicedesk {system.system}: signed in as {run.identity}")
+        if full_refresh:
+            _reset_cursors(pipeline, system)
+        source = servicedesk_source(system, credentials, stats=stats, request_settings=request_settings,
+                                    known_keys=known_keys(warehouse, system))
+        pipeline.run(source)
         load_info = pipeline.last_trace.last_load_info
         run.load_id = load_info.loads_ids[-1] if load_info and load_info.loads_ids else None
     except Exception as error:  # recorded as a failed load, with its figures
@@ -165,18 +277,24 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
         if unavailable is not None:  # the run cannot go on; its package is discarded by the next run
             raise unavailable from error
         run.status = "failed"
-        run.error, failed_resource = describe_failure(error)
+        run.error, failed_resource = describe_failure(error, system)
+        failed_step = find_cause(error, PipelineStepFailed)
+        if isinstance(failed_step, PipelineStepFailed) and failed_step.step == "load":
+            run.load_id = failed_step.load_id  # some tables may have been merged: counted from bronze below
     run.ended_at = dt.datetime.now(dt.UTC)
-    after = _table_state(warehouse, dataset, cursors)
-    for table in tables:
-        inserted = max(after[table][0] - before[table][0], 0) if run.status == "success" else 0
-        written = _rewritten(warehouse, dataset, table, run.load_id, before[table][1], cursors[table]) \
-            if run.load_id else 0
-        figures = ResourceFigures(table, fetched=stats.fetched[table], inserted=inserted,
-                                  updated=max(written - inserted, 0), rejected=stats.rejected[table],
-                                  retries=stats.transient[table], status=run.status)
+    after = before if legacy else _table_state(warehouse, system)
+    for resource in system.resources:
+        name = resource.name
+        inserted = max(after[name][0] - before[name][0], 0)
+        written = _rewritten(warehouse, system, resource.entity, run.load_id, before[name][1],
+                             change_column(system, resource)) if run.load_id else 0
+        figures = ResourceFigures(name, fetched=stats.fetched[name], inserted=inserted,
+                                  updated=max(written - inserted, 0), rejected=stats.rejected[name],
+                                  retries=stats.transient[name], skipped=stats.skipped[name],
+                                  deleted=stats.deleted[name] if run.status == "success" else 0,
+                                  status=run.status, source_system=system.system)
         if run.status == "failed":
-            figures.error_message = run.error if failed_resource in (None, table) else "not loaded: run failed"
+            figures.error_message = run.error if failed_resource in (None, name) else "not loaded: run failed"
         run.figures.append(figures)
     run.rejections = stats.rejections
     record_figures(warehouse, run)
@@ -186,26 +304,31 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, *, full_refresh: bool 
 
 def _record_events(ledger: Ledger, run: ServiceDeskRun, stage_event: str) -> None:
     for f in run.figures:
-        where = {"source": "servicedesk", "subject": f.resource, "parent": stage_event}
+        where = {"source": SOURCE, "subject": f"{run.system}.{f.resource}", "parent": stage_event}
         if f.retries:
             ledger.event("load", "retry", "success" if run.status == "success" else "failed", retries=f.retries,
                          error_class="retryable", message=f"{f.retries} transient failures retried", **where)
         ledger.event("load", "load_completed", f.status, correlation_id=run.load_id, rows=f.inserted + f.updated,
                      retries=f.retries, message=f.error_message,
-                     details={k: getattr(f, k) for k in ("fetched", "inserted", "updated", "rejected")}, **where)
+                     details={k: getattr(f, k) for k in ("fetched", "skipped", "inserted", "updated", "rejected",
+                                                         "deleted")} | {"system": run.system}, **where)
     permanent = run.error and "permanent" in run.error
     ledger.event("load", "stage_completed" if run.status == "success" else "stage_failed", run.status,
-                 source="servicedesk", parent=stage_event, correlation_id=run.load_id, duration=run.seconds,
-                 rows=sum(f.inserted + f.updated for f in run.figures), retries=sum(f.retries for f in run.figures),
+                 source=SOURCE, subject=run.system, parent=stage_event, correlation_id=run.load_id,
+                 duration=run.seconds, rows=sum(f.inserted + f.updated for f in run.figures),
+                 retries=sum(f.retries for f in run.figures),
                  error_class=None if run.status == "success" else "permanent" if permanent else "retryable",
-                 message=run.error)
+                 message=run.error, details={"system": run.system, "identity": run.identity})
 
 
 def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:
     """Append the figures to ``ops.servicedesk_load_figures``, where the run ledger picks them up."""
     rows = [asdict(f) | {"run_id": run.run_id, "load_id": run.load_id, "started_at": run.started_at,
                          "ended_at": run.ended_at, "duration_seconds": run.seconds} for f in run.figures]
+    for row in rows:
+        row["error_message"] = redact(row["error_message"])
     pipeline = dlt.pipeline(pipeline_name=f"ops_{warehouse.target}", destination=warehouse.dlt_destination(),
                             dataset_name=OPS_DATASET, pipelines_dir=str(paths.state_dir() / "dlt"))
     pipeline.run(rows, table_name="servicedesk_load_figures", write_disposition="append",
-                 columns={"error_message": {"data_type": "text"}, "load_id": {"data_type": "text"}})
+                 columns={"error_message": {"data_type": "text"}, "load_id": {"data_type": "text"},
+                          "source_system": {"data_type": "text"}})

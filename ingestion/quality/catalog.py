@@ -55,15 +55,18 @@ class BronzeTable:
 def declared_tables() -> list[BronzeTable]:
     """Every bronze table the source configs declare (publications, then the service desk)."""
     from ingestion.sources.publications.settings import load_publications
-    from ingestion.sources.servicedesk import load_config
+    from ingestion.sources.servicedesk import dataset, declared_systems
+    from ingestion.sources.servicedesk.mapping import SOURCE_SYSTEM
 
     tables = [BronzeTable(p.dataset, spec.table, spec.keys, "_period")
               for p in load_publications().values() for spec in p.tables()]
-    desk = load_config()
-    for resource in desk["resources"]:
-        key = resource.get("primary_key", [])
-        tables.append(BronzeTable(desk["dataset"], resource["name"], (key,) if isinstance(key, str) else tuple(key),
-                                  None))
+    keys: dict[str, set[tuple[str, ...]]] = {}
+    for system in declared_systems().values():  # the canonical tables the declared systems fill
+        for resource in system.resources:
+            keys.setdefault(resource.entity, set()).add((SOURCE_SYSTEM, *resource.key()))
+    # a table whose systems identify records differently (an id here, a natural key there) has no one key to check
+    tables += [BronzeTable(dataset(), entity, next(iter(found)) if len(found) == 1 else (), None)
+               for entity, found in sorted(keys.items())]
     return tables
 
 

@@ -399,8 +399,8 @@ def test_service_desk_api_faults_are_retried_or_fail_clearly_and_a_rerun_matches
     faults, expected, words = API_FAULTS[fault]
     with start_server(port=0, token="fault-token", seed=11) as api:
         def load(ws: Workspace) -> object:
-            return ingest_servicedesk(ws.warehouse, f"fault-{uuid.uuid4().hex[:6]}", base_url=api.base_url,
-                                      token="fault-token", request_settings=FAST_RETRIES, progress=lambda _: None)
+            return ingest_servicedesk(ws.warehouse, f"fault-{uuid.uuid4().hex[:6]}", "local", base_url=api.base_url,
+                                      secret="fault-token", request_settings=FAST_RETRIES, progress=lambda _: None)
 
         with Workspace(engine, tmp_path / "case") as ws:
             first = load(ws)

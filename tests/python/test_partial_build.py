@@ -35,13 +35,14 @@ FIRST_PERIODS = ("2025-02", "2025-03", "2025-04", "2025-05")
 def test_a_source_with_a_failed_load_is_left_out_and_the_others_are_built() -> None:
     publication = PublicationRun(PUBLICATION, "r", [PeriodResult("2025-05", "loaded"),
                                                     PeriodResult("2025-06", "failed", error="corrupt")])
-    assert build_scope([publication], ServiceDeskRun("r")) == BuildScope(
+    assert build_scope([publication], [ServiceDeskRun("r", "local")]) == BuildScope(
         {PUBLICATION: "period 2025-06 failed"}, ("servicedesk",))
     desk_down = build_scope([PublicationRun(PUBLICATION, "r", [PeriodResult("2025-06", "skipped")])],
-                            ServiceDeskRun("r", status="failed"))
-    assert desk_down == BuildScope({"servicedesk": "the service-desk load failed"}, (PUBLICATION,))
+                            [ServiceDeskRun("r", "local"), ServiceDeskRun("r", "redmine", status="failed")])
+    # the systems share the canonical tables: one failed system keeps the service desk's silver and gold as they were
+    assert desk_down == BuildScope({"servicedesk": "the service-desk load of redmine failed"}, (PUBLICATION,))
     assert desk_down.built() == f"silver and gold were built for {PUBLICATION}; servicedesk kept as it was"
-    assert build_scope([publication], ServiceDeskRun("r", status="failed")).healthy == ()
+    assert build_scope([publication], [ServiceDeskRun("r", "local", status="failed")]).healthy == ()
 
 
 def test_the_selectors_name_the_dbt_sources_of_the_failed_source_tables() -> None:

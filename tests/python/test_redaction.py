@@ -46,7 +46,7 @@ def test_a_failing_service_desk_run_writes_its_secrets_nowhere(workspace: Worksp
     run_id = f"test-{uuid.uuid4().hex[:6]}"
     ledger = Ledger(workspace.warehouse, run_id)
     ledger.ensure_schema()
-    run = ingest_servicedesk(workspace.warehouse, run_id, base_url=base_url, token=TOKEN, ledger=ledger,
+    run = ingest_servicedesk(workspace.warehouse, run_id, "local", base_url=base_url, secret=TOKEN, ledger=ledger,
                              request_settings={"max_attempts": 1, "timeout_seconds": 2})
     assert run.status != "success" and run.error
     printed = capsys.readouterr()

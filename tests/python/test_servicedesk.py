@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingestion.local_api import ServiceDeskAPI, start_server
+from ingestion.local_api import SYSTEM, ServiceDeskAPI, start_server
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
-from ingestion.sources.servicedesk import cursor_columns
+from ingestion.sources.servicedesk import cursor_column, cursor_path, schema
 from ingestion.sources.servicedesk.http import RequestStats
 
 from workspace import Workspace
@@ -35,8 +35,8 @@ def api() -> Iterator[ServiceDeskAPI]:
 
 
 def ingest(ws: Workspace, api: ServiceDeskAPI, token: str = TOKEN, **options: object) -> ServiceDeskRun:
-    return ingest_servicedesk(ws.warehouse, f"test-{uuid.uuid4().hex[:6]}", base_url=api.base_url, token=token,
-                              request_settings=FAST, progress=lambda _: None, **options)
+    return ingest_servicedesk(ws.warehouse, f"test-{uuid.uuid4().hex[:6]}", SYSTEM, base_url=api.base_url,
+                              secret=token, request_settings=FAST, progress=lambda _: None, **options)
 
 
 def figures(run: ServiceDeskRun) -> dict[str, dict]:
@@ -107,9 +107,9 @@ def test_changed_records_are_fetched_alone_updated_in_place_and_snapshotted(work
     assert stored == served
 
     assert workspace.dbt("build", "--select", "tag:servicedesk").ok
-    versions = dict(workspace.query("select ticket_id, count(*) from snapshots.snap_servicedesk__tickets "
-                                    "group by ticket_id"))
-    assert all(versions[ticket] == 2 for ticket in changed["tickets"])
+    versions = dict(workspace.query("select ticket_key, count(*) from snapshots.snap_servicedesk__tickets "
+                                    "group by ticket_key"))
+    assert all(versions[f"local:{ticket}"] == 2 for ticket in changed["tickets"])
     assert sum(1 for count in versions.values() if count > 1) == len(changed["tickets"])
 
 
@@ -148,7 +148,7 @@ def test_unauthorised_fails_at_once_naming_endpoint_and_loads_nothing(workspace:
 
     assert run.status == "failed"
     assert "/comments" in run.error and "401" in run.error and "permanent" in run.error
-    assert "sources.servicedesk.token" in run.error
+    assert "SOURCES__SERVICEDESK__LOCAL__TOKEN" in run.error
     for table in TABLES:  # tickets and users were fetched fine, but nothing of the failed run is visible
         assert not workspace.warehouse.table_exists("bronze_servicedesk", table) or workspace.scalar(
             f"select count(*) from bronze_servicedesk.{table}") == 0
@@ -202,25 +202,31 @@ def test_a_load_killed_midway_and_started_again_ends_like_an_uninterrupted_one(
 
 
 REDMINE_LIKE = {
+    "system": "redmine_like", "auth": {"type": "api_key", "name": "X-Redmine-API-Key"},
     "resource_defaults": {"endpoint": {"incremental": {"cursor_path": "updated_on", "start_param": "updated_on"}}},
     "resources": [
-        {"name": "issues", "endpoint": {"path": "issues.json"}},
-        {"name": "journals", "endpoint": {"path": "issues/{issue_id}.json", "incremental": {"cursor_path":
-                                                                                         "created_on"}}},
-        {"name": "users", "endpoint": {"path": "users.json", "incremental": {"cursor_path": "author.updated"}}},
-        {"name": "statuses", "endpoint": "issue_statuses.json"},
+        {"name": "issues", "entity": "tickets", "endpoint": {"path": "issues.json"},
+         "fields": {"updated_at": "updated_on", "requester_id": "author.id"}},
+        {"name": "journals", "entity": "comments", "endpoint": {"path": "issues/{resources.issues.id}.json"},
+         "include_from_parent": ["id"], "fields": {"ticket_id": "_issues_id"}},
+        {"name": "users", "entity": "users", "endpoint": {"path": "users.json", "incremental": {
+            "cursor_path": "author.updated"}}},
+        {"name": "time_entries", "entity": "timesheets", "endpoint": "time_entries.json",
+         "fields": {"updated_at": "updated_on"}},
     ],
 }
 
 
 def test_cursors_and_retry_counts_follow_the_declaration_not_one_systems_names() -> None:
-    assert cursor_columns(REDMINE_LIKE) == {"issues": "updated_on", "journals": "created_on", "users": None,
-                                            "statuses": "updated_on"}
+    system = schema.validate(REDMINE_LIKE, "redmine_like.yml")
+    cursors = {r.name: (cursor_path(system, r), cursor_column(system, r)) for r in system.resources}
+    assert cursors == {"issues": ("updated_on", "updated_at"), "journals": (None, None),
+                       "users": ("author.updated", None), "time_entries": ("updated_on", "updated_at")}
     stats = RequestStats()
-    for name, path in (("issues", "issues.json"), ("journals", "issues/{issue_id}.json"), ("statuses",
-                                                                                         "issue_statuses.json")):
+    for name, path in (("issues", "issues.json"), ("journals", "issues/{resources.issues.id}.json"),
+                       ("time_entries", "time_entries.json")):
         stats.declare(name, path)
     for url in ("http://desk/redmine/issues.json?offset=25", "http://desk/redmine/issues/19.json?include=journals",
-                "http://desk/redmine/issues/20.json", "http://desk/redmine/issue_statuses.json"):
+                "http://desk/redmine/issues/20.json", "http://desk/redmine/time_entries.json"):
         stats.count_transient(url)
-    assert dict(stats.transient) == {"issues": 1, "journals": 2, "statuses": 1}  # not "19.json", "20.json"
+    assert dict(stats.transient) == {"issues": 1, "journals": 2, "time_entries": 1}  # not "19.json", "20.json"

@@ -1,90 +1,383 @@
-"""dlt source for the service-desk REST API, declared in ``servicedesk.yml`` and built by dlt's ``rest_api``.
+"""dlt source for any service desk declared in ``systems/<system>.yml``, built by dlt's ``rest_api``.
 
-The YAML holds the API's shape; this module adds what YAML cannot: the injected base URL and token, the retrying
-session that counts attempts, and two processing steps per resource (count what was fetched, reject records that
-lack their key or cursor, naming them).
+A system's YAML holds its API's shape, its auth scheme and how its records map onto the canonical model
+(``canonical.yml``). This module adds what YAML cannot: credentials from the environment or ``.dlt/secrets.toml``
+(never from a config file), the identity check, the retrying session that counts attempts per declared resource,
+and per resource the processing steps: count what was fetched, skip what is not the entity (a journal without
+notes), reject records lacking their cursor or key (naming them), and map each record onto its canonical entity.
+A resource declaring ``deletions: full_scan`` gets a companion resource that lists every key and records what
+vanished in ``deletions``.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dlt
+import requests
 import yaml
-from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
+from dlt.common.schema import Schema
+from dlt.extract.source import DltSource
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth, AuthConfigBase, BearerTokenAuth, HttpBasicAuth
 from dlt.sources.rest_api import rest_api_resources
 
 from ingestion import redact
+from ingestion.errors import ConfigError
+from ingestion.sources.servicedesk import mapping, schema
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
+from ingestion.sources.servicedesk.schema import ApiKey, Bearer, Resource, SystemConfig, canonical
 
-CONFIG = Path(__file__).with_name("servicedesk.yml")
-NAMING = SnakeCaseNaming()  # dlt's own column naming, so a declared field name becomes the bronze column it lands in
+HERE = Path(__file__).parent
+SYSTEMS = HERE / "systems"
+DELETIONS = "deletions"  # the table a deletion check writes: source_system, entity, record_key, is_deleted
+KnownKeys = Callable[[str, str], tuple[set[str], set[str]]]  # (entity, key column) -> (in bronze, marked deleted)
 
 
-def load_config(path: Path | None = None) -> dict:
-    return yaml.safe_load((path or CONFIG).read_text())
+class ServiceDeskAuthError(Exception):
+    """The credentials were refused, or belong to no one (anonymous) or to someone else."""
 
 
-def cursor_columns(config: dict) -> dict[str, str | None]:
-    """Each resource's incremental cursor as its bronze column (as declared, by the resource or its defaults);
-    None for a resource without one, or whose cursor is inside a nested object (kept as JSON in bronze)."""
-    default = (config.get("resource_defaults", {}).get("endpoint", {}).get("incremental") or {}).get("cursor_path")
-    columns: dict[str, str | None] = {}
-    for resource in config["resources"]:
-        endpoint = resource.get("endpoint")
-        incremental = endpoint.get("incremental") if isinstance(endpoint, dict) else None
-        path = (incremental or {}).get("cursor_path", default) if incremental is not False else None
-        columns[resource["name"]] = NAMING.normalize_identifier(path) if path and "." not in path else None
+def dataset() -> str:
+    """The bronze schema every system loads into."""
+    return canonical().dataset
+
+
+def load_system(path: Path) -> SystemConfig:
+    """One system's YAML, checked (ConfigError naming the file and YAML path otherwise)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read service-desk system {path}: {error}") from error
+    system = schema.validate(raw, Path(path).name)
+    if Path(path).parent == SYSTEMS and Path(path).stem != system.system:
+        raise ConfigError(f"{Path(path).name}: system: {system.system!r} must match the file name "
+                          f"({Path(path).stem}.yml)")
+    return system
+
+
+def declared_systems() -> dict[str, SystemConfig]:
+    """Every system declared in ``systems/`` (enabled or not), by name."""
+    return {system.system: system for system in (load_system(path) for path in sorted(SYSTEMS.glob("*.yml")))}
+
+
+def select_systems(names: list[str] | None = None, paths: list[Path] | None = None) -> list[SystemConfig]:
+    """The systems a command loads: those named (``--system``) and those in the files given (``--config``), or
+    else every enabled declared system."""
+    if not names and not paths:
+        return [system for system in declared_systems().values() if system.enabled]
+    chosen = [load_system(path) for path in paths or []]
+    if names:
+        declared = declared_systems()
+        for name in names:
+            if name not in declared:
+                raise ConfigError(f"no service-desk system {name!r} in {SYSTEMS.relative_to(HERE.parents[2])}; "
+                                  f"declared: {', '.join(declared) or 'none'}")
+            chosen.append(declared[name])
+    seen: set[str] = set()
+    for system in chosen:
+        if system.system in seen:
+            raise ConfigError(f"service-desk system {system.system!r} is given twice")
+        seen.add(system.system)
+    return chosen
+
+
+# -- credentials ----------------------------------------------------------------------------------------------------
+SECRET_NAME = {"bearer": "token", "api_key": "api_key", "http_basic": "password"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where a system is and what it is told; ``secret`` is the token, API key or password of its auth scheme."""
+
+    base_url: str
+    secret: str
+    username: str | None = None
+
+    def __repr__(self) -> str:  # never in a traceback or log
+        return f"Credentials(base_url={self.base_url!r}, secret='***', username={self.username!r})"
+
+
+def setting_names(system: SystemConfig, name: str) -> tuple[str, str]:
+    """The dlt config key of a system's setting and its environment variable."""
+    key = f"sources.servicedesk.{system.system}.{name}"
+    return key, key.upper().replace(".", "__")
+
+
+def _lookup(system: SystemConfig, name: str, secret: bool) -> str | None:
+    """``sources.servicedesk.<system>.<name>``, then ``sources.servicedesk.<name>`` (dlt's section fallback), from
+    the environment or ``.dlt/secrets.toml`` / ``config.toml``."""
+    accessor = dlt.secrets if secret else dlt.config
+    for key in (f"sources.servicedesk.{system.system}.{name}", f"sources.servicedesk.{name}"):
+        value = accessor.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def resolve_credentials(system: SystemConfig, base_url: str | None = None, secret: str | None = None,
+                        username: str | None = None) -> Credentials:
+    """The system's base URL and secret: as given, else from dlt config and secrets; ConfigError naming the
+    environment variable to set when one is missing."""
+    base_url = base_url or _lookup(system, "base_url", secret=False) or system.base_url
+    secret_name = SECRET_NAME[system.auth.type]
+    secret = secret or _lookup(system, secret_name, secret=True)
+    if system.auth.type == "http_basic":
+        username = username or _lookup(system, "username", secret=False)
+    missing = [name for name, value in (("base_url", base_url), (secret_name, secret)) if not value]
+    if system.auth.type == "http_basic" and not username:
+        missing.append("username")
+    if missing:
+        wanted = ", ".join(setting_names(system, name)[1] for name in missing)
+        raise ConfigError(f"servicedesk {system.system}: {' and '.join(missing)} not configured: set {wanted}, or "
+                          f"{', '.join(missing)} under [sources.servicedesk.{system.system}] in .dlt/secrets.toml "
+                          "(see .dlt/secrets.toml.example)")
+    redact.register(secret)  # masked in every message from here on
+    assert base_url is not None and secret is not None
+    return Credentials(base_url.rstrip("/") + "/", secret, username)
+
+
+def auth_for(system: SystemConfig, credentials: Credentials) -> AuthConfigBase:
+    """dlt's auth object for the system's scheme, holding the secret."""
+    auth = system.auth
+    if isinstance(auth, Bearer):
+        return BearerTokenAuth(token=credentials.secret)
+    if isinstance(auth, ApiKey):
+        return APIKeyAuth(name=auth.name, api_key=credentials.secret, location=auth.location)
+    return HttpBasicAuth(username=credentials.username, password=credentials.secret)
+
+
+def describe_secret(system: SystemConfig) -> str:
+    """What to check when the credentials are refused: ``the API key (SOURCES__SERVICEDESK__REDMINE__API_KEY)``."""
+    name = SECRET_NAME[system.auth.type]
+    what = {"token": "the token", "api_key": "the API key", "password": "the username and password"}[name]
+    return f"{what} ({setting_names(system, name)[1]})"
+
+
+def check_identity(system: SystemConfig, credentials: Credentials, session: requests.Session) -> str | None:
+    """Call the declared ``whoami`` endpoint: the identity the credentials belong to. Refused, anonymous or another
+    identity than ``whoami.expect`` raises ServiceDeskAuthError naming the setting to check."""
+    if system.whoami is None:
+        return None
+    url = credentials.base_url + system.whoami.path.lstrip("/")
+    path = "/" + system.whoami.path.lstrip("/")
+    response = session.get(url, auth=auth_for(system, credentials), timeout=system.requests.timeout_seconds)
+    if response.status_code in (401, 403):
+        raise ServiceDeskAuthError(f"servicedesk {system.system}: {describe_secret(system)} was refused: GET {path} "
+                                   f"answered {response.status_code} {response.reason}")
+    response.raise_for_status()  # anything else: described like any failed request
+    try:
+        identity = mapping.path_getter(system.whoami.identity)(response.json())
+    except ValueError as error:
+        raise ServiceDeskAuthError(f"servicedesk {system.system}: GET {path} did not answer JSON ({error})") \
+            from error
+    if identity in (None, "", "anonymous"):
+        raise ServiceDeskAuthError(f"servicedesk {system.system}: GET {path} answered as anonymous (no "
+                                   f"{system.whoami.identity}): {describe_secret(system)} is not recognised")
+    expected = _expand(system.whoami.expect)
+    if expected and str(identity) != expected:
+        raise ServiceDeskAuthError(f"servicedesk {system.system}: {describe_secret(system)} belongs to "
+                                   f"{identity!r}, not {expected!r} (whoami.expect)")
+    return str(identity)
+
+
+def _expand(text: str | None) -> str | None:
+    """``${VAR}`` and ``${VAR:-default}`` from the environment."""
+    if text is None:
+        return None
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}",
+                  lambda m: os.environ.get(m.group(1), m.group(2) or ""), text)
+
+
+# -- the rest_api config ----------------------------------------------------------------------------------------------
+def cursor_path(system: SystemConfig, resource: Resource) -> str | None:
+    """The record field a resource's incremental cursor reads (declared by the resource or its defaults)."""
+    default = ((system.resource_defaults.get("endpoint") or {}).get("incremental") or {}).get("cursor_path")
+    endpoint = resource.endpoint if isinstance(resource.endpoint, dict) else {}
+    incremental = endpoint.get("incremental", {}) if not resource.include_from_parent else endpoint.get(
+        "incremental")
+    if incremental is False or (resource.include_from_parent and not incremental):
+        return None  # a child resource reads what its parent's cursor selected
+    return (incremental or {}).get("cursor_path", default)
+
+
+def cursor_column(system: SystemConfig, resource: Resource) -> str | None:
+    """The canonical column a resource's cursor lands in (``updated_on`` -> ``updated_at``), if it lands in one."""
+    path = cursor_path(system, resource)
+    return mapping.column_of(resource, path) if path else None
+
+
+def table_columns(resource: Resource) -> dict[str, dict[str, Any]]:
+    """dlt column hints of a resource's canonical table: every column typed and nullable from the first load (a
+    column the system never fills is there, null, rather than appearing later as drift)."""
+    columns: dict[str, dict[str, Any]] = {
+        mapping.SOURCE_SYSTEM: {"data_type": "text", "nullable": False}}
+    for name, column in canonical().entities[resource.entity].columns.items():
+        columns[name] = {"data_type": column.type, "nullable": True}
+        if column.type == "decimal":
+            columns[name]["precision"], columns[name]["scale"] = 18, 4
     return columns
 
 
-def _key_fields(resource: dict, defaults: dict) -> list[str]:
-    key = resource.get("primary_key", defaults.get("primary_key", []))
-    return [key] if isinstance(key, str) else list(key)
+def _steps(system: SystemConfig, resource: Resource, stats: RequestStats) -> list[dict]:
+    name, cursor = resource.name, cursor_path(system, resource)
+    to_canonical = mapping.compile_mapping(system.system, resource)
+    keep = mapping.compile_filter(resource)
+    read_cursor = mapping.path_getter(cursor) if cursor else None
+    key = resource.key()
 
-
-def _steps(name: str, required: list[str], stats: RequestStats) -> list[dict]:
     def count(record: dict) -> dict:
         stats.fetched[name] += 1
         return record
 
-    def complete(record: dict) -> bool:
-        missing = [f for f in required if record.get(f) in (None, "")]
+    def wanted(record: dict) -> bool:
+        if keep is not None and not keep(record):
+            stats.skipped[name] += 1
+            return False
+        if read_cursor is not None and read_cursor(record) in (None, ""):
+            stats.reject(name, f"{name}: record {_identify(record)} lacks its cursor {cursor}")
+            return False
+        return True
+
+    def complete(row: dict) -> bool:
+        missing = [column for column in key if row.get(column) in (None, "")]
         if missing:
-            stats.rejected[name] += 1
-            stats.rejections.append(f"{name}: record {({f: record.get(f) for f in required})} lacks {missing}")
-        return not missing
+            stats.reject(name, f"{name}: record {({c: row.get(c) for c in key})} lacks {missing}")
+            return False
+        return True
 
-    return [{"map": count}, {"filter": complete}]
+    return [{"map": count}, {"filter": wanted}, {"map": to_canonical}, {"filter": complete}]
 
 
-def rest_api_config(config: dict, base_url: str, token: str, stats: RequestStats,
+def _identify(record: dict) -> str:
+    return str({k: record[k] for k in list(record)[:3]}) if isinstance(record, dict) else repr(record)[:80]
+
+
+def _endpoint(resource: Resource, incremental: bool = True) -> dict[str, Any] | str:
+    endpoint = copy.deepcopy(resource.endpoint) if resource.endpoint is not None else resource.name
+    if incremental or not isinstance(endpoint, dict):
+        return endpoint
+    endpoint["incremental"] = None
+    endpoint["params"] = {key: value for key, value in (endpoint.get("params") or {}).items()
+                          if not (isinstance(value, str) and "{incremental." in value)
+                          and not (isinstance(value, dict) and value.get("type") == "incremental")}
+    return endpoint
+
+
+def _incremental(system: SystemConfig, resource: Resource) -> dict[str, Any] | None:
+    """The resource's incremental settings (its own over the defaults') with the cursor read from the canonical
+    column it maps to: dlt applies the cursor after the processing steps, to the mapped rows. The value is the
+    record's own (``updated_on`` copied into ``updated_at``), so ``{incremental.start_value}`` is what the API sent."""
+    raw = cursor_path(system, resource)
+    if raw is None:
+        return None
+    endpoint = resource.endpoint if isinstance(resource.endpoint, dict) else {}
+    settings = copy.deepcopy((system.resource_defaults.get("endpoint") or {}).get("incremental") or {})
+    settings.update(copy.deepcopy(endpoint.get("incremental") or {}))
+    settings["cursor_path"] = mapping.column_of(resource, raw)
+    return settings
+
+
+def _resource_spec(system: SystemConfig, resource: Resource, stats: RequestStats) -> dict[str, Any]:
+    endpoint = _endpoint(resource)
+    incremental = _incremental(system, resource)
+    if incremental is not None:
+        endpoint = {"path": endpoint} if isinstance(endpoint, str) else endpoint
+        endpoint["incremental"] = incremental
+    spec: dict[str, Any] = {
+        "name": resource.name, "table_name": resource.entity, "endpoint": endpoint,
+        "primary_key": [mapping.SOURCE_SYSTEM, *resource.key()], "columns": table_columns(resource),
+        "processing_steps": _steps(system, resource, stats),
+    }
+    if resource.include_from_parent:
+        spec["include_from_parent"] = list(resource.include_from_parent)
+    return spec
+
+
+def rest_api_config(system: SystemConfig, credentials: Credentials, stats: RequestStats,
                     request_settings: dict | None = None) -> dict[str, Any]:
-    """The YAML turned into dlt's RESTAPIConfig, with credentials, session and processing steps added;
-    ``request_settings`` overrides the YAML's ``requests`` (timeouts, attempts, backoff)."""
-    rest = {"client": copy.deepcopy(config.get("client", {})),
-            "resource_defaults": copy.deepcopy(config.get("resource_defaults", {})), "resources": []}
-    rest["client"].update(base_url=base_url.rstrip("/") + "/", auth={"type": "bearer", "token": token},
-                          session=retrying_session(stats, config.get("requests", {}) | (request_settings or {})))
-    cursor = rest["resource_defaults"].get("endpoint", {}).get("incremental", {}).get("cursor_path")
-    for resource in config["resources"]:
-        resource = copy.deepcopy(resource)
-        endpoint = resource.get("endpoint") or resource["name"]
-        stats.declare(resource["name"], endpoint if isinstance(endpoint, str) else endpoint.get("path",
-                                                                                               resource["name"]))
-        required = _key_fields(resource, rest["resource_defaults"]) + ([cursor] if cursor else [])
-        resource["processing_steps"] = _steps(resource["name"], required, stats)
-        rest["resources"].append(resource)
+    """The system's YAML turned into dlt's RESTAPIConfig: credentials, session and processing steps added."""
+    settings = system.requests.model_dump() | (request_settings or {})
+    client = copy.deepcopy(system.client) | {
+        "base_url": credentials.base_url, "auth": auth_for(system, credentials),
+        "session": retrying_session(stats, settings)}
+    rest: dict[str, Any] = {"client": client, "resource_defaults": copy.deepcopy(system.resource_defaults),
+                            "resources": []}
+    for resource in system.resources:
+        endpoint = resource.endpoint
+        stats.declare(resource.name, endpoint if isinstance(endpoint, str) else (endpoint or {}).get(
+            "path", resource.name))
+        rest["resources"].append(_resource_spec(system, resource, stats))
     return rest
 
 
-@dlt.source(name="servicedesk", max_table_nesting=0)
-def servicedesk_source(base_url: str = dlt.config.value, token: str = dlt.secrets.value,
-                       stats: RequestStats | None = None, request_settings: dict | None = None,
-                       config_path: Path | None = None) -> Any:
-    """Users, tickets, comments and timesheets, incremental on ``updated_at`` and merged on their keys."""
-    config = load_config(config_path)
-    redact.register(token)  # masked in every message from here on
-    return rest_api_resources(rest_api_config(config, base_url, token, stats or RequestStats(), request_settings))
+def _scan_config(system: SystemConfig, resource: Resource, rest: dict[str, Any]) -> dict[str, Any]:
+    """A rest_api config listing every record of ``resource`` (no incremental filter), mapped to its key."""
+    defaults = copy.deepcopy(rest["resource_defaults"])
+    endpoint_defaults = defaults.get("endpoint") or {}
+    endpoint_defaults.pop("incremental", None)
+    endpoint_defaults["params"] = {k: v for k, v in (endpoint_defaults.get("params") or {}).items()
+                                   if not (isinstance(v, str) and "{incremental." in v)}
+    defaults["endpoint"] = endpoint_defaults
+    defaults["write_disposition"] = "append"
+    to_canonical = mapping.compile_mapping(system.system, resource)
+    return {"client": rest["client"], "resource_defaults": defaults, "resources": [{
+        "name": f"{resource.name}__scan", "endpoint": _endpoint(resource, incremental=False),
+        "processing_steps": [{"map": to_canonical}]}]}
+
+
+def deletion_check(system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys,
+                   stats: RequestStats) -> Any:
+    """A dlt resource that lists every key of ``resource`` and writes, to ``deletions``, the records bronze holds
+    that the system no longer lists (is_deleted true), and those marked deleted that are listed again (false)."""
+    [key] = resource.key()
+
+    @dlt.resource(name=f"{resource.name}__deletions", table_name=DELETIONS, write_disposition="merge",
+                  primary_key=[mapping.SOURCE_SYSTEM, "entity", "record_key"],
+                  columns={"source_system": {"data_type": "text", "nullable": False},
+                           "entity": {"data_type": "text", "nullable": False},
+                           "record_key": {"data_type": "text", "nullable": False},
+                           "is_deleted": {"data_type": "bool"}, "checked_at": {"data_type": "timestamp"}})
+    def check() -> Iterator[dict[str, Any]]:
+        listed = {str(row[key]) for page in scan for row in (page if isinstance(page, list) else [page])
+                  if row.get(key) is not None}
+        stats.scanned[resource.name] = len(listed)
+        in_bronze, marked = known_keys(resource.entity, key)
+        now = dt.datetime.now(dt.UTC)
+        for record_key in sorted(in_bronze - listed - marked):
+            stats.deleted[resource.name] += 1
+            yield {"source_system": system.system, "entity": resource.entity, "record_key": record_key,
+                   "is_deleted": True, "checked_at": now}
+        for record_key in sorted(marked & listed):
+            yield {"source_system": system.system, "entity": resource.entity, "record_key": record_key,
+                   "is_deleted": False, "checked_at": now}
+
+    return check
+
+
+def servicedesk_source(system: SystemConfig, credentials: Credentials, stats: RequestStats | None = None,
+                       request_settings: dict | None = None, known_keys: KnownKeys | None = None) -> Any:
+    """The system's resources as one dlt source (schema ``servicedesk_<system>``), each loading its canonical
+    table, merged on ``source_system`` and the declared key; plus the declared deletion checks."""
+    stats = stats or RequestStats()
+    rest = rest_api_config(system, credentials, stats, request_settings)
+    resources = list(rest_api_resources(rest))
+    for resource in system.resources:
+        if resource.deletions == "full_scan" and known_keys is not None:
+            [scan] = rest_api_resources(_scan_config(system, resource, rest))
+            resources.append(deletion_check(system, resource, scan, known_keys, stats))
+
+    source = DltSource(Schema(f"servicedesk_{system.system}"), "servicedesk", resources)
+    source.max_table_nesting = 0  # canonical rows are flat
+    return source
+
+
+__all__ = ["DELETIONS", "SYSTEMS", "Credentials", "ServiceDeskAuthError", "auth_for", "check_identity",
+           "cursor_column", "cursor_path", "dataset", "declared_systems", "load_system", "resolve_credentials",
+           "rest_api_config", "select_systems", "servicedesk_source", "setting_names", "table_columns"]

@@ -20,8 +20,11 @@ class RequestStats:
     """What happened on the wire and in the records, per resource: fed into the load figures."""
 
     fetched: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)  # records that are not the entity (journals without notes)
     rejected: Counter = field(default_factory=Counter)
     transient: Counter = field(default_factory=Counter)  # 5xx, 429 and timeouts seen: each one was retried
+    scanned: Counter = field(default_factory=Counter)  # keys a deletion check listed
+    deleted: Counter = field(default_factory=Counter)  # records a deletion check found gone
     rejections: list[str] = field(default_factory=list)
     endpoints: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # (path pattern, resource)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -38,6 +41,10 @@ class RequestStats:
             if pattern.search(path):
                 return resource
         return path.rsplit("/", 1)[-1]
+
+    def reject(self, resource: str, why: str) -> None:
+        self.rejected[resource] += 1
+        self.rejections.append(why)
 
     def count_transient(self, url: str) -> None:
         with self._lock:
@@ -71,6 +78,7 @@ def retrying_session(stats: RequestStats, settings: dict) -> requests.Session:
         request_max_retry_delay=float(settings.get("max_retry_delay_seconds", 20)),
         status_codes=sorted(TRANSIENT_STATUS),
         respect_retry_after_header=True,
+        raise_for_status=False,  # dlt's RESTClient checks each answer itself (and warns about a session that does)
     )
     client._adapter = _CountingAdapter(stats, pool_maxsize=8)  # the one seam in dlt's client
     return client.session

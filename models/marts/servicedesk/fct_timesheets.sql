@@ -4,25 +4,27 @@ with entries as (
 
 daily as (
     select
-        user_id,
-        ticket_id,
+        source_system,
+        user_key,
+        ticket_key,
         work_date,
         count(*) as entry_count,
         sum(worked_minutes) as worked_minutes
     from entries
     group by
-        user_id,
-        ticket_id,
+        source_system,
+        user_key,
+        ticket_key,
         work_date
 ),
 
 final as (
     select
-        {%- set key_parts = ["cast(user_id as varchar)", "'|'", "cast(ticket_id as varchar)", "'|'",
-                             "cast(work_date as varchar)"] %}
+        {%- set key_parts = ["user_key", "'|'", "ticket_key", "'|'", "cast(work_date as varchar)"] %}
         cast({{ dbt.hash(dbt.concat(key_parts)) }} as varchar(64)) as user_ticket_day_id,
-        cast(user_id as bigint) as user_id,
-        cast(ticket_id as bigint) as ticket_id,
+        cast(source_system as varchar(32)) as source_system,
+        cast(user_key as varchar(64)) as user_key,
+        cast(ticket_key as varchar(64)) as ticket_key,
         work_date,
         cast(entry_count as integer) as entry_count,
         cast(worked_minutes as integer) as worked_minutes,

@@ -1,4 +1,4 @@
--- Rows each load brought per bronze table and period (publications) or resource (service desk). The figures
+-- Rows each load brought per bronze table and period (publications) or system's resource (service desk). The figures
 -- table appears with the first service-desk load; until then the service desk contributes no rows.
 with manifest as (
     select * from {{ source('publications', 'publication_manifest') }}
@@ -7,7 +7,8 @@ with manifest as (
 figures as (
     select *
     from {{ relation_or_empty(source('ops', 'servicedesk_load_figures'),
-        "select cast(null as varchar) as run_id, cast(null as varchar) as resource, cast(null as bigint) as inserted,
+        "select cast(null as varchar) as run_id, cast(null as varchar) as source_system,
+        cast(null as varchar) as resource, cast(null as bigint) as inserted,
         cast(null as bigint) as updated, cast(null as timestamp with time zone) as ended_at,
         cast(null as varchar) as status where false") }}
 ),
@@ -36,7 +37,7 @@ servicedesk_loads as (
     select
         run_id,
         'servicedesk' as source_family,
-        'servicedesk' as source_name,
+        coalesce(source_system, 'servicedesk') as source_name,
         resource as table_name,
         cast(null as varchar) as period,
         inserted + updated as row_count,

@@ -5,12 +5,14 @@ with source as (
 renamed as (
     select
         -- ids
+        {{ servicedesk_key('source_system', 'id') }} as comment_key,
+        source_system,
         cast(id as bigint) as comment_id,
-        cast(ticket_id as bigint) as ticket_id,
-        cast(author_id as bigint) as author_user_id,
+        {{ servicedesk_key('source_system', 'ticket_id') }} as ticket_key,
+        {{ servicedesk_key('source_system', 'author_id') }} as author_user_key,
         -- attributes
         body as comment_body,
-        cast(is_public as boolean) as is_public,
+        coalesce(cast(is_public as boolean), true) as is_public,
         -- timestamps
         cast(created_at as timestamp with time zone) as created_at,
         cast(updated_at as timestamp with time zone) as updated_at,

@@ -5,9 +5,11 @@ with source as (
 renamed as (
     select
         -- ids
+        {{ servicedesk_key('source_system', 'id') }} as ticket_key,
+        source_system,
         cast(id as bigint) as ticket_id,
-        cast(requester_id as bigint) as requester_user_id,
-        cast(assignee_id as bigint) as assignee_user_id,
+        {{ servicedesk_key('source_system', 'requester_id') }} as requester_user_key,
+        {{ servicedesk_key('source_system', 'assignee_id') }} as assignee_user_key,
         -- attributes
         trim(subject) as subject,
         lower(trim(status)) as status,

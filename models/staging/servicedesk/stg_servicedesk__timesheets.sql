@@ -1,5 +1,5 @@
--- One row per timesheet entry. The API has no id: the natural key (user, date, start time, ticket) identifies an
--- entry, and exact duplicates the API emits were collapsed by the merge into bronze.
+-- One row per timesheet entry: by the system's id where it has one, else by the natural key (user, date, start
+-- time, ticket), exact duplicates the API emits having been collapsed by the merge into bronze.
 with source as (
     select * from {{ source('servicedesk', 'timesheets') }}
 ),
@@ -8,11 +8,13 @@ renamed as (
     select
         -- ids
         {{ dbt.hash(dbt.concat([
+            "source_system", "'|'", "coalesce(cast(id as varchar), '')", "'|'",
             "cast(user_id as varchar)", "'|'", "cast(work_date as varchar)", "'|'",
-            "time_from", "'|'", "cast(ticket_id as varchar)"
+            "coalesce(time_from, '')", "'|'", "cast(ticket_id as varchar)"
         ])) }} as timesheet_entry_id,
-        cast(user_id as bigint) as user_id,
-        cast(ticket_id as bigint) as ticket_id,
+        source_system,
+        {{ servicedesk_key('source_system', 'user_id') }} as user_key,
+        {{ servicedesk_key('source_system', 'ticket_id') }} as ticket_key,
         -- dates and times
         cast(work_date as date) as work_date,
         trim(time_from) as time_from,

@@ -5,6 +5,8 @@ with source as (
 renamed as (
     select
         -- ids
+        {{ servicedesk_key('source_system', 'id') }} as user_key,
+        source_system,
         cast(id as bigint) as user_id,
         -- attributes
         lower(trim(email)) as email,

@@ -1,0 +1,37 @@
+-- Tickets with whether their system still lists them (a declared deletion check): a ticket deleted at the source
+-- stays, marked, with when that was found; changed_at moves with the deletion, so the snapshot records it.
+with tickets as (
+    select * from {{ ref('stg_servicedesk__tickets') }}
+),
+
+deletions as (
+    select * from {{ ref('stg_servicedesk__deletions') }}
+    where entity = 'tickets'
+),
+
+marked as (
+    select
+        tickets.ticket_key,
+        tickets.source_system,
+        tickets.ticket_id,
+        tickets.requester_user_key,
+        tickets.assignee_user_key,
+        tickets.subject,
+        tickets.status,
+        tickets.priority,
+        tickets.created_at,
+        tickets.updated_at,
+        tickets.resolved_at,
+        tickets.load_id,
+        coalesce(deletions.is_deleted, false) as is_deleted,
+        case when deletions.is_deleted then deletions.checked_at end as deleted_at,
+        case
+            when deletions.is_deleted and deletions.checked_at > tickets.updated_at then deletions.checked_at
+            else tickets.updated_at
+        end as changed_at
+    from tickets
+    left join deletions
+        on tickets.ticket_key = deletions.record_key
+)
+
+select * from marked
