@@ -310,8 +310,14 @@ def _print_servicedesk(run) -> None:
         print(f"  rejected: {rejection}")
     if run.error:
         print(f"  FAILED: {run.error}")
-        print(f"  retry:  ingestion servicedesk --system {run.system}  (incremental: it resumes from the last "
-              "committed cursor)")
+        from ingestion.sources.servicedesk import declared_systems
+
+        how = f"--system {run.system}" if run.system in declared_systems() else "--config <its file>"
+        print(f"  retry:  ingestion servicedesk {how}  (incremental: it resumes from the last committed cursor)")
+    recovered = sum(f.recovered for f in run.figures)
+    if recovered:
+        print(f"  recovered: {recovered} records the system lists were missing from bronze; the deletion check "
+              "loaded them")
 
 
 def _servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:

@@ -32,6 +32,7 @@ from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.redact import redact
 from ingestion.sources.servicedesk import (
     DELETIONS,
+    SCAN,
     ServiceDeskAuthError,
     check_identity,
     cursor_column,
@@ -61,9 +62,11 @@ class ResourceFigures:
     retries: int = 0
     skipped: int = 0
     deleted: int = 0
+    recovered: int = 0  # listed by the system but missing from bronze and the incremental read: loaded now
     status: str = "success"
     error_message: str | None = None
     source_system: str = ""
+    bronze_table: str = ""
 
 
 @dataclass
@@ -157,23 +160,34 @@ def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
     return sorted(found)
 
 
-def known_keys(warehouse: Warehouse, system: SystemConfig) -> Callable[[str, str], tuple[set[str], set[str]]]:
-    """For a deletion check: (keys of this system's records in bronze, keys marked deleted) of an entity."""
-    def read(entity: str, key: str) -> tuple[set[str], set[str]]:
+def known_keys(warehouse: Warehouse, system: SystemConfig) -> Callable[[str, str], tuple[set[str], dict[str, int]]]:
+    """For a deletion check: (keys of this system's records of an entity in bronze, keys earlier scans missed ->
+    in how many scans in a row; a marked deletion included)."""
+    def read(entity: str, key: str) -> tuple[set[str], dict[str, int]]:
         ph = warehouse.placeholder
         present: set[str] = set()
         if warehouse.table_exists(dataset(), entity):
             present = {str(value) for (value,) in warehouse.query(
                 f"select {quote(key)} from {quote(dataset())}.{quote(entity)} where {_system_filter(warehouse)}",
                 (system.system,))}
-        marked: set[str] = set()
+        missed: dict[str, int] = {}
         if warehouse.table_exists(dataset(), DELETIONS):
-            marked = {value for (value,) in warehouse.query(
-                f"select record_key from {quote(dataset())}.{DELETIONS} where {_system_filter(warehouse)} and "
-                f"entity = {ph} and is_deleted", (system.system, entity))}
-        return present, marked
+            missed = {value: int(count) for value, count in warehouse.query(
+                f"select record_key, missed_scans from {quote(dataset())}.{DELETIONS} where "
+                f"{_system_filter(warehouse)} and entity = {ph} and missed_scans > 0", (system.system, entity))}
+        return present, missed
 
     return read
+
+
+def _deleted(warehouse: Warehouse, system: SystemConfig, load_id: str | None) -> dict[str, int]:
+    """Entity -> records this load marked deleted (read back from bronze: right even if a later step failed)."""
+    if not load_id or not warehouse.table_exists(dataset(), DELETIONS):
+        return {}
+    ph = warehouse.placeholder
+    return dict(warehouse.query(f"select entity, count(*) from {quote(dataset())}.{DELETIONS} where "
+                                f"{_system_filter(warehouse)} and _dlt_load_id = {ph} and is_deleted "
+                                "group by entity", (system.system, load_id)))
 
 
 def describe_failure(error: BaseException, system: SystemConfig | None = None) -> tuple[str, str | None]:
@@ -186,7 +200,11 @@ def _describe_failure(error: BaseException, system: SystemConfig | None) -> tupl
     """(message, resource) in the user's terms: the endpoint and status, or what is missing from the config."""
     name = f"servicedesk {system.system}" if system else "servicedesk"
     resource = getattr(find_cause(error, PipeException) or error, "pipe_name", None)
-    where = f"{name} {resource}" if resource else name
+    if resource and SCAN in resource:  # a deletion check's own resources: named as the check of the resource
+        resource = resource.split(SCAN)[0]
+        where = f"{name} {resource} (its deletion check, deletions: full_scan)"
+    else:
+        where = f"{name} {resource}" if resource else name
     for kind in (ServiceDeskAuthError, ConfigError):
         found = find_cause(error, kind)
         if found is not None:
@@ -251,14 +269,20 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
     names = ", ".join(f"{r.name} -> {r.entity}" if r.name != r.entity else r.name for r in system.resources)
     progress(f"servicedesk {system.system}: loading {names} into {warehouse.describe()}"
              f"{' (full refresh)' if full_refresh else ''} ...")
+    whole = [r.name for r in system.resources if r.full_reread]
+    if whole:
+        progress(f"servicedesk {system.system}: {', '.join(whole)}: the API has no filter for changed records, so "
+                 "every record is read and only the changed ones are written (full_reread)")
     before: dict[str, tuple[int, object]] = {r.name: (0, None) for r in system.resources}
     failed_resource, legacy = None, _legacy_tables(warehouse, system)
     try:
         if legacy:
             raise ConfigError(
                 f"{', '.join(legacy)} {'was' if len(legacy) == 1 else 'were'} written by a version of the project "
-                "before several service desks could be declared (no source_system column); drop them once (for "
-                f"example `drop schema {dataset()} cascade`) and load again: the API still holds every record")
+                "before several service desks could be declared (no source_system column); drop them once, with "
+                "the snapshots built on them (for example `drop schema "
+                f"{dataset()} cascade; drop table snapshots.snap_servicedesk__tickets; drop table "
+                "snapshots.snap_servicedesk__users`), and load again: the API still holds every record")
         before = _table_state(warehouse, system)
         credentials = resolve_credentials(system, base_url=base_url, secret=secret, username=username)
         settings = system.requests.model_dump() | (request_settings or {})
@@ -283,6 +307,7 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
             run.load_id = failed_step.load_id  # some tables may have been merged: counted from bronze below
     run.ended_at = dt.datetime.now(dt.UTC)
     after = before if legacy else _table_state(warehouse, system)
+    deleted = {} if legacy else _deleted(warehouse, system, run.load_id)
     for resource in system.resources:
         name = resource.name
         inserted = max(after[name][0] - before[name][0], 0)
@@ -291,8 +316,9 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
         figures = ResourceFigures(name, fetched=stats.fetched[name], inserted=inserted,
                                   updated=max(written - inserted, 0), rejected=stats.rejected[name],
                                   retries=stats.transient[name], skipped=stats.skipped[name],
-                                  deleted=stats.deleted[name] if run.status == "success" else 0,
-                                  status=run.status, source_system=system.system)
+                                  deleted=deleted.get(resource.entity, 0) if resource.deletions else 0,
+                                  recovered=stats.recovered[name] if run.status == "success" else 0,
+                                  status=run.status, source_system=system.system, bronze_table=resource.entity)
         if run.status == "failed":
             figures.error_message = run.error if failed_resource in (None, name) else "not loaded: run failed"
         run.figures.append(figures)
@@ -311,7 +337,13 @@ def _record_events(ledger: Ledger, run: ServiceDeskRun, stage_event: str) -> Non
         ledger.event("load", "load_completed", f.status, correlation_id=run.load_id, rows=f.inserted + f.updated,
                      retries=f.retries, message=f.error_message,
                      details={k: getattr(f, k) for k in ("fetched", "skipped", "inserted", "updated", "rejected",
-                                                         "deleted")} | {"system": run.system}, **where)
+                                                         "deleted", "recovered")} | {"system": run.system},
+                     **where)
+        if f.recovered:
+            ledger.event("load", "records_recovered", "warn", rows=f.recovered, message=(
+                f"{run.system} {f.resource}: {f.recovered} records the system lists were in neither bronze nor "
+                "this run's incremental read (a page shifted under a concurrent change); the deletion check "
+                "loaded them"), **where)
     permanent = run.error and "permanent" in run.error
     ledger.event("load", "stage_completed" if run.status == "success" else "stage_failed", run.status,
                  source=SOURCE, subject=run.system, parent=stage_event, correlation_id=run.load_id,

@@ -96,8 +96,8 @@ def api() -> Iterator[ServiceDeskAPI]:
 
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
-    monkeypatch.setenv("SOURCES__SERVICEDESK__BASE_URL", base_url)
-    monkeypatch.setenv("SOURCES__SERVICEDESK__TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__SERVICEDESK__LOCAL__BASE_URL", base_url)
+    monkeypatch.setenv("SOURCES__SERVICEDESK__LOCAL__TOKEN", TOKEN)
 
 
 def _run(ws: Workspace) -> tuple[int, runs.RunView]:

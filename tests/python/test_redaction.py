@@ -32,6 +32,20 @@ def test_common_secret_forms_are_masked(text: str, expected: str) -> None:
 def test_a_registered_secret_is_masked_wherever_it_appears() -> None:
     redact.register("registered-9c2f")
     assert redact.redact("connect with registered-9c2f failed") == "connect with *** failed"
+    redact.register("Zx9+Qw/Er7=Ty5+Ui3")  # as a URL carries it: percent-encoded
+    assert redact.redact("GET /t.json?access_key=Zx9%2BQw%2FEr7%3DTy5%2BUi3 answered 404 (Zx9+Qw/Er7=Ty5+Ui3)") == \
+        "GET /t.json?access_key=*** answered 404 (***)"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("GET /x?apiToken=abc123&private_token=zzz9&limit=2", "GET /x?apiToken=***&private_token=***&limit=2"),
+    ("headers {'X-Desk-Auth': 'abcdef12'} and ?sess=ff00aa11&page=2", "headers {'X-Desk-Auth': '***'} and "
+                                                                      "?sess=***&page=2"),
+])
+def test_the_parameter_or_header_a_system_declares_for_its_key_is_masked(text: str, expected: str) -> None:
+    redact.register_parameter("X-Desk-Auth", header=True)
+    redact.register_parameter("sess")
+    assert redact.redact(text) == expected
 
 
 def _closed_port() -> int:

@@ -171,7 +171,7 @@ def test_changes_are_upserted_additions_inserted_deletions_marked_and_only_chang
                     if issue["updated_on"] >= (cursor - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")])
     assert numbers["issues"]["fetched"] == boundary < 120  # Redmine's updated_on filter: the changes, and the
     assert numbers["issues"]["inserted"] == 1 and numbers["issues"]["updated"] == 2  # records on the boundary
-    assert numbers["issues"]["deleted"] == 1
+    assert numbers["issues"]["deleted"] == 0  # missing from one scan: not yet (a page may have shifted)
     assert numbers["journals"]["inserted"] == 1  # the note; the status change has no notes
     # time entries have no filter in Redmine 5.0: all are read again, only the new one is written
     assert numbers["time_entries"]["fetched"] == 150 and numbers["time_entries"]["inserted"] == 1
@@ -183,6 +183,9 @@ def test_changes_are_upserted_additions_inserted_deletions_marked_and_only_chang
                           f"id = {renamed}")
     assert row == [("Renamed at the source",)]
 
+    third = load(workspace, redmine)
+    assert third.status == "success", third.error
+    assert figures(third)["issues"]["deleted"] == 1 and figures(third)["issues"]["fetched"] < boundary
     assert workspace.dbt("build", "--select", "tag:servicedesk").ok
     flags = dict(workspace.query("select ticket_id, is_deleted from gold.fct_tickets where source_system = "
                                  f"'redmine' and ticket_id in ({gone}, {noted})"))

@@ -12,7 +12,15 @@ import yaml
 
 from ingestion import cli
 from ingestion.errors import ConfigError
-from ingestion.sources.servicedesk import SYSTEMS, declared_systems, resolve_credentials, schema, select_systems
+from ingestion.sources.servicedesk import (
+    SYSTEMS,
+    _expand,
+    cursor_path,
+    declared_systems,
+    resolve_credentials,
+    schema,
+    select_systems,
+)
 from ingestion.sources.servicedesk.mapping import compile_filter, compile_mapping
 from ingestion.sources.servicedesk.schema import SCHEMA_FILE, json_schema
 
@@ -46,6 +54,11 @@ def test_the_committed_json_schema_is_in_step_and_every_shipped_system_is_valid_
     ({"enabeld": True}, r"enabeld: unknown setting 'enabeld'; did you mean 'enabled'\?"),
     ({"client": {"auth": {"type": "bearer"}}}, r"client: .*set auth: at the top level"),
     ({"system": "Red Mine"}, r"system: 'Red Mine' must be a lower_snake_case name"),
+    ({"resource_defaults": {"write_disposition": "replace"}},
+     r"resource_defaults: .*shared by every system and merged on source_system and the key; only merge"),
+    ({"resource_defaults": {"primary_key": "id"}}, r"resource_defaults takes endpoint \(and write_disposition"),
+    ({"client": {"headers": {"X-Redmine-API-Key": "abc"}}},
+     r"client\.headers\.X-Redmine-API-Key: a credential is never written in a config file"),
 ])
 def test_a_mistake_in_a_system_names_its_yaml_path(change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -61,6 +74,8 @@ def test_a_mistake_in_a_system_names_its_yaml_path(change: dict, message: str) -
      r"deletions: full_scan needs a one-column primary_key"),
     ({"fields": {"resolved_at": "closed_on"}},
      r"resources\.issues: the cursor 'updated_on' must fill a canonical column"),
+    ({"endpoint": {"path": "issues.json", "params": {"key": "abc123"}}},
+     r"endpoint\.params\.key: a credential is never written in a config file"),
 ])
 def test_a_mistake_in_a_resource_names_the_canonical_model(resource_change: dict, message: str) -> None:
     resources = [{**REDMINE["resources"][0], **resource_change}, *REDMINE["resources"][1:]]
@@ -107,6 +122,20 @@ def test_hours_become_whole_minutes_and_names_are_joined() -> None:
                                                                          "agent", None)
 
 
+def test_a_child_resource_takes_no_deletion_check_and_no_default_cursor() -> None:
+    journals = {**REDMINE["resources"][1], "deletions": "full_scan"}
+    with pytest.raises(ConfigError, match=r"a child resource \(include_from_parent\) cannot be listed"):
+        schema.validate(_with({"resources": [REDMINE["resources"][0], journals]}), "redmine.yml")
+    # a cursor in the defaults is not given to a child, and a resource may opt out of it
+    defaults = {"endpoint": {"incremental": {"cursor_path": "updated_on", "initial_value": "1970-01-01T00:00:00Z"}}}
+    issues = {**REDMINE["resources"][0], "endpoint": {"path": "issues.json"}}
+    users = {**REDMINE["resources"][3], "endpoint": {"path": "users.json", "incremental": None}}
+    system = schema.validate(_with({"resource_defaults": defaults,
+                                    "resources": [issues, REDMINE["resources"][1], users]}), "redmine.yml")
+    assert {r.name: cursor_path(system, r) for r in system.resources} == {
+        "issues": "updated_on", "journals": None, "users": None}
+
+
 def test_credentials_come_from_the_environment_and_are_named_when_missing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     system = declared_systems()["redmine"]
@@ -122,6 +151,18 @@ def test_credentials_come_from_the_environment_and_are_named_when_missing(
     credentials = resolve_credentials(system)
     assert (credentials.base_url, credentials.secret) == ("http://redmine.test/", "k3y-from-env")
     assert "k3y-from-env" not in repr(credentials)
+    # another system's settings are never borrowed: its secret must not travel to this system's host
+    monkeypatch.delenv("SOURCES__SERVICEDESK__REDMINE__API_KEY")
+    monkeypatch.setenv("SOURCES__SERVICEDESK__API_KEY", "someone-elses-key")
+    with pytest.raises(ConfigError, match="api_key not configured"):
+        resolve_credentials(system)
+
+
+def test_an_expected_identity_from_an_unset_variable_is_an_error_not_anyone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDMINE_EXPECTED_USER", raising=False)
+    assert _expand("${REDMINE_EXPECTED_USER:-admin}") == "admin"
+    with pytest.raises(ConfigError, match="REDMINE_EXPECTED_USER is not set"):
+        _expand("${REDMINE_EXPECTED_USER}")
 
 
 def test_the_cli_names_an_unknown_system_and_reads_a_declaration_from_a_file(

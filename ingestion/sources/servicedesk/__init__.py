@@ -11,6 +11,7 @@ vanished in ``deletions``.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import os
@@ -111,20 +112,16 @@ def setting_names(system: SystemConfig, name: str) -> tuple[str, str]:
 
 
 def _lookup(system: SystemConfig, name: str, secret: bool) -> str | None:
-    """``sources.servicedesk.<system>.<name>``, then ``sources.servicedesk.<name>`` (dlt's section fallback), from
-    the environment or ``.dlt/secrets.toml`` / ``config.toml``."""
-    accessor = dlt.secrets if secret else dlt.config
-    for key in (f"sources.servicedesk.{system.system}.{name}", f"sources.servicedesk.{name}"):
-        value = accessor.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return None
+    """``sources.servicedesk.<system>.<name>`` from the environment or ``.dlt/secrets.toml`` / ``config.toml``. Only
+    the system's own section: one system's secret is never sent to another system's host."""
+    value = (dlt.secrets if secret else dlt.config).get(setting_names(system, name)[0])
+    return None if value in (None, "") else str(value)
 
 
 def resolve_credentials(system: SystemConfig, base_url: str | None = None, secret: str | None = None,
                         username: str | None = None) -> Credentials:
     """The system's base URL and secret: as given, else from dlt config and secrets; ConfigError naming the
-    environment variable to set when one is missing."""
+    environment variable to set when one is missing. The secret is registered for masking before it is used."""
     base_url = base_url or _lookup(system, "base_url", secret=False) or system.base_url
     secret_name = SECRET_NAME[system.auth.type]
     secret = secret or _lookup(system, secret_name, secret=True)
@@ -138,8 +135,12 @@ def resolve_credentials(system: SystemConfig, base_url: str | None = None, secre
         raise ConfigError(f"servicedesk {system.system}: {' and '.join(missing)} not configured: set {wanted}, or "
                           f"{', '.join(missing)} under [sources.servicedesk.{system.system}] in .dlt/secrets.toml "
                           "(see .dlt/secrets.toml.example)")
-    redact.register(secret)  # masked in every message from here on
     assert base_url is not None and secret is not None
+    redact.register(secret)  # masked in every message from here on, as written and as a URL or header carries it
+    if isinstance(system.auth, ApiKey):
+        redact.register_parameter(system.auth.name, header=system.auth.location == "header")
+    if username:
+        redact.register(base64.b64encode(f"{username}:{secret}".encode()).decode())
     return Credentials(base_url.rstrip("/") + "/", secret, username)
 
 
@@ -188,23 +189,31 @@ def check_identity(system: SystemConfig, credentials: Credentials, session: requ
 
 
 def _expand(text: str | None) -> str | None:
-    """``${VAR}`` and ``${VAR:-default}`` from the environment."""
+    """``${VAR}`` and ``${VAR:-default}`` from the environment; an unset variable without a default is an error
+    (an expected identity that expands to nothing would accept anyone)."""
     if text is None:
         return None
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}",
-                  lambda m: os.environ.get(m.group(1), m.group(2) or ""), text)
+
+    def value(match: re.Match[str]) -> str:
+        found = os.environ.get(match.group(1))
+        if found is None and match.group(2) is None:
+            raise ConfigError(f"whoami.expect: the environment variable {match.group(1)} is not set")
+        return found if found is not None else match.group(2)
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}", value, text)
 
 
 # -- the rest_api config ----------------------------------------------------------------------------------------------
 def cursor_path(system: SystemConfig, resource: Resource) -> str | None:
-    """The record field a resource's incremental cursor reads (declared by the resource or its defaults)."""
-    default = ((system.resource_defaults.get("endpoint") or {}).get("incremental") or {}).get("cursor_path")
+    """The record field a resource's incremental cursor reads: its own, else the defaults' (a child resource reads
+    what its parent's cursor selected and has none unless it declares one; ``incremental: null`` opts out)."""
     endpoint = resource.endpoint if isinstance(resource.endpoint, dict) else {}
-    incremental = endpoint.get("incremental", {}) if not resource.include_from_parent else endpoint.get(
-        "incremental")
-    if incremental is False or (resource.include_from_parent and not incremental):
-        return None  # a child resource reads what its parent's cursor selected
-    return (incremental or {}).get("cursor_path", default)
+    if "incremental" in endpoint:
+        own = endpoint["incremental"]
+        return own.get("cursor_path") if isinstance(own, dict) else None
+    if resource.include_from_parent:
+        return None
+    return ((system.resource_defaults.get("endpoint") or {}).get("incremental") or {}).get("cursor_path")
 
 
 def cursor_column(system: SystemConfig, resource: Resource) -> str | None:
@@ -250,6 +259,8 @@ def _steps(system: SystemConfig, resource: Resource, stats: RequestStats) -> lis
         if missing:
             stats.reject(name, f"{name}: record {({c: row.get(c) for c in key})} lacks {missing}")
             return False
+        if resource.deletions:
+            stats.seen[name].add(str(row[key[0]]))
         return True
 
     return [{"map": count}, {"filter": wanted}, {"map": to_canonical}, {"filter": complete}]
@@ -271,27 +282,26 @@ def _endpoint(resource: Resource, incremental: bool = True) -> dict[str, Any] | 
 
 
 def _incremental(system: SystemConfig, resource: Resource) -> dict[str, Any] | None:
-    """The resource's incremental settings (its own over the defaults') with the cursor read from the canonical
+    """The resource's incremental settings (its own, else the defaults') with the cursor read from the canonical
     column it maps to: dlt applies the cursor after the processing steps, to the mapped rows. The value is the
-    record's own (``updated_on`` copied into ``updated_at``), so ``{incremental.start_value}`` is what the API sent."""
+    record's own (``updated_on`` copied into ``updated_at``), so ``{incremental.start_value}`` is what the API sent.
+    None for a resource without a cursor (dlt must not give it the defaults' one)."""
     raw = cursor_path(system, resource)
     if raw is None:
         return None
     endpoint = resource.endpoint if isinstance(resource.endpoint, dict) else {}
-    settings = copy.deepcopy((system.resource_defaults.get("endpoint") or {}).get("incremental") or {})
-    settings.update(copy.deepcopy(endpoint.get("incremental") or {}))
+    settings = copy.deepcopy(endpoint.get("incremental") or
+                             (system.resource_defaults.get("endpoint") or {}).get("incremental") or {})
     settings["cursor_path"] = mapping.column_of(resource, raw)
     return settings
 
 
 def _resource_spec(system: SystemConfig, resource: Resource, stats: RequestStats) -> dict[str, Any]:
     endpoint = _endpoint(resource)
-    incremental = _incremental(system, resource)
-    if incremental is not None:
-        endpoint = {"path": endpoint} if isinstance(endpoint, str) else endpoint
-        endpoint["incremental"] = incremental
+    endpoint = {"path": endpoint} if isinstance(endpoint, str) else endpoint
+    endpoint["incremental"] = _incremental(system, resource)  # None overrides a default the resource does not use
     spec: dict[str, Any] = {
-        "name": resource.name, "table_name": resource.entity, "endpoint": endpoint,
+        "name": resource.name, "table_name": resource.entity, "endpoint": endpoint, "write_disposition": "merge",
         "primary_key": [mapping.SOURCE_SYSTEM, *resource.key()], "columns": table_columns(resource),
         "processing_steps": _steps(system, resource, stats),
     }
@@ -318,47 +328,89 @@ def rest_api_config(system: SystemConfig, credentials: Credentials, stats: Reque
 
 
 def _scan_config(system: SystemConfig, resource: Resource, rest: dict[str, Any]) -> dict[str, Any]:
-    """A rest_api config listing every record of ``resource`` (no incremental filter), mapped to its key."""
+    """A rest_api config listing every record of ``resource`` (no incremental filter), taken and mapped as the
+    resource's own records are."""
     defaults = copy.deepcopy(rest["resource_defaults"])
     endpoint_defaults = defaults.get("endpoint") or {}
     endpoint_defaults.pop("incremental", None)
     endpoint_defaults["params"] = {k: v for k, v in (endpoint_defaults.get("params") or {}).items()
                                    if not (isinstance(v, str) and "{incremental." in v)}
     defaults["endpoint"] = endpoint_defaults
-    defaults["write_disposition"] = "append"
-    to_canonical = mapping.compile_mapping(system.system, resource)
+    keep, to_canonical, [key] = mapping.compile_filter(resource), mapping.compile_mapping(system.system, resource), \
+        resource.key()
+    steps: list[dict] = [{"filter": keep}] if keep is not None else []
+    steps += [{"map": to_canonical}, {"filter": lambda row: row.get(key) not in (None, "")}]
     return {"client": rest["client"], "resource_defaults": defaults, "resources": [{
-        "name": f"{resource.name}__scan", "endpoint": _endpoint(resource, incremental=False),
-        "processing_steps": [{"map": to_canonical}]}]}
+        "name": f"{resource.name}{SCAN}", "endpoint": _endpoint(resource, incremental=False),
+        "processing_steps": steps}]}
+
+
+SCAN = "__deletion_check"  # the suffix of a deletion check's resources (named in errors as the check)
+MISSED_TO_DELETE = 2  # consecutive scans a record must be missing from: one miss can be a page shifting under a
+# deletion made while the list was read, which skips one live record
+
+
+class _KeyScan:
+    """Every record a system lists for one resource, read once (by whichever of the check's two resources asks
+    first), against what bronze holds."""
+
+    def __init__(self, system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys,
+                 stats: RequestStats) -> None:
+        self.system, self.resource, self.scan, self.known_keys, self.stats = system, resource, scan, known_keys, stats
+        self._result: tuple[dict[str, dict], set[str], dict[str, int]] | None = None
+
+    def result(self) -> tuple[dict[str, dict], set[str], dict[str, int]]:
+        """(listed rows by key, keys in bronze, keys missed by earlier scans -> how many in a row)."""
+        if self._result is None:
+            [key] = self.resource.key()
+            listed = {str(row[key]): row for page in self.scan for row in (page if isinstance(page, list) else [page])}
+            self.stats.scanned[self.resource.name] = len(listed)
+            in_bronze, missed = self.known_keys(self.resource.entity, key)
+            self._result = listed, in_bronze, missed
+        return self._result
 
 
 def deletion_check(system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys,
-                   stats: RequestStats) -> Any:
-    """A dlt resource that lists every key of ``resource`` and writes, to ``deletions``, the records bronze holds
-    that the system no longer lists (is_deleted true), and those marked deleted that are listed again (false)."""
-    [key] = resource.key()
+                   stats: RequestStats) -> list[Any]:
+    """Two dlt resources over one listing of every key of ``resource``:
 
-    @dlt.resource(name=f"{resource.name}__deletions", table_name=DELETIONS, write_disposition="merge",
+    * ``deletions``: a record bronze holds that the system no longer lists is marked ``is_deleted`` once it is
+      missing from ``MISSED_TO_DELETE`` consecutive scans; one listed again is unmarked;
+    * the resource's own table: a record the system lists that bronze lacks and this run's incremental read did not
+      bring (a page that shifted under a concurrent deletion while it was read) is loaded, so nothing stays missed.
+    """
+    listing = _KeyScan(system, resource, scan, known_keys, stats)
+    name = resource.name
+
+    @dlt.resource(name=f"{name}{SCAN}", table_name=DELETIONS, write_disposition="merge",
                   primary_key=[mapping.SOURCE_SYSTEM, "entity", "record_key"],
                   columns={"source_system": {"data_type": "text", "nullable": False},
                            "entity": {"data_type": "text", "nullable": False},
                            "record_key": {"data_type": "text", "nullable": False},
-                           "is_deleted": {"data_type": "bool"}, "checked_at": {"data_type": "timestamp"}})
-    def check() -> Iterator[dict[str, Any]]:
-        listed = {str(row[key]) for page in scan for row in (page if isinstance(page, list) else [page])
-                  if row.get(key) is not None}
-        stats.scanned[resource.name] = len(listed)
-        in_bronze, marked = known_keys(resource.entity, key)
-        now = dt.datetime.now(dt.UTC)
-        for record_key in sorted(in_bronze - listed - marked):
-            stats.deleted[resource.name] += 1
-            yield {"source_system": system.system, "entity": resource.entity, "record_key": record_key,
-                   "is_deleted": True, "checked_at": now}
-        for record_key in sorted(marked & listed):
-            yield {"source_system": system.system, "entity": resource.entity, "record_key": record_key,
-                   "is_deleted": False, "checked_at": now}
+                           "is_deleted": {"data_type": "bool"}, "missed_scans": {"data_type": "bigint"},
+                           "checked_at": {"data_type": "timestamp"}})
+    def deletions() -> Iterator[dict[str, Any]]:
+        listed, in_bronze, missed = listing.result()
+        marker = {"source_system": system.system, "entity": resource.entity, "checked_at": dt.datetime.now(dt.UTC)}
+        for record_key in sorted(in_bronze - listed.keys()):
+            before = missed.get(record_key, 0)
+            if before >= MISSED_TO_DELETE:
+                continue  # marked already
+            stats.deleted[name] += before + 1 == MISSED_TO_DELETE
+            yield marker | {"record_key": record_key, "missed_scans": before + 1,
+                            "is_deleted": before + 1 >= MISSED_TO_DELETE}
+        for record_key in sorted(missed.keys() & listed.keys()):
+            yield marker | {"record_key": record_key, "missed_scans": 0, "is_deleted": False}
 
-    return check
+    @dlt.resource(name=f"{name}{SCAN}_recovered", table_name=resource.entity, write_disposition="merge",
+                  primary_key=[mapping.SOURCE_SYSTEM, *resource.key()], columns=table_columns(resource))
+    def recovered() -> Iterator[dict[str, Any]]:
+        listed, in_bronze, _ = listing.result()
+        for record_key in sorted(listed.keys() - in_bronze - stats.seen[name]):
+            stats.recovered[name] += 1
+            yield listed[record_key]
+
+    return [deletions, recovered]
 
 
 def servicedesk_source(system: SystemConfig, credentials: Credentials, stats: RequestStats | None = None,
@@ -371,13 +423,13 @@ def servicedesk_source(system: SystemConfig, credentials: Credentials, stats: Re
     for resource in system.resources:
         if resource.deletions == "full_scan" and known_keys is not None:
             [scan] = rest_api_resources(_scan_config(system, resource, rest))
-            resources.append(deletion_check(system, resource, scan, known_keys, stats))
+            resources += deletion_check(system, resource, scan, known_keys, stats)
 
     source = DltSource(Schema(f"servicedesk_{system.system}"), "servicedesk", resources)
     source.max_table_nesting = 0  # canonical rows are flat
     return source
 
 
-__all__ = ["DELETIONS", "SYSTEMS", "Credentials", "ServiceDeskAuthError", "auth_for", "check_identity",
+__all__ = ["DELETIONS", "SCAN", "SYSTEMS", "Credentials", "ServiceDeskAuthError", "auth_for", "check_identity",
            "cursor_column", "cursor_path", "dataset", "declared_systems", "load_system", "resolve_credentials",
            "rest_api_config", "select_systems", "servicedesk_source", "setting_names", "table_columns"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -25,6 +25,8 @@ class RequestStats:
     transient: Counter = field(default_factory=Counter)  # 5xx, 429 and timeouts seen: each one was retried
     scanned: Counter = field(default_factory=Counter)  # keys a deletion check listed
     deleted: Counter = field(default_factory=Counter)  # records a deletion check found gone
+    recovered: Counter = field(default_factory=Counter)  # records a deletion check found missing from bronze
+    seen: defaultdict = field(default_factory=lambda: defaultdict(set))  # keys the incremental read brought
     rejections: list[str] = field(default_factory=list)
     endpoints: list[tuple[re.Pattern[str], str]] = field(default_factory=list)  # (path pattern, resource)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -28,6 +29,18 @@ TYPES = ("bigint", "double", "decimal", "text", "bool", "timestamp", "date")
 SECRET_SETTINGS = ("token", "api_key", "password", "key", "secret")
 SECRET_MOVED = ("a secret is never written in a config file: it comes from the environment "
                 "(SOURCES__SERVICEDESK__<SYSTEM>__<NAME>) or .dlt/secrets.toml ([sources.servicedesk.<system>])")
+
+
+_SECRET_NAME = re.compile(r"(?i)(authorization|key|token|password|passwd|secret)$")
+
+
+def _no_secret_names(settings: Any, where: str) -> None:
+    """A header or query parameter that carries a credential is the auth setting's job, never written here."""
+    for name in settings or {}:
+        if _SECRET_NAME.search(str(name)):
+            raise ValueError(f"{where}.{name}: a credential is never written in a config file; declare it as auth "
+                             "(type: api_key, name: ..., location: header or query) and set the secret in the "
+                             "environment or .dlt/secrets.toml")
 
 
 class CanonicalColumn(Strict):
@@ -147,6 +160,12 @@ class Resource(Strict):
                                  f"(columns: {', '.join(columns)})")
         if self.deletions and len(self.key()) != 1:
             raise ValueError("deletions: full_scan needs a one-column primary_key (a record's id)")
+        if self.deletions and self.include_from_parent:
+            raise ValueError("deletions: full_scan lists a resource on its own; a child resource (include_from_parent)"
+                             " cannot be listed without its parent")
+        if isinstance(self.endpoint, dict):
+            _no_secret_names(self.endpoint.get("headers"), "endpoint.headers")
+            _no_secret_names(self.endpoint.get("params"), "endpoint.params")
         return self
 
     def key(self) -> list[str]:
@@ -159,8 +178,8 @@ class SystemConfig(Strict):
     model_config = config_schema.Strict.model_config | {
         "title": "service-desk system", "json_schema_extra": {"$schema": "https://json-schema.org/draft/2020-12/schema"}}
 
-    system: str = Field(pattern=SNAKE, description="its name: source_system in bronze, silver and gold, and its "
-                                                   "secrets' section sources.servicedesk.<system>")
+    system: str = Field(pattern=SNAKE, max_length=24, description=(
+        "its name: source_system in bronze, silver and gold, and its secrets' section sources.servicedesk.<system>"))
     title: str | None = None
     enabled: bool = Field(True, description="loaded by `ingestion run` and `ingestion servicedesk` without --system")
     base_url: str | None = Field(None, description="the API's root; sources.servicedesk.<system>.base_url overrides "
@@ -180,6 +199,22 @@ class SystemConfig(Strict):
             if key in value:
                 raise ValueError(f"client.{key}: set {'auth: at the top level' if key == 'auth' else key} here, "
                                  "not under client (the project adds it, with the secret from the environment)")
+        _no_secret_names(value.get("headers"), "client.headers")
+        return value
+
+    @field_validator("resource_defaults")
+    @classmethod
+    def _merged_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        extra = sorted(set(value) - {"endpoint", "write_disposition"})
+        if extra:
+            raise ValueError(f"resource_defaults takes endpoint (and write_disposition: merge) only, not "
+                             f"{', '.join(extra)}: every canonical table is merged on source_system and the key")
+        if value.get("write_disposition", "merge") != "merge":
+            raise ValueError("resource_defaults.write_disposition: the canonical tables are shared by every system "
+                             "and merged on source_system and the key; only merge is possible")
+        endpoint = value.get("endpoint") or {}
+        _no_secret_names(endpoint.get("headers"), "resource_defaults.endpoint.headers")
+        _no_secret_names(endpoint.get("params"), "resource_defaults.endpoint.params")
         return value
 
     @model_validator(mode="after")

@@ -25,8 +25,9 @@ marked as (
         tickets.load_id,
         coalesce(deletions.is_deleted, false) as is_deleted,
         case when deletions.is_deleted then deletions.checked_at end as deleted_at,
+        -- a deletion, or a record listed again after one, is a change of its own: the snapshot records both
         case
-            when deletions.is_deleted and deletions.checked_at > tickets.updated_at then deletions.checked_at
+            when deletions.checked_at > tickets.updated_at then deletions.checked_at
             else tickets.updated_at
         end as changed_at
     from tickets

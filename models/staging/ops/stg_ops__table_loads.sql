@@ -8,6 +8,7 @@ figures as (
     select *
     from {{ relation_or_empty(source('ops', 'servicedesk_load_figures'),
         "select cast(null as varchar) as run_id, cast(null as varchar) as source_system,
+        cast(null as varchar) as bronze_table,
         cast(null as varchar) as resource, cast(null as bigint) as inserted,
         cast(null as bigint) as updated, cast(null as timestamp with time zone) as ended_at,
         cast(null as varchar) as status where false") }}
@@ -38,7 +39,7 @@ servicedesk_loads as (
         run_id,
         'servicedesk' as source_family,
         coalesce(source_system, 'servicedesk') as source_name,
-        resource as table_name,
+        coalesce(bronze_table, resource) as table_name,
         cast(null as varchar) as period,
         inserted + updated as row_count,
         ended_at as loaded_at
