@@ -33,6 +33,7 @@ from ingestion.redact import redact
 from ingestion.sources.servicedesk import (
     DELETIONS,
     SCAN,
+    KnownKeys,
     ServiceDeskAuthError,
     check_identity,
     cursor_column,
@@ -160,7 +161,7 @@ def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
     return sorted(found)
 
 
-def known_keys(warehouse: Warehouse, system: SystemConfig) -> Callable[[str, str], tuple[set[str], dict[str, int]]]:
+def known_keys(warehouse: Warehouse, system: SystemConfig) -> KnownKeys:
     """For a deletion check: (keys of this system's records of an entity in bronze, keys earlier scans missed ->
     in how many scans in a row; a marked deletion included)."""
     def read(entity: str, key: str) -> tuple[set[str], dict[str, int]]:

@@ -38,7 +38,8 @@ from ingestion.sources.servicedesk.schema import ApiKey, Bearer, Resource, Syste
 HERE = Path(__file__).parent
 SYSTEMS = HERE / "systems"
 DELETIONS = "deletions"  # the table a deletion check writes: source_system, entity, record_key, is_deleted
-KnownKeys = Callable[[str, str], tuple[set[str], set[str]]]  # (entity, key column) -> (in bronze, marked deleted)
+# (entity, key column) -> (keys in bronze, keys earlier scans missed -> in how many scans in a row)
+KnownKeys = Callable[[str, str], tuple[set[str], dict[str, int]]]
 
 
 class ServiceDeskAuthError(Exception):
@@ -270,15 +271,18 @@ def _identify(record: dict) -> str:
     return str({k: record[k] for k in list(record)[:3]}) if isinstance(record, dict) else repr(record)[:80]
 
 
-def _endpoint(resource: Resource, incremental: bool = True) -> dict[str, Any] | str:
-    endpoint = copy.deepcopy(resource.endpoint) if resource.endpoint is not None else resource.name
-    if incremental or not isinstance(endpoint, dict):
+def _endpoint(resource: Resource) -> dict[str, Any] | str:
+    return copy.deepcopy(resource.endpoint) if resource.endpoint is not None else resource.name
+
+
+def _without_incremental(endpoint: dict[str, Any] | str) -> dict[str, Any] | str:
+    """An endpoint (a resource's, or the defaults') with its incremental filter taken out: every record is listed."""
+    if not isinstance(endpoint, dict):
         return endpoint
-    endpoint["incremental"] = None
-    endpoint["params"] = {key: value for key, value in (endpoint.get("params") or {}).items()
-                          if not (isinstance(value, str) and "{incremental." in value)
-                          and not (isinstance(value, dict) and value.get("type") == "incremental")}
-    return endpoint
+    params = {key: value for key, value in (endpoint.get("params") or {}).items()
+              if not (isinstance(value, str) and "{incremental." in value)
+              and not (isinstance(value, dict) and value.get("type") == "incremental")}
+    return {**endpoint, "incremental": None, "params": params}
 
 
 def _incremental(system: SystemConfig, resource: Resource) -> dict[str, Any] | None:
@@ -331,17 +335,13 @@ def _scan_config(system: SystemConfig, resource: Resource, rest: dict[str, Any])
     """A rest_api config listing every record of ``resource`` (no incremental filter), taken and mapped as the
     resource's own records are."""
     defaults = copy.deepcopy(rest["resource_defaults"])
-    endpoint_defaults = defaults.get("endpoint") or {}
-    endpoint_defaults.pop("incremental", None)
-    endpoint_defaults["params"] = {k: v for k, v in (endpoint_defaults.get("params") or {}).items()
-                                   if not (isinstance(v, str) and "{incremental." in v)}
-    defaults["endpoint"] = endpoint_defaults
+    defaults["endpoint"] = _without_incremental(defaults.get("endpoint") or {})
     keep, to_canonical, [key] = mapping.compile_filter(resource), mapping.compile_mapping(system.system, resource), \
         resource.key()
     steps: list[dict] = [{"filter": keep}] if keep is not None else []
     steps += [{"map": to_canonical}, {"filter": lambda row: row.get(key) not in (None, "")}]
     return {"client": rest["client"], "resource_defaults": defaults, "resources": [{
-        "name": f"{resource.name}{SCAN}", "endpoint": _endpoint(resource, incremental=False),
+        "name": f"{resource.name}{SCAN}", "endpoint": _without_incremental(_endpoint(resource)),
         "processing_steps": steps}]}
 
 
@@ -364,7 +364,6 @@ class _KeyScan:
         if self._result is None:
             [key] = self.resource.key()
             listed = {str(row[key]): row for page in self.scan for row in (page if isinstance(page, list) else [page])}
-            self.stats.scanned[self.resource.name] = len(listed)
             in_bronze, missed = self.known_keys(self.resource.entity, key)
             self._result = listed, in_bronze, missed
         return self._result

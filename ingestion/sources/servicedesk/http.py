@@ -23,7 +23,6 @@ class RequestStats:
     skipped: Counter = field(default_factory=Counter)  # records that are not the entity (journals without notes)
     rejected: Counter = field(default_factory=Counter)
     transient: Counter = field(default_factory=Counter)  # 5xx, 429 and timeouts seen: each one was retried
-    scanned: Counter = field(default_factory=Counter)  # keys a deletion check listed
     deleted: Counter = field(default_factory=Counter)  # records a deletion check found gone
     recovered: Counter = field(default_factory=Counter)  # records a deletion check found missing from bronze
     seen: defaultdict = field(default_factory=lambda: defaultdict(set))  # keys the incremental read brought

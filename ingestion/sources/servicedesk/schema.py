@@ -25,7 +25,6 @@ HERE = Path(__file__).parent
 CANONICAL = HERE / "canonical.yml"
 SCHEMA_FILE = HERE / "servicedesk.schema.json"
 SNAKE = r"^[a-z][a-z0-9_]*$"
-TYPES = ("bigint", "double", "decimal", "text", "bool", "timestamp", "date")
 SECRET_SETTINGS = ("token", "api_key", "password", "key", "secret")
 SECRET_MOVED = ("a secret is never written in a config file: it comes from the environment "
                 "(SOURCES__SERVICEDESK__<SYSTEM>__<NAME>) or .dlt/secrets.toml ([sources.servicedesk.<system>])")
@@ -251,5 +250,5 @@ def write_schema(path: Path = SCHEMA_FILE) -> Path:
     return path
 
 
-__all__ = ["TYPES", "ApiKey", "Bearer", "FieldRule", "HttpBasic", "Resource", "SystemConfig", "Whoami",
+__all__ = ["ApiKey", "Bearer", "FieldRule", "HttpBasic", "Resource", "SystemConfig", "Whoami",
            "canonical", "validate"]

@@ -23,13 +23,7 @@ marked as (
         tickets.updated_at,
         tickets.resolved_at,
         tickets.load_id,
-        coalesce(deletions.is_deleted, false) as is_deleted,
-        case when deletions.is_deleted then deletions.checked_at end as deleted_at,
-        -- a deletion, or a record listed again after one, is a change of its own: the snapshot records both
-        case
-            when deletions.checked_at > tickets.updated_at then deletions.checked_at
-            else tickets.updated_at
-        end as changed_at
+        {{ deletion_flags('tickets', 'deletions') }}
     from tickets
     left join deletions
         on tickets.ticket_key = deletions.record_key

@@ -21,13 +21,7 @@ marked as (
         users.created_at,
         users.updated_at,
         users.load_id,
-        coalesce(deletions.is_deleted, false) as is_deleted,
-        case when deletions.is_deleted then deletions.checked_at end as deleted_at,
-        -- a deletion, or a record listed again after one, is a change of its own: the snapshot records both
-        case
-            when deletions.checked_at > users.updated_at then deletions.checked_at
-            else users.updated_at
-        end as changed_at
+        {{ deletion_flags('users', 'deletions') }}
     from users
     left join deletions
         on users.user_key = deletions.record_key
