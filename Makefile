@@ -40,7 +40,7 @@ faults: venv
 
 ## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv.
 bench: venv
-	$(BIN)/python -m ingestion.bench
+	$(BIN)/python -m ingestion.devtools.bench
 
 ## Rewrite the JSON Schemas editors complete the configs from (publications.schema.json, servicedesk.schema.json)
 ## after a change to the config models (ingestion/sources/*/schema.py); a test checks they are in step.

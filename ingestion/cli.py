@@ -38,63 +38,102 @@ def new_run_id() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ingestion", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ingestion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="write the sample publication files")
     generate.add_argument("--root", type=Path, default=None, help="folder to write to (default: data/publications)")
     generate.add_argument("--practices", type=int, default=40, help="practices per period (default 40)")
-    generate.add_argument("--rows", type=int, default=None,
-                          help="about this many detail CSV rows per period instead (1400000 for benchmarks)")
+    generate.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="about this many detail CSV rows per period instead (1400000 for benchmarks)",
+    )
     generate.add_argument("--periods", nargs="+", default=None, help="periods to write (default 2025-02..2025-06)")
 
     inspect = commands.add_parser("inspect", help="look at a release file as a load would; print its config entry")
     inspect.add_argument("source", help="an .xlsx, .csv or .zip file: a path or an http(s) URL")
-    inspect.add_argument("--publication", default=None, help="the publication name in the entry (default: from "
-                                                             "the file name)")
+    inspect.add_argument(
+        "--publication", default=None, help="the publication name in the entry (default: from the file name)"
+    )
     inspect.add_argument("--rows", type=int, default=5, help="rows of each table to show (default 5)")
 
-    for name, text in (("publications", "load publication periods into bronze"),
-                       ("servicedesk", "load the service-desk API into bronze"),
-                       ("run", "the whole pipeline as one run"),
-                       ("validate", "check bronze against the suites in expectations/"),
-                       ("drift", "bronze tables' differences from their suites; --accept TABLE updates a suite"),
-                       ("expectations", "expectations init: write first suites from the tables as they are"),
-                       ("demo", "run the whole job end to end on sample data and print a summary"),
-                       ("runs", "recent runs; runs show RUN_ID; runs resume RUN_ID")):
+    for name, text in (
+        ("publications", "load publication periods into bronze"),
+        ("servicedesk", "load the service-desk API into bronze"),
+        ("run", "the whole pipeline as one run"),
+        ("validate", "check bronze against the suites in expectations/"),
+        ("drift", "bronze tables' differences from their suites; --accept TABLE updates a suite"),
+        ("expectations", "expectations init: write first suites from the tables as they are"),
+        ("demo", "run the whole job end to end on sample data and print a summary"),
+        ("runs", "recent runs; runs show RUN_ID; runs resume RUN_ID"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--target", choices=TARGETS, default="duckdb", help="warehouse (default duckdb)")
         if name == "publications":
             command.add_argument("--publication", default=None, help="one declared publication (default all)")
-            command.add_argument("--from", dest="first", default=None,
-                                 help="first period, in the publication's notation: 2025-03, 2025-Q1, 2025, 2016-17")
+            command.add_argument(
+                "--from",
+                dest="first",
+                default=None,
+                help="first period, in the publication's notation: 2025-03, 2025-Q1, 2025, 2016-17",
+            )
             command.add_argument("--to", dest="last", default=None, help="last period, in the same notation")
         if name in ("publications", "run"):
-            command.add_argument("--force", action="store_true",
-                                 help="reload periods even if their files are unchanged")
+            command.add_argument(
+                "--force", action="store_true", help="reload periods even if their files are unchanged"
+            )
         if name == "servicedesk":
-            command.add_argument("--full-refresh", action="store_true",
-                                 help="reset the cursors and read every record again (merged: nothing duplicated)")
+            command.add_argument(
+                "--full-refresh",
+                action="store_true",
+                help="reset the cursors and read every record again (merged: nothing duplicated)",
+            )
         if name in ("servicedesk", "run"):
-            command.add_argument("--system", action="append", default=None, metavar="NAME",
-                                 help="a service desk declared in ingestion/sources/servicedesk/systems/ (repeatable;"
-                                      " default: every enabled one)")
-            command.add_argument("--config", action="append", default=None, type=Path, metavar="FILE",
-                                 help="a service-desk system's YAML anywhere (repeatable)")
+            command.add_argument(
+                "--system",
+                action="append",
+                default=None,
+                metavar="NAME",
+                help="a service desk declared in ingestion/sources/servicedesk/systems/ (repeatable;"
+                " default: every enabled one)",
+            )
+            command.add_argument(
+                "--config",
+                action="append",
+                default=None,
+                type=Path,
+                metavar="FILE",
+                help="a service-desk system's YAML anywhere (repeatable)",
+            )
         if name == "run":
-            command.add_argument("--local-api", action="store_true",
-                                 help="start the project's local service-desk API and load from it")
+            command.add_argument(
+                "--local-api", action="store_true", help="start the project's local service-desk API and load from it"
+            )
         if name == "validate":
-            command.add_argument("--all-periods", action="store_true",
-                                 help="every period of every table (default: each table's latest period)")
+            command.add_argument(
+                "--all-periods",
+                action="store_true",
+                help="every period of every table (default: each table's latest period)",
+            )
         if name == "drift":
-            command.add_argument("--accept", metavar="TABLE", default=None,
-                                 help="write TABLE's drift into its suite (after a person has decided)")
+            command.add_argument(
+                "--accept",
+                metavar="TABLE",
+                default=None,
+                help="write TABLE's drift into its suite (after a person has decided)",
+            )
         if name == "expectations":
             command.add_argument("action", choices=["init"])
-            command.add_argument("--table", action="append", default=None,
-                                 help="dataset.table or table (repeatable; default: every declared table)")
+            command.add_argument(
+                "--table",
+                action="append",
+                default=None,
+                help="dataset.table or table (repeatable; default: every declared table)",
+            )
             command.add_argument("--overwrite", action="store_true", help="replace suites that exist")
         if name == "runs":
             command.add_argument("action", nargs="?", choices=["list", "show", "resume"], default="list")
@@ -151,17 +190,29 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
     except WarehouseUnavailable as error:
         ledger.went_away(error)
         ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
-        ledger.event("run", "run_failed", "failed", error_class="retryable", message=str(error),
-                     duration=time.monotonic() - started)
-        print(f"{args.command}: FAILED: {error} (run {ledger.run_id}, recorded in {paths.shown(ledger.mirror)})",
-              file=sys.stderr)
+        ledger.event(
+            "run",
+            "run_failed",
+            "failed",
+            error_class="retryable",
+            message=str(error),
+            duration=time.monotonic() - started,
+        )
+        print(
+            f"{args.command}: FAILED: {error} (run {ledger.run_id}, recorded in {paths.shown(ledger.mirror)})",
+            file=sys.stderr,
+        )
         return 1
     status, rows, message = "failed", 0, None
     try:
         ledger.event("run", "run_started", "running", details={"argv": argv, "target": args.target})
         print(f"{args.command}: run {ledger.run_id} into {warehouse.describe()}")
-        status, rows, message = {"publications": _publications, "servicedesk": _servicedesk, "run": _run,
-                                 "validate": _validate}[args.command](args, warehouse, ledger)
+        status, rows, message = {
+            "publications": _publications,
+            "servicedesk": _servicedesk,
+            "run": _run,
+            "validate": _validate,
+        }[args.command](args, warehouse, ledger)
     except WarehouseUnavailable as error:
         ledger.went_away(error)
         message = str(error)
@@ -170,18 +221,29 @@ def recorded_run(args: argparse.Namespace, argv: list[str], run_id: str | None =
         raise
     finally:
         try:
-            ledger.event("run", "run_completed" if status != "failed" else "run_failed", status,
-                         duration=time.monotonic() - started, rows=rows, message=message)
+            ledger.event(
+                "run",
+                "run_completed" if status != "failed" else "run_failed",
+                status,
+                duration=time.monotonic() - started,
+                rows=rows,
+                message=message,
+            )
         finally:
             ledger.release_lock()
     if ledger.unavailable is not None:
-        print(f"{args.command}: FAILED: {ledger.unavailable} (run {ledger.run_id}; what it did is recorded in "
-              f"{paths.shown(ledger.mirror)}; nothing half-loaded is visible: run it again once the warehouse is "
-              "back)", file=sys.stderr)
+        print(
+            f"{args.command}: FAILED: {ledger.unavailable} (run {ledger.run_id}; what it did is recorded in "
+            f"{paths.shown(ledger.mirror)}; nothing half-loaded is visible: run it again once the warehouse is "
+            "back)",
+            file=sys.stderr,
+        )
         return 1
     label = {"success": "SUCCESS", "no_work": "NO_WORK", "failed": "FAILED"}[status]
-    print(f"{args.command}: {label} in {time.monotonic() - started:.1f}s, {rows:,} rows loaded (run {ledger.run_id});"
-          f" details: ingestion runs show {ledger.run_id}")
+    print(
+        f"{args.command}: {label} in {time.monotonic() - started:.1f}s, {rows:,} rows loaded (run {ledger.run_id});"
+        f" details: ingestion runs show {ledger.run_id}"
+    )
     return 0 if status != "failed" else 1
 
 
@@ -201,10 +263,11 @@ def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
         lock.acquire()
     except locks.LockHeld:
         held = locks.holder(warehouse) or {}
-        log = f"; its progress: {paths.shown(log_dir() / (held['run_id'] + '.jsonl'))}" if held.get(
-            "run_id") else ""
-        raise LockHeld(f"{locks.describe_holder(warehouse)} is writing to {warehouse.describe()}, which DuckDB lets "
-                       f"one process open at a time; try again when it ends{log}") from None
+        log = f"; its progress: {paths.shown(log_dir() / (held['run_id'] + '.jsonl'))}" if held.get("run_id") else ""
+        raise LockHeld(
+            f"{locks.describe_holder(warehouse)} is writing to {warehouse.describe()}, which DuckDB lets "
+            f"one process open at a time; try again when it ends{log}"
+        ) from None
     except OSError:  # no folder for the lock: there is no warehouse there to read either
         yield
         return
@@ -215,15 +278,17 @@ def _reading(warehouse: Warehouse, command: str) -> Iterator[None]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ingestion.sample import payments
-    from ingestion.sample import publications as sample
+    from ingestion.devtools.sample import payments
+    from ingestion.devtools.sample import publications as sample
 
     root = args.root or paths.data_dir() / "publications"
     practices = sample.practices_for_rows(args.rows) if args.rows else args.practices
     started = time.monotonic()
     folders = sample.generate(root, tuple(args.periods or sample.DEFAULT_PERIODS), practices)
-    print(f"generate: wrote {len(folders)} periods x 3 files of practice_submissions for {practices:,} practices "
-          f"under {root} in {time.monotonic() - started:.1f}s")
+    print(
+        f"generate: wrote {len(folders)} periods x 3 files of practice_submissions for {practices:,} practices "
+        f"under {root} in {time.monotonic() - started:.1f}s"
+    )
     if not args.periods:  # the annual publication has its own calendar (financial years)
         years = payments.generate(root, practice_count=args.practices)
         print(f"generate: wrote {len(years)} financial years x 2 files of practice_payments under {root}")
@@ -240,8 +305,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         folder = None
         if files.is_url(source):
             folder, _, name = source.rstrip("/").rpartition("/")
-            path = files.fetch(folder, name, paths.data_dir() / "cache" / "inspect", publication="inspect",
-                               period="-").path
+            path = files.fetch(
+                folder, name, paths.data_dir() / "cache" / "inspect", publication="inspect", period="-"
+            ).path
         else:
             path = Path(source)
             if not path.is_file():
@@ -254,13 +320,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(inspection.render(found, args.publication))
     tables = [part for part in found.parts if part.classification == "table"]
     unreadable = [part for part in tables if part.error]
-    print(f"\ninspect: {len(found.parts)} part(s), {len(tables) - len(unreadable)} table(s) readable"
-          + (f", {len(unreadable)} not: {', '.join(part.name for part in unreadable)}" if unreadable else ""))
+    print(
+        f"\ninspect: {len(found.parts)} part(s), {len(tables) - len(unreadable)} table(s) readable"
+        + (f", {len(unreadable)} not: {', '.join(part.name for part in unreadable)}" if unreadable else "")
+    )
     return 1 if unreadable or not tables else 0
 
 
-def _ingest(warehouse: Warehouse, run_id: str, publication: str | None = None, first: str | None = None,
-            last: str | None = None, *, ledger=None, force: bool = False) -> list:
+def _ingest(
+    warehouse: Warehouse,
+    run_id: str,
+    publication: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    *,
+    ledger=None,
+    force: bool = False,
+) -> list:
     from ingestion.pipelines.publications import ingest_publication
     from ingestion.sources.publications.settings import load_publications
 
@@ -282,20 +358,23 @@ def _print_runs(runs: list) -> int:
         skipped = sum(p.status == "skipped" for p in run.periods)
         waiting = f", {len(run.not_published)} not published yet" if run.not_published else ""
         held = f", {run.rows_quarantined():,} rows quarantined" if run.rows_quarantined() else ""
-        print(f"publications: {run.publication}: {len(run.periods)} periods: {len(loaded)} loaded "
-              f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows{held}), {skipped} unchanged "
-              f"(NO_WORK){waiting}, {len(run.failed)} failed (run {run.run_id})")
+        print(
+            f"publications: {run.publication}: {len(run.periods)} periods: {len(loaded)} loaded "
+            f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows{held}), {skipped} unchanged "
+            f"(NO_WORK){waiting}, {len(run.failed)} failed (run {run.run_id})"
+        )
         for period in run.failed:
             failures += 1
             print(f"  FAILED {period.period}: {period.error}")
-            print(f"  retry:  ingestion publications --publication {run.publication} "
-                  f"--from {period.period} --to {period.period}")
+            print(
+                f"  retry:  ingestion publications --publication {run.publication} "
+                f"--from {period.period} --to {period.period}"
+            )
     return failures
 
 
 def _publications(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
-    runs = _ingest(warehouse, ledger.run_id, args.publication, args.first, args.last, ledger=ledger,
-                   force=args.force)
+    runs = _ingest(warehouse, ledger.run_id, args.publication, args.first, args.last, ledger=ledger, force=args.force)
     failures = _print_runs(runs)
     rows = sum(run.rows_loaded() for run in runs)
     loaded = sum(p.status == "loaded" for run in runs for p in run.periods)
@@ -303,8 +382,7 @@ def _publications(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tup
 
 
 def _print_servicedesk(run) -> None:
-    print(f"servicedesk {run.system}: {run.status} in {run.seconds:.1f}s (run {run.run_id}, load "
-          f"{run.load_id or '-'})")
+    print(f"servicedesk {run.system}: {run.status} in {run.seconds:.1f}s (run {run.run_id}, load {run.load_id or '-'})")
     print(run.table())
     for rejection in run.rejections[:10]:
         print(f"  rejected: {rejection}")
@@ -316,8 +394,10 @@ def _print_servicedesk(run) -> None:
         print(f"  retry:  ingestion servicedesk {how}  (incremental: it resumes from the last committed cursor)")
     recovered = sum(f.recovered for f in run.figures)
     if recovered:
-        print(f"  recovered: {recovered} records the system lists were missing from bronze; the deletion check "
-              "loaded them")
+        print(
+            f"  recovered: {recovered} records the system lists were missing from bronze; the deletion check "
+            "loaded them"
+        )
 
 
 def _servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
@@ -327,8 +407,10 @@ def _servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tupl
     systems = select_systems(args.system, args.config)
     if not systems:
         raise ConfigError("no service-desk system is enabled: give --system NAME or --config FILE")
-    runs = [ingest_servicedesk(warehouse, ledger.run_id, system, full_refresh=args.full_refresh, ledger=ledger)
-            for system in systems]
+    runs = [
+        ingest_servicedesk(warehouse, ledger.run_id, system, full_refresh=args.full_refresh, ledger=ledger)
+        for system in systems
+    ]
     for run in runs:
         _print_servicedesk(run)
     rows = sum(f.inserted + f.updated for run in runs for f in run.figures)
@@ -337,7 +419,7 @@ def _servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tupl
 
 
 def _run(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, int, str | None]:
-    from ingestion.local_api import SYSTEM as LOCAL_API_SYSTEM
+    from ingestion.devtools.local_api import SYSTEM as LOCAL_API_SYSTEM
     from ingestion.pipelines.run import run_pipeline
     from ingestion.sources.servicedesk import select_systems
 
@@ -346,8 +428,13 @@ def _run(args: argparse.Namespace, warehouse: Warehouse, ledger) -> tuple[str, i
         outcome = run_pipeline(warehouse, ledger, force=args.force, systems=systems)
     else:
         with _local_api() as (api, token):
-            outcome = run_pipeline(warehouse, ledger, force=args.force, systems=systems, servicedesk={
-                LOCAL_API_SYSTEM: {"base_url": api.base_url, "secret": token}})
+            outcome = run_pipeline(
+                warehouse,
+                ledger,
+                force=args.force,
+                systems=systems,
+                servicedesk={LOCAL_API_SYSTEM: {"base_url": api.base_url, "secret": token}},
+            )
     _print_runs(outcome.publications)
     for desk in outcome.servicedesk:
         _print_servicedesk(desk)
@@ -391,9 +478,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
         print(f"drift: accepted into {suite}:")
         for change in changes:
             print(f"  {change}")
-        print(f"drift: review and commit the suite (git diff {suite}); then select the new columns in the one "
-              f"staging model that reads {table.name}, {paths.shown(drift.staging_model(table))} "
-              "(see expectations/README.md)")
+        print(
+            f"drift: review and commit the suite (git diff {suite}); then select the new columns in the one "
+            f"staging model that reads {table.name}, {paths.shown(drift.staging_model(table))} "
+            "(see expectations/README.md)"
+        )
         return 0
     tables, skipped = drift.table_drift(warehouse)
     drifted = [t for t in tables if t]
@@ -402,8 +491,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
         print("\n".join(table.lines()))
     for text in skipped:
         print(f"  not checked: {text}")
-    print(f"drift: {len(drifted)} of {len(tables)} tables differ from their suites"
-          + (f"; accept with: ingestion drift --accept TABLE --target {args.target}" if drifted else ""))
+    print(
+        f"drift: {len(drifted)} of {len(tables)} tables differ from their suites"
+        + (f"; accept with: ingestion drift --accept TABLE --target {args.target}" if drifted else "")
+    )
     return 0
 
 
@@ -453,7 +544,7 @@ def _local_api():
     """The project's local service-desk API with a throwaway token, its clock at now so its data is fresh."""
     import secrets
 
-    from ingestion.local_api import start_server
+    from ingestion.devtools.local_api import start_server
 
     token = secrets.token_urlsafe(16)
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
@@ -510,8 +601,8 @@ def _runs(args: argparse.Namespace, warehouse: Warehouse) -> int | list[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then `run --local-api`, then `runs show` for it and a summary of the warehouse."""
-    from ingestion.sample import payments
-    from ingestion.sample import publications as sample
+    from ingestion.devtools.sample import payments
+    from ingestion.devtools.sample import publications as sample
 
     started = time.monotonic()
     root = paths.data_dir() / "publications"

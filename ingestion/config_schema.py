@@ -30,8 +30,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def validate(model: type[Model], raw: Any, source: str, *, moved: Mapping[str, str] | None = None,
-             discriminators: Discriminators | None = None) -> Model:
+def validate(
+    model: type[Model],
+    raw: Any,
+    source: str,
+    *,
+    moved: Mapping[str, str] | None = None,
+    discriminators: Discriminators | None = None,
+) -> Model:
     """``raw`` (parsed YAML) as ``model``; ConfigError naming ``source`` and the YAML path otherwise. ``moved``:
     settings that used to be here, with where they went."""
     try:
@@ -47,7 +53,8 @@ def validate(model: type[Model], raw: Any, source: str, *, moved: Mapping[str, s
                 index = by_path[path]
                 head, _, got = messages[index].partition(" (got ")
                 messages[index] = f"{head} or {text.removeprefix('Input should be ').split(' (got ')[0]}" + (
-                    f" (got {got}" if got else "")
+                    f" (got {got}" if got else ""
+                )
                 continue
             by_path[path] = len(messages)
             messages.append(message)
@@ -61,8 +68,9 @@ _MISSING = object()
 class _Reader:
     """Reads one validation error back onto the YAML document."""
 
-    def __init__(self, model: type[BaseModel], raw: Any, moved: Mapping[str, str],
-                 discriminators: Discriminators) -> None:
+    def __init__(
+        self, model: type[BaseModel], raw: Any, moved: Mapping[str, str], discriminators: Discriminators
+    ) -> None:
         self.model, self.raw, self.moved, self.discriminators = model, raw, moved, discriminators
         self.tags = {value for model in _models(model) for value in _literals(model).values()}
 
@@ -75,18 +83,26 @@ class _Reader:
             if key in self.moved:
                 return f"{path}: {self.moved[key]}; remove it here"
             allowed = self.allowed_keys(loc[:-1])
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or [
-                name for name in allowed if key.startswith(f"{name}_") or key.endswith(f"_{name}")][:1]
+            close = (
+                difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                or [name for name in allowed if key.startswith(f"{name}_") or key.endswith(f"_{name}")][:1]
+            )
             hint = f"; did you mean {close[0]!r}?" if close else ""
             return f"{path}: unknown setting {key!r}{hint} (allowed: {', '.join(allowed)})"
         if kind == "missing":
             return f"{path}: missing setting"
         if kind == "string_pattern_mismatch":
             description = self.field_description(loc)
-            return f"{path}: {node!r} is not {description}" if description else \
-                f"{path}: {node!r} must be a lower_snake_case name"
-        return f"{path}: {text}" + ("" if kind.startswith("value_error") or kind in self.discriminator_errors()
-                                    or node is _MISSING else f" (got {node!r})")
+            return (
+                f"{path}: {node!r} is not {description}"
+                if description
+                else f"{path}: {node!r} must be a lower_snake_case name"
+            )
+        return f"{path}: {text}" + (
+            ""
+            if kind.startswith("value_error") or kind in self.discriminator_errors() or node is _MISSING
+            else f" (got {node!r})"
+        )
 
     def discriminator_errors(self) -> set[str]:
         return {f"{name}_kind" for name in self.discriminators}
@@ -99,8 +115,13 @@ class _Reader:
                 path, node = f"{path}.{part}" if path else str(part), node[part]
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 path, node = f"{path}[{part}]", node[part]
-            elif isinstance(node, dict) and isinstance(part, str) and part not in self.tags \
-                    and part not in SCALARS and not part.startswith(("function-", "literal[", "constrained-")):
+            elif (
+                isinstance(node, dict)
+                and isinstance(part, str)
+                and part not in self.tags
+                and part not in SCALARS
+                and not part.startswith(("function-", "literal[", "constrained-"))
+            ):
                 path, node = f"{path}.{part}" if path else part, _MISSING  # a missing setting
         return path or "(top level)", node
 
@@ -109,7 +130,8 @@ class _Reader:
         node = self.raw
         for part in loc:
             if (isinstance(node, dict) and part in node) or (
-                    isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            ):
                 node = node[part]
             model = self._step(model, part, node)
             if model is None:

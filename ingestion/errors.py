@@ -6,15 +6,28 @@ from __future__ import annotations
 class IngestionError(Exception):
     """A load failed because of its input: says which publication, period, file, sheet or member, and row."""
 
-    def __init__(self, message: str, *, publication: str | None = None, period: str | None = None,
-                 file: str | None = None, part: str | None = None, row: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        publication: str | None = None,
+        period: str | None = None,
+        file: str | None = None,
+        part: str | None = None,
+        row: int | None = None,
+    ) -> None:
         self.message = message
         self.publication, self.period, self.file, self.part, self.row = publication, period, file, part, row
         super().__init__(self.__str__())
 
     def where(self) -> str:
-        bits = [self.publication, self.period, self.file, self.part and f"'{self.part}'",
-                (self.row is not None and f"row {self.row}") or None]
+        bits = [
+            self.publication,
+            self.period,
+            self.file,
+            self.part and f"'{self.part}'",
+            (self.row is not None and f"row {self.row}") or None,
+        ]
         return ", ".join(bit for bit in bits if bit)
 
     def __str__(self) -> str:

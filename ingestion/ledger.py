@@ -30,9 +30,25 @@ from ingestion.redact import redact
 from ingestion.warehouse import Warehouse, WarehouseUnavailable, cursor, insert_rows
 
 SCHEMA = "ops"
-EVENT_COLUMNS = ("event_id", "run_id", "correlation_id", "parent_event_id", "stage", "event_type", "status",
-                 "source", "subject", "occurred_at", "duration_seconds", "row_count", "retry_count", "error_class",
-                 "message", "details", "fingerprint")
+EVENT_COLUMNS = (
+    "event_id",
+    "run_id",
+    "correlation_id",
+    "parent_event_id",
+    "stage",
+    "event_type",
+    "status",
+    "source",
+    "subject",
+    "occurred_at",
+    "duration_seconds",
+    "row_count",
+    "retry_count",
+    "error_class",
+    "message",
+    "details",
+    "fingerprint",
+)
 DDL = (
     f"create schema if not exists {SCHEMA}",
     f"""create table if not exists {SCHEMA}.run_events (
@@ -134,23 +150,62 @@ class Ledger:
         return self._execute_many([(statement.replace("?", self.ph), parameters)])[0]
 
     # -- events ------------------------------------------------------------------------------------------------
-    def event(self, stage: str, event_type: str, status: str = "success", *, source: str | None = None,
-              subject: str | None = None, correlation_id: str | None = None, parent: str | None = None,
-              duration: float | None = None, rows: int | None = None, retries: int | None = None,
-              error_class: str | None = None, message: str | None = None, details: dict | None = None,
-              fingerprint: str | None = None) -> str:
+    def event(
+        self,
+        stage: str,
+        event_type: str,
+        status: str = "success",
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        parent: str | None = None,
+        duration: float | None = None,
+        rows: int | None = None,
+        retries: int | None = None,
+        error_class: str | None = None,
+        message: str | None = None,
+        details: dict | None = None,
+        fingerprint: str | None = None,
+    ) -> str:
         """Write one event now, to the warehouse and the JSONL mirror; returns its id."""
-        event = dict(zip(EVENT_COLUMNS, (
-            uuid.uuid4().hex, self.run_id, correlation_id or self.run_id, parent, stage, event_type, status, source,
-            subject, dt.datetime.now(dt.UTC), None if duration is None else round(duration, 3), rows, retries,
-            error_class, redact(message), redact(json.dumps(details, default=str)) if details else None,
-            fingerprint), strict=True))
+        event = dict(
+            zip(
+                EVENT_COLUMNS,
+                (
+                    uuid.uuid4().hex,
+                    self.run_id,
+                    correlation_id or self.run_id,
+                    parent,
+                    stage,
+                    event_type,
+                    status,
+                    source,
+                    subject,
+                    dt.datetime.now(dt.UTC),
+                    None if duration is None else round(duration, 3),
+                    rows,
+                    retries,
+                    error_class,
+                    redact(message),
+                    redact(json.dumps(details, default=str)) if details else None,
+                    fingerprint,
+                ),
+                strict=True,
+            )
+        )
         self._mirror([event])
         if self.unavailable is None:
             placeholders = ", ".join([self.ph] * len(EVENT_COLUMNS))
             try:
-                self._execute_many([(f"insert into {SCHEMA}.run_events ({', '.join(EVENT_COLUMNS)}) "
-                                     f"values ({placeholders})", tuple(event.values()))])
+                self._execute_many(
+                    [
+                        (
+                            f"insert into {SCHEMA}.run_events ({', '.join(EVENT_COLUMNS)}) values ({placeholders})",
+                            tuple(event.values()),
+                        )
+                    ]
+                )
             except WarehouseUnavailable as error:
                 self.went_away(error)
         return event["event_id"]
@@ -167,20 +222,44 @@ class Ledger:
         """The warehouse is out of reach: from now on events go to the JSONL mirror only (and it says so)."""
         if self.unavailable is None:
             self.unavailable = error
-            self._mirror([{"run_id": self.run_id, "event_type": "ledger_unavailable", "status": "warn",
-                           "occurred_at": dt.datetime.now(dt.UTC), "message": f"{error}; events from here on are in "
-                           f"this file only"}])
+            self._mirror(
+                [
+                    {
+                        "run_id": self.run_id,
+                        "event_type": "ledger_unavailable",
+                        "status": "warn",
+                        "occurred_at": dt.datetime.now(dt.UTC),
+                        "message": f"{error}; events from here on are in this file only",
+                    }
+                ]
+            )
 
     def dbt_results(self, stage: str, result: Any, parent: str | None = None) -> None:
         """One ``dbt_node`` event per node of a dbt invocation, correlated by its invocation id, in one write."""
         now, rows = dt.datetime.now(dt.UTC), []
         for node in result.nodes:
             failed = node["status"] in ("error", "fail", "runtime error")
-            rows.append((uuid.uuid4().hex, self.run_id, result.invocation_id or self.run_id, parent, stage, "dbt_node",
-                         "failed" if failed else "warn" if node["status"] == "warn" else "success", "dbt",
-                         node["unique_id"], now, round(float(node.get("execution_time") or 0), 3),
-                         (node.get("adapter_response") or {}).get("rows_affected"), None,
-                         "permanent" if failed else None, (node.get("message") or None), None, None))
+            rows.append(
+                (
+                    uuid.uuid4().hex,
+                    self.run_id,
+                    result.invocation_id or self.run_id,
+                    parent,
+                    stage,
+                    "dbt_node",
+                    "failed" if failed else "warn" if node["status"] == "warn" else "success",
+                    "dbt",
+                    node["unique_id"],
+                    now,
+                    round(float(node.get("execution_time") or 0), 3),
+                    (node.get("adapter_response") or {}).get("rows_affected"),
+                    None,
+                    "permanent" if failed else None,
+                    (node.get("message") or None),
+                    None,
+                    None,
+                )
+            )
         if not rows:
             return
         self._mirror([dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows])
@@ -198,8 +277,9 @@ class Ledger:
             connection.close()
 
     @contextmanager
-    def stage(self, name: str, *, source: str | None = None, subject: str | None = None,
-              parent: str | None = None) -> Iterator[Stage]:
+    def stage(
+        self, name: str, *, source: str | None = None, subject: str | None = None, parent: str | None = None
+    ) -> Iterator[Stage]:
         """``stage_started`` now; ``stage_completed`` or ``stage_failed`` (re-raising) when the block ends."""
         event_id = self.event(name, "stage_started", "running", source=source, subject=subject, parent=parent)
         stage = Stage(name, event_id, source, subject)
@@ -210,21 +290,43 @@ class Ledger:
 
             message, full = describe(error), str(error).strip()
             details = {**stage.details, **({"detail": full} if full and full != message else {})}
-            self.event(name, "stage_failed", "failed", source=source, subject=subject, parent=event_id,
-                       correlation_id=stage.correlation_id, duration=time.monotonic() - stage.started,
-                       rows=stage.rows, retries=stage.retries, error_class=error_class(error),
-                       message=message, details=details or None)
+            self.event(
+                name,
+                "stage_failed",
+                "failed",
+                source=source,
+                subject=subject,
+                parent=event_id,
+                correlation_id=stage.correlation_id,
+                duration=time.monotonic() - stage.started,
+                rows=stage.rows,
+                retries=stage.retries,
+                error_class=error_class(error),
+                message=message,
+                details=details or None,
+            )
             raise
-        self.event(name, "stage_completed", stage.status, source=source, subject=subject, parent=event_id,
-                   correlation_id=stage.correlation_id, duration=time.monotonic() - stage.started, rows=stage.rows,
-                   retries=stage.retries, details=stage.details or None)
+        self.event(
+            name,
+            "stage_completed",
+            stage.status,
+            source=source,
+            subject=subject,
+            parent=event_id,
+            correlation_id=stage.correlation_id,
+            duration=time.monotonic() - stage.started,
+            rows=stage.rows,
+            retries=stage.retries,
+            details=stage.details or None,
+        )
 
     # -- what was loaded ---------------------------------------------------------------------------------------
     def loaded_fingerprint(self, source: str, subject: str) -> str | None:
         """The files fingerprint of ``subject`` (a publication period) as published now, or None if it never was.
         Read from ``ops.period_loads``, which changes in the transaction that publishes the period's rows."""
-        rows = self.query(f"select fingerprint from {SCHEMA}.period_loads where source = ? and subject = ?",
-                          (source, subject))
+        rows = self.query(
+            f"select fingerprint from {SCHEMA}.period_loads where source = ? and subject = ?", (source, subject)
+        )
         return rows[0][0] if rows else None
 
     def unbuilt_loads(self) -> list[tuple[str, str]]:
@@ -233,27 +335,41 @@ class Ledger:
         load run on its own, or a load of a source a transform left out). A run records each source its transform
         leaves out (a ``build_excluded`` event, written before the transform starts), so the loads of a source
         that failed stay unbuilt until a transform includes that source."""
-        transforms = (f"from {SCHEMA}.run_events t where t.stage = 'transform' and t.event_type = "
-                      "'stage_completed' and t.status = 'success'")
+        transforms = (
+            f"from {SCHEMA}.run_events t where t.stage = 'transform' and t.event_type = "
+            "'stage_completed' and t.status = 'success'"
+        )
         left_out = f"{SCHEMA}.run_events x where x.run_id = t.run_id and x.event_type = 'build_excluded'"
         built = self.query(f"select max(t.occurred_at) {transforms} and not exists (select 1 from {left_out})")[0][0]
         since_event = "" if built is None else " and occurred_at > ?"
         since_period = "" if built is None else " where published_at > ?"
         since_build = "" if built is None else " and t.occurred_at > ?"
         parameters = () if built is None else (built,)
-        events = self.query(f"select source, subject, max(occurred_at) from {SCHEMA}.run_events where event_type = "
-                            f"'load_completed' and status = 'success' and row_count > 0{since_event} "
-                            "group by source, subject", parameters)
-        periods = self.query(f"select source, subject, published_at from {SCHEMA}.period_loads{since_period}",
-                             parameters)
+        events = self.query(
+            f"select source, subject, max(occurred_at) from {SCHEMA}.run_events where event_type = "
+            f"'load_completed' and status = 'success' and row_count > 0{since_event} "
+            "group by source, subject",
+            parameters,
+        )
+        periods = self.query(
+            f"select source, subject, published_at from {SCHEMA}.period_loads{since_period}", parameters
+        )
         partial: dict[Any, set[str]] = {}  # each transform since the last full one -> the sources it left out
-        for done, source in self.query(f"select t.occurred_at, x.source from {SCHEMA}.run_events t join "
-                                       f"{SCHEMA}.run_events x on x.run_id = t.run_id and x.event_type = "
-                                       "'build_excluded' where t.stage = 'transform' and t.event_type = "
-                                       f"'stage_completed' and t.status = 'success'{since_build}", parameters):
+        for done, source in self.query(
+            f"select t.occurred_at, x.source from {SCHEMA}.run_events t join "
+            f"{SCHEMA}.run_events x on x.run_id = t.run_id and x.event_type = "
+            "'build_excluded' where t.stage = 'transform' and t.event_type = "
+            f"'stage_completed' and t.status = 'success'{since_build}",
+            parameters,
+        ):
             partial.setdefault(done, set()).add(source)
-        return sorted({(source, subject) for source, subject, at in [*events, *periods]
-                       if not any(done > at and source not in out for done, out in partial.items())})
+        return sorted(
+            {
+                (source, subject)
+                for source, subject, at in [*events, *periods]
+                if not any(done > at and source not in out for done, out in partial.items())
+            }
+        )
 
     def owners(self, load_ids: list[str]) -> dict[str, tuple[str, str | None]]:
         """load id -> (run id, subject) of the stages that recorded those dlt load packages: from the ledger, else
@@ -263,8 +379,11 @@ class Ledger:
         found: dict[str, tuple[str, str | None]] = {}
         if self.unavailable is None:
             marks = ", ".join(["?"] * len(load_ids))
-            rows = self.query(f"select distinct correlation_id, run_id, subject from {SCHEMA}.run_events where "
-                              f"correlation_id in ({marks})", tuple(load_ids))
+            rows = self.query(
+                f"select distinct correlation_id, run_id, subject from {SCHEMA}.run_events where "
+                f"correlation_id in ({marks})",
+                tuple(load_ids),
+            )
             found = {load_id: (run_id, subject) for load_id, run_id, subject in rows}
         missing = set(load_ids) - set(found)
         mirrors = sorted(log_dir().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[:50]
@@ -292,8 +411,9 @@ class Ledger:
             try:
                 lock.acquire()
             except OSError as error:  # the folder cannot be made or written: the warehouse is out of reach
-                raise WarehouseUnavailable(f"cannot open the DuckDB warehouse {paths.shown(self.warehouse.duckdb_path)}"
-                                           f": {error}") from error
+                raise WarehouseUnavailable(
+                    f"cannot open the DuckDB warehouse {paths.shown(self.warehouse.duckdb_path)}: {error}"
+                ) from error
             self._file_lock = lock
             try:
                 self.ensure_schema()
@@ -303,25 +423,30 @@ class Ledger:
             return
         self.ensure_schema()
         host, pid = socket.gethostname(), os.getpid()
-        held = self.query(f"select run_id, pid, host, acquired_at from {SCHEMA}.run_locks where lock_name = ?",
-                          (name,))
+        held = self.query(f"select run_id, pid, host, acquired_at from {SCHEMA}.run_locks where lock_name = ?", (name,))
         if held:
             run_id, holder_pid, holder_host, acquired = held[0]
             if holder_host != host or _alive(holder_pid):
-                raise LockHeld(f"run {run_id} (pid {holder_pid} on {holder_host}, since {acquired}) is already "
-                               f"loading into this warehouse; wait for it, or check it with: ingestion runs show "
-                               f"{run_id}")
+                raise LockHeld(
+                    f"run {run_id} (pid {holder_pid} on {holder_host}, since {acquired}) is already "
+                    f"loading into this warehouse; wait for it, or check it with: ingestion runs show "
+                    f"{run_id}"
+                )
             self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, run_id))
         try:
-            self.query(f"insert into {SCHEMA}.run_locks (lock_name, run_id, pid, host, acquired_at) "
-                       "values (?, ?, ?, ?, ?)", (name, self.run_id, pid, host, dt.datetime.now(dt.UTC)))
+            self.query(
+                f"insert into {SCHEMA}.run_locks (lock_name, run_id, pid, host, acquired_at) values (?, ?, ?, ?, ?)",
+                (name, self.run_id, pid, host, dt.datetime.now(dt.UTC)),
+            )
         except WarehouseUnavailable:
             raise
         except Exception as error:  # a concurrent insert won the race for the primary key
             winner = self.query(f"select run_id, pid, host from {SCHEMA}.run_locks where lock_name = ?", (name,))
             holder = f"run {winner[0][0]} (pid {winner[0][1]} on {winner[0][2]})" if winner else "another run"
-            raise LockHeld(f"{holder} took the warehouse lock first and is loading into this warehouse; wait for "
-                           "it to end, then run again") from error
+            raise LockHeld(
+                f"{holder} took the warehouse lock first and is loading into this warehouse; wait for "
+                "it to end, then run again"
+            ) from error
 
     def release_lock(self, name: str = "ingestion") -> None:
         if self._file_lock is not None:

@@ -42,8 +42,10 @@ def describe_holder(warehouse: Warehouse) -> str:
     held = holder(warehouse)
     if not held:
         return "another process"
-    return (f"run {held.get('run_id')} (pid {held.get('pid')} on {held.get('host')}, since {held.get('since')}, "
-            f"command: ingestion {held.get('command')})")
+    return (
+        f"run {held.get('run_id')} (pid {held.get('pid')} on {held.get('host')}, since {held.get('since')}, "
+        f"command: ingestion {held.get('command')})"
+    )
 
 
 class FileWarehouseLock:
@@ -61,12 +63,22 @@ class FileWarehouseLock:
         try:
             lock.acquire()
         except Timeout:
-            raise LockHeld(f"{describe_holder(self.warehouse)} is writing to {self.warehouse.describe()}; DuckDB "
-                           "allows one writer at a time: wait for it to end, then run again") from None
+            raise LockHeld(
+                f"{describe_holder(self.warehouse)} is writing to {self.warehouse.describe()}; DuckDB "
+                "allows one writer at a time: wait for it to end, then run again"
+            ) from None
         self._lock = lock
-        self.info.write_text(json.dumps({"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                                         "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                                         "command": self.command}))
+        self.info.write_text(
+            json.dumps(
+                {
+                    "run_id": self.run_id,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "command": self.command,
+                }
+            )
+        )
 
     def release(self) -> None:
         if self._lock is None:
@@ -79,8 +91,9 @@ class FileWarehouseLock:
         self.acquire()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.release()
 
 

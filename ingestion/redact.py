@@ -18,8 +18,10 @@ MASK = "***"
 # A URL parameter whose name ends in one of these is a secret: key, api_key, access_key, apiToken, private_token ...
 SECRET_NAMES = ("key", "token", "password", "passwd", "secret", "signature", "sig")
 _PARAMETER = re.compile(r"(?i)((?<![A-Za-z0-9_-])[A-Za-z0-9_-]*(?:" + "|".join(SECRET_NAMES) + r")=)[^&#\s'\"<>]+")
-_AUTHORIZATION = re.compile(r"(?i)(\b(?:authorization|x-[a-z-]*(?:key|token))['\"]?\s*[:=]\s*['\"]?"
-                            r"(?:(?:bearer|basic|token)\s+)?)[^\s'\",}]+")
+_AUTHORIZATION = re.compile(
+    r"(?i)(\b(?:authorization|x-[a-z-]*(?:key|token))['\"]?\s*[:=]\s*['\"]?"
+    r"(?:(?:bearer|basic|token)\s+)?)[^\s'\",}]+"
+)
 _SCHEME = re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{6,}")
 _PARAMETER_TEXT = _PARAMETER.pattern
 _AUTHORIZATION_TEXT = _AUTHORIZATION.pattern
@@ -47,8 +49,9 @@ def register_parameter(name: str, *, header: bool = False) -> None:
         if _parameters:
             _PARAMETER = re.compile(_PARAMETER_TEXT.replace("(?:", f"(?:{'|'.join(sorted(_parameters))}|", 1))
         if _headers:
-            _AUTHORIZATION = re.compile(_AUTHORIZATION_TEXT.replace(
-                "(?:authorization", f"(?:{'|'.join(sorted(_headers))}|authorization"))
+            _AUTHORIZATION = re.compile(
+                _AUTHORIZATION_TEXT.replace("(?:authorization", f"(?:{'|'.join(sorted(_headers))}|authorization")
+            )
 
 
 def redact(text: str | None) -> str | None:

@@ -41,10 +41,27 @@ class RunView:
 
 
 def _fetch(ledger: Ledger, run_id: str) -> list[dict]:
-    columns = ("event_id", "parent_event_id", "stage", "event_type", "status", "source", "subject", "occurred_at",
-               "duration_seconds", "row_count", "retry_count", "error_class", "message", "details", "correlation_id")
-    rows = ledger.query(f"select {', '.join(columns)} from {SCHEMA}.run_events where run_id = ? "
-                        "order by occurred_at, event_id", (run_id,))
+    columns = (
+        "event_id",
+        "parent_event_id",
+        "stage",
+        "event_type",
+        "status",
+        "source",
+        "subject",
+        "occurred_at",
+        "duration_seconds",
+        "row_count",
+        "retry_count",
+        "error_class",
+        "message",
+        "details",
+        "correlation_id",
+    )
+    rows = ledger.query(
+        f"select {', '.join(columns)} from {SCHEMA}.run_events where run_id = ? order by occurred_at, event_id",
+        (run_id,),
+    )
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
@@ -125,19 +142,29 @@ def _view(run_id: str, events: list[dict], holder_alive: bool) -> RunView:
     end = next((e for e in reversed(events) if e["event_type"] in ("run_completed", "run_failed")), None)
     started = next((e for e in events if e["event_type"] == "run_started"), events[0])
     details = _details(started)
-    rows = sum(int(e["row_count"] or 0) for e in events if e["event_type"] == "load_completed"
-               and e["status"] == "success")
+    rows = sum(
+        int(e["row_count"] or 0) for e in events if e["event_type"] == "load_completed" and e["status"] == "success"
+    )
     if end is None:
         status = "RUNNING" if holder_alive else "INCOMPLETE"
     else:
         status = {"success": "SUCCESS", "no_work": "NO_WORK"}.get(end["status"], "FAILED")
-    return RunView(run_id, status, started["occurred_at"], end["occurred_at"] if end else events[-1]["occurred_at"],
-                   rows, details.get("argv", []), events)
+    return RunView(
+        run_id,
+        status,
+        started["occurred_at"],
+        end["occurred_at"] if end else events[-1]["occurred_at"],
+        rows,
+        details.get("argv", []),
+        events,
+    )
 
 
 def list_runs(ledger: Ledger, limit: int = 20) -> list[RunView]:
-    ids = ledger.query(f"select run_id from {SCHEMA}.run_events where event_type = 'run_started' "
-                       f"order by occurred_at desc limit {int(limit)}")
+    ids = ledger.query(
+        f"select run_id from {SCHEMA}.run_events where event_type = 'run_started' "
+        f"order by occurred_at desc limit {int(limit)}"
+    )
     return [v for (run_id,) in ids if (v := view(ledger, run_id))]
 
 
@@ -162,8 +189,9 @@ def render_list(runs: list[RunView]) -> str:
     lines = [f"{'run id':<26}{'started (UTC)':<21}{'seconds':>9}  {'status':<11}{'rows':>10}  command"]
     for run in runs:
         started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "-"
-        lines.append(f"{run.run_id:<26}{started:<21}{run.seconds:>9.1f}  {run.status:<11}{run.rows:>10,}  "
-                     f"{shlex.join(run.argv)}")
+        lines.append(
+            f"{run.run_id:<26}{started:<21}{run.seconds:>9.1f}  {run.status:<11}{run.rows:>10,}  {shlex.join(run.argv)}"
+        )
     return "\n".join(lines)
 
 
@@ -180,7 +208,8 @@ def _stage_table(run: RunView) -> list[str]:
             f"{sum(e['status'] == 'no_work' for e in events):>8}"
             f"{sum(e['event_type'] == 'stage_failed' for e in events):>7}"
             f"{sum(int(e['row_count'] or 0) for e in ends):>10,}"
-            f"{sum(float(e['duration_seconds'] or 0) for e in ends):>9.1f}")
+            f"{sum(float(e['duration_seconds'] or 0) for e in ends):>9.1f}"
+        )
     return lines
 
 
@@ -192,8 +221,10 @@ def _quarantine_lines(run: RunView) -> list[str]:
         details = _details(event)
         quarantined, flagged = details.get("quarantined") or {}, details.get("flagged") or {}
         for table in sorted(set(quarantined) | set(flagged)):
-            lines.append(f"    {event['subject'] or '-'}: {table}: {quarantined.get(table, 0):,} quarantined, "
-                         f"{flagged.get(table, 0):,} flagged")
+            lines.append(
+                f"    {event['subject'] or '-'}: {table}: {quarantined.get(table, 0):,} quarantined, "
+                f"{flagged.get(table, 0):,} flagged"
+            )
     return lines
 
 
@@ -204,16 +235,21 @@ def _skipped_lines(run: RunView) -> list[str]:
         if event["event_type"] == "load_completed" and event["status"] == "success":
             skipped = _details(event).get("rows_skipped") or {}
             if skipped:
-                lines.append(f"    {event['subject'] or '-'}: " + ", ".join(
-                    f"{count:,} {reason}" for reason, count in sorted(skipped.items())))
+                lines.append(
+                    f"    {event['subject'] or '-'}: "
+                    + ", ".join(f"{count:,} {reason}" for reason, count in sorted(skipped.items()))
+                )
     return lines
 
 
 def render_show(run: RunView, errors_only: bool = False) -> str:
     """A run's status, stage breakdown (not with ``errors_only``), failure point, problems and resume command."""
-    lines = [f"run {run.run_id}: {run.status}", f"  command:  ingestion {shlex.join(run.argv)}",
-             f"  started:  {run.started_at:%Y-%m-%d %H:%M:%S} UTC   duration: {run.seconds:.1f}s   "
-             f"rows loaded: {run.rows:,}"]
+    lines = [
+        f"run {run.run_id}: {run.status}",
+        f"  command:  ingestion {shlex.join(run.argv)}",
+        f"  started:  {run.started_at:%Y-%m-%d %H:%M:%S} UTC   duration: {run.seconds:.1f}s   "
+        f"rows loaded: {run.rows:,}",
+    ]
     if not errors_only:
         lines += ["", *_stage_table(run)]
     held = _quarantine_lines(run)
@@ -221,29 +257,49 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
         lines += ["", "  rows quarantined (not loaded) and flagged (loaded, marked), see the quarantine table:", *held]
     skipped = _skipped_lines(run)
     if skipped and not errors_only:
-        lines += ["", "  sheet rows not taken as data (blank separators, notes, units rows, hidden rows), see "
-                      "publication_manifest.rows_skipped:", *skipped]
+        lines += [
+            "",
+            "  sheet rows not taken as data (blank separators, notes, units rows, hidden rows), see "
+            "publication_manifest.rows_skipped:",
+            *skipped,
+        ]
     failure = run.failure()
     if failure:
-        lines += ["", f"  failure point: stage {failure['stage']}, source {failure['source'] or '-'}, "
-                      f"{failure['subject'] or '-'} ({failure['event_type']})"]
+        lines += [
+            "",
+            f"  failure point: stage {failure['stage']}, source {failure['source'] or '-'}, "
+            f"{failure['subject'] or '-'} ({failure['event_type']})",
+        ]
         if failure.get("message"):
             lines.append(f"  error ({failure.get('error_class') or 'unknown'}): {failure['message']}")
         if run.status == "INCOMPLETE":
             lines.append("  the process stopped without recording an end (killed or crashed) during this stage")
-    problems = [e for e in run.events if e["status"] in ("failed", "warn") and e is not failure
-                and not (e["event_type"] == "validation_result" and _details(e).get("drift_only"))]
+    problems = [
+        e
+        for e in run.events
+        if e["status"] in ("failed", "warn")
+        and e is not failure
+        and not (e["event_type"] == "validation_result" and _details(e).get("drift_only"))
+    ]
     if problems:
         lines += ["", "  errors and warnings:"]
-        lines += [f"    {e['occurred_at']:%H:%M:%S} {e['stage']}/{e['event_type']} {e['subject'] or ''}: "
-                  f"{e['message']}" for e in problems]
+        lines += [
+            f"    {e['occurred_at']:%H:%M:%S} {e['stage']}/{e['event_type']} {e['subject'] or ''}: {e['message']}"
+            for e in problems
+        ]
     elif errors_only and not failure:
         lines += ["", "  no errors or warnings"]
     resume = resume_argv(run)
     if failure and failure["stage"] == "validate" and failure["source"] == "great_expectations":
-        lines += ["", "  bronze failed its suites: `ingestion drift` lists each table's differences; fix the release",
-                  "  and load it again, or accept the change with `ingestion drift --accept TABLE`, then resume"]
+        lines += [
+            "",
+            "  bronze failed its suites: `ingestion drift` lists each table's differences; fix the release",
+            "  and load it again, or accept the change with `ingestion drift --accept TABLE`, then resume",
+        ]
     if resume:
-        lines += ["", f"  resume with: ingestion {shlex.join(resume)}",
-                  f"  or:          ingestion runs resume {run.run_id} --execute"]
+        lines += [
+            "",
+            f"  resume with: ingestion {shlex.join(resume)}",
+            f"  or:          ingestion runs resume {run.run_id} --execute",
+        ]
     return "\n".join(lines)

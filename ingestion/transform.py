@@ -62,13 +62,25 @@ def _die_with_parent() -> Callable[[], None] | None:
 def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_path: Path | None = None) -> DbtResult:
     """``dbt <args> --target <warehouse>`` in the project folder; output is streamed when ``echo``."""
     target_path = target_path or Path(os.environ.get("DBT_TARGET_PATH", paths.PROJECT_ROOT / "target"))
-    env = {**os.environ, **warehouse.dbt_env(), "DBT_PROFILES_DIR": str(paths.PROJECT_ROOT),
-           "DBT_PROJECT_DIR": str(paths.PROJECT_ROOT), "DBT_TARGET_PATH": str(target_path),
-           "DBT_LOG_PATH": str(target_path / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        **warehouse.dbt_env(),
+        "DBT_PROFILES_DIR": str(paths.PROJECT_ROOT),
+        "DBT_PROJECT_DIR": str(paths.PROJECT_ROOT),
+        "DBT_TARGET_PATH": str(target_path),
+        "DBT_LOG_PATH": str(target_path / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     started, started_at = time.monotonic(), time.time()
-    process = subprocess.Popen([dbt_executable(), *args, "--target", warehouse.target], cwd=paths.PROJECT_ROOT,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=_die_with_parent())
+    process = subprocess.Popen(
+        [dbt_executable(), *args, "--target", warehouse.target],
+        cwd=paths.PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_die_with_parent(),
+    )
     output = []
     assert process.stdout is not None
     for line in process.stdout:
@@ -101,8 +113,11 @@ def _read_results(result: DbtResult, results: dict) -> None:
 def dbt_sources(warehouse: Warehouse) -> dict[tuple[str, str], str]:
     """(schema, table) -> ``source_name.table`` of every dbt source table, as dbt resolves them (``dbt ls``): how a
     bronze table (dataset, table) is named in a ``source:`` selector."""
-    result = run_dbt(["ls", "--resource-type", "source", "--output", "json", "--output-keys",
-                      "source_name name schema"], warehouse, echo=False)
+    result = run_dbt(
+        ["ls", "--resource-type", "source", "--output", "json", "--output-keys", "source_name name schema"],
+        warehouse,
+        echo=False,
+    )
     if not result.ok:
         raise RuntimeError("dbt ls failed: " + "; ".join(result.failures[:5]))
     found = {}

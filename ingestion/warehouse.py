@@ -54,7 +54,8 @@ def find_unavailable(error: BaseException) -> WarehouseUnavailable | None:
         if isinstance(current, IngestionError):  # a reader's error (a DuckDB IOException on a release file)
             return None
         if isinstance(current, psycopg2.InterfaceError) or (
-                isinstance(current, psycopg2.OperationalError) and _connection_lost(current)):
+            isinstance(current, psycopg2.OperationalError) and _connection_lost(current)
+        ):
             return WarehouseUnavailable(f"the PostgreSQL warehouse went away: {_first_line(current)}")
         if isinstance(current, duckdb.IOException):
             return WarehouseUnavailable(f"the DuckDB warehouse cannot be written: {_first_line(current)}")
@@ -66,8 +67,9 @@ def find_unavailable(error: BaseException) -> WarehouseUnavailable | None:
 @dataclass(frozen=True)
 class Warehouse:
     target: str
-    duckdb_path: Path = field(default_factory=lambda: paths.resolve(os.environ.get("DUCKDB_PATH",
-                                                                                   "data/warehouse.duckdb")))
+    duckdb_path: Path = field(
+        default_factory=lambda: paths.resolve(os.environ.get("DUCKDB_PATH", "data/warehouse.duckdb"))
+    )
     host: str = field(default_factory=lambda: os.environ.get("PGHOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("PGPORT", "5432")))
     user: str = field(default_factory=lambda: os.environ.get("PGUSER", "postgres"))
@@ -97,15 +99,21 @@ class Warehouse:
 
         credentials = PostgresCredentials()
         credentials.parse_native_representation(
-            f"postgresql://{url_quote(self.user, safe='')}@{self.host}:{self.port}/{url_quote(self.database, safe='')}")
+            f"postgresql://{url_quote(self.user, safe='')}@{self.host}:{self.port}/{url_quote(self.database, safe='')}"
+        )
         credentials.password = self.password  # may be empty: trust or peer authentication needs none
         credentials.resolve()
         return dlt.destinations.postgres(credentials=credentials)
 
     def dbt_env(self) -> dict[str, str]:
         """The variables ``profiles.yml`` reads."""
-        return {"DUCKDB_PATH": str(self.duckdb_path), "PGHOST": self.host, "PGPORT": str(self.port),
-                "PGUSER": self.user, "PGDATABASE": self.database}
+        return {
+            "DUCKDB_PATH": str(self.duckdb_path),
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": self.database,
+        }
 
     @property
     def placeholder(self) -> str:
@@ -122,19 +130,28 @@ class Warehouse:
                 self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
                 return duckdb.connect(str(self.duckdb_path))
             except (duckdb.Error, OSError) as error:
-                raise WarehouseUnavailable(f"cannot open the DuckDB warehouse {paths.shown(self.duckdb_path)}: "
-                                           f"{_first_line(error)}") from error
+                raise WarehouseUnavailable(
+                    f"cannot open the DuckDB warehouse {paths.shown(self.duckdb_path)}: {_first_line(error)}"
+                ) from error
         return self._pg_connect(self.database)
 
     def _pg_connect(self, database: str) -> Any:
         import psycopg2
 
         try:
-            return psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password or None,
-                                    dbname=database, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            return psycopg2.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password or None,
+                dbname=database,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            )
         except psycopg2.OperationalError as error:
-            raise WarehouseUnavailable(f"cannot reach the PostgreSQL warehouse at {self.host}:{self.port} "
-                                       f"(user {self.user}, database {database}): {_first_line(error)}") from error
+            raise WarehouseUnavailable(
+                f"cannot reach the PostgreSQL warehouse at {self.host}:{self.port} "
+                f"(user {self.user}, database {database}): {_first_line(error)}"
+            ) from error
 
     def ensure_database(self) -> bool:
         """Create the PostgreSQL database if it is missing (a DuckDB file is created on first write)."""
@@ -176,6 +193,7 @@ class Warehouse:
 
 # -- statements that differ between the engines, on a connection the caller holds (and commits) --------------------
 
+
 def cursor(connection: Any) -> Any:
     """What to execute statements on: a DuckDB connection itself (its ``cursor()`` is a second connection with a
     transaction of its own), a psycopg2 cursor otherwise."""
@@ -191,8 +209,10 @@ def quote(name: str) -> str:
 
 def table_exists(connection: Any, warehouse: Warehouse, schema: str, table: str) -> bool:
     ph, run = warehouse.placeholder, cursor(connection)
-    run.execute(f"select count(*) from information_schema.tables where table_schema = {ph} and table_name = {ph}",
-                (schema, table))
+    run.execute(
+        f"select count(*) from information_schema.tables where table_schema = {ph} and table_name = {ph}",
+        (schema, table),
+    )
     return bool(run.fetchall()[0][0])
 
 
@@ -200,18 +220,25 @@ def column_types(connection: Any, warehouse: Warehouse, schema: str, table: str)
     """Column -> its full SQL type (precision included), in table order; empty if the table does not exist."""
     run = cursor(connection)
     if warehouse.target == "duckdb":
-        run.execute("select column_name, data_type from information_schema.columns where table_schema = ? and "
-                       "table_name = ? order by ordinal_position", (schema, table))
+        run.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = ? and "
+            "table_name = ? order by ordinal_position",
+            (schema, table),
+        )
     else:
-        run.execute("select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
-                       "join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace "
-                       "where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped "
-                       "order by a.attnum", (schema, table))
+        run.execute(
+            "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
+            "join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped "
+            "order by a.attnum",
+            (schema, table),
+        )
     return dict(run.fetchall())
 
 
-def insert_rows(connection: Any, warehouse: Warehouse, schema: str, table: str, columns: list[str],
-                rows: list[tuple]) -> None:
+def insert_rows(
+    connection: Any, warehouse: Warehouse, schema: str, table: str, columns: list[str], rows: list[tuple]
+) -> None:
     """Insert many rows in bulk (an Arrow scan on DuckDB, multi-row VALUES pages on PostgreSQL)."""
     if not rows:
         return
@@ -222,8 +249,9 @@ def insert_rows(connection: Any, warehouse: Warehouse, schema: str, table: str, 
         batch = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
         connection.register("_rows_to_insert", batch)
         try:
-            connection.execute(f"insert into {target} select {', '.join(quote(c) for c in columns)} "
-                               "from _rows_to_insert")
+            connection.execute(
+                f"insert into {target} select {', '.join(quote(c) for c in columns)} from _rows_to_insert"
+            )
         finally:
             with contextlib.suppress(Exception):  # in an aborted transaction: the insert's error is the one to see
                 connection.unregister("_rows_to_insert")

@@ -26,9 +26,16 @@ def discard_leftovers(pipeline: dlt.Pipeline, ledger: Ledger, source: str) -> li
     for load_id in pending:
         run_id, subject = owners.get(load_id, (None, None))
         origin = f"run {run_id}" if run_id else "a run that stopped before recording it"
-        ledger.event("load", "leftover_discarded", "warn", source=source, subject=subject, correlation_id=load_id,
-                     message=f"discarded the unfinished dlt load package {load_id} left by {origin}"
-                             f"{f' for {subject}' if subject else ''}: it was never published, so bronze kept what "
-                             "it had, and what it held is loaded again by the normal flow",
-                     details={"left_by_run": run_id})
+        ledger.event(
+            "load",
+            "leftover_discarded",
+            "warn",
+            source=source,
+            subject=subject,
+            correlation_id=load_id,
+            message=f"discarded the unfinished dlt load package {load_id} left by {origin}"
+            f"{f' for {subject}' if subject else ''}: it was never published, so bronze kept what "
+            "it had, and what it held is loaded again by the normal flow",
+            details={"left_by_run": run_id},
+        )
     return pending

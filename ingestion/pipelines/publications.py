@@ -96,8 +96,10 @@ def fingerprint(plan: PeriodPlan) -> str:
 def _published_after(ledger: Ledger, publication: Publication, period: str) -> list[str]:
     """The periods of ``publication`` published in bronze that come after ``period``."""
     start = publication.calendar.start(period)
-    published = [subject.rsplit("/", 1)[-1] for (subject,) in ledger.query(
-        f"select subject from {OPS}.period_loads where source = ?", (publication.name,))]
+    published = [
+        subject.rsplit("/", 1)[-1]
+        for (subject,) in ledger.query(f"select subject from {OPS}.period_loads where source = ?", (publication.name,))
+    ]
     return sorted(p for p in published if _starts_after(publication, p, start))
 
 
@@ -117,8 +119,9 @@ def _known_types(warehouse: Warehouse, publication: Publication, table: str) -> 
     return {**{c: t for c, t in incoming.items() if not c.startswith("_dlt")}, **bronze}
 
 
-def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger,
-                force: bool = False) -> PeriodResult:
+def load_period(
+    pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger, force: bool = False
+) -> PeriodResult:
     """Discover, extract, load and publish one period as ledger stages. An unchanged period is skipped (NO_WORK)
     unless ``force``; on failure nothing of this period changes and the error says where. Raises
     WarehouseUnavailable when the warehouse went away (the run cannot go on)."""
@@ -134,13 +137,22 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
             except NotPublished as missing:
                 later = _published_after(ledger, publication, period)
                 if later:  # a hole between loaded periods is a broken backfill, not a release still to come
-                    raise IngestionError(f"{missing.message}, yet later periods are loaded ({', '.join(later)}): a "
-                                         "gap in the release's periods", publication=publication.name,
-                                         period=period) from None
+                    raise IngestionError(
+                        f"{missing.message}, yet later periods are loaded ({', '.join(later)}): a "
+                        "gap in the release's periods",
+                        publication=publication.name,
+                        period=period,
+                    ) from None
                 stage.status = "no_work"
-                ledger.event("discover", "not_published", "warn", parent=stage.event_id, **where,
-                             message=f"{missing.message}: not published yet, skipped (a later run loads it once "
-                                     "its files are there)")
+                ledger.event(
+                    "discover",
+                    "not_published",
+                    "warn",
+                    parent=stage.event_id,
+                    **where,
+                    message=f"{missing.message}: not published yet, skipped (a later run loads it once "
+                    "its files are there)",
+                )
         if plan is None:
             result.status = "not_published"
             return result
@@ -148,25 +160,56 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
         for release in plan.files():
             parts = {p.name: p.classification for p in plan.parts if p.file.name == release.name}
             rule = next((p.rule for p in plan.parts if p.file.name == release.name), None)
-            ledger.event("discover", "file_discovered", "success", parent=stage.event_id, details={
-                "file": release.name, "location": release.location, "sha256": release.sha256,
-                "size_bytes": release.size_bytes, "name_rule": rule, "parts": parts}, **where)
+            ledger.event(
+                "discover",
+                "file_discovered",
+                "success",
+                parent=stage.event_id,
+                details={
+                    "file": release.name,
+                    "location": release.location,
+                    "sha256": release.sha256,
+                    "size_bytes": release.size_bytes,
+                    "name_rule": rule,
+                    "parts": parts,
+                },
+                **where,
+            )
         absent = [p.name for p in plan.parts if p.classification == "absent"]
         if absent:
-            ledger.event("discover", "file_absent", "success", parent=stage.event_id, **where,
-                         message=f"optional files not in this release: {', '.join(absent)}")
+            ledger.event(
+                "discover",
+                "file_absent",
+                "success",
+                parent=stage.event_id,
+                **where,
+                message=f"optional files not in this release: {', '.join(absent)}",
+            )
         if plan.unexpected_files:
-            ledger.event("discover", "file_discovered", "warn", parent=stage.event_id, **where,
-                         message=f"files not declared in the config, ignored: {', '.join(plan.unexpected_files)}")
+            ledger.event(
+                "discover",
+                "file_discovered",
+                "warn",
+                parent=stage.event_id,
+                **where,
+                message=f"files not declared in the config, ignored: {', '.join(plan.unexpected_files)}",
+            )
         print_ = fingerprint(plan)
         if not force and ledger.loaded_fingerprint(publication.name, subject) == print_:
-            ledger.event("load", "load_skipped", "no_work", message="files unchanged since the last load; "
-                         "--force reloads", fingerprint=print_, **where)
+            ledger.event(
+                "load",
+                "load_skipped",
+                "no_work",
+                message="files unchanged since the last load; --force reloads",
+                fingerprint=print_,
+                **where,
+            )
             result.status = "skipped"
             return result
         with ledger.stage("extract", **where) as stage:
-            known = {spec.table: _known_types(ledger.warehouse, publication, spec.table)
-                     for spec in publication.tables()}
+            known = {
+                spec.table: _known_types(ledger.warehouse, publication, spec.table) for spec in publication.tables()
+            }
             extract = pipeline.extract(publication_source(plan, known_types=known), loader_file_format="parquet")
             result.load_id = stage.correlation_id = extract.loads_ids[-1] if extract.loads_ids else None
         with ledger.stage("load", **where) as stage:
@@ -178,14 +221,30 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
             result.quarantined = {t: o.rejected for t, o in outcomes.items() if o.rejected}
             result.flagged = {t: o.flagged for t, o in outcomes.items() if o.flagged}
             for part in plan.parts:
-                for reason, count in (part.report.skipped.items() if part.report else ()):
+                for reason, count in part.report.skipped.items() if part.report else ():
                     result.skipped[reason] = result.skipped.get(reason, 0) + count
             stage.rows = sum(result.rows.values())
-            stage.details = {"tables": result.rows, "quarantined": result.quarantined, "flagged": result.flagged,
-                             "rows_skipped": result.skipped}
-        ledger.event("load", "load_completed", "success", correlation_id=result.load_id, rows=sum(result.rows.values()),
-                     fingerprint=print_, details={"tables": result.rows, "quarantined": result.quarantined,
-                                                  "flagged": result.flagged, "rows_skipped": result.skipped}, **where)
+            stage.details = {
+                "tables": result.rows,
+                "quarantined": result.quarantined,
+                "flagged": result.flagged,
+                "rows_skipped": result.skipped,
+            }
+        ledger.event(
+            "load",
+            "load_completed",
+            "success",
+            correlation_id=result.load_id,
+            rows=sum(result.rows.values()),
+            fingerprint=print_,
+            details={
+                "tables": result.rows,
+                "quarantined": result.quarantined,
+                "flagged": result.flagged,
+                "rows_skipped": result.skipped,
+            },
+            **where,
+        )
         result.status = "loaded"
     except Exception as error:  # the period fails, the run goes on and reports it
         unavailable = find_unavailable(error)
@@ -200,8 +259,9 @@ def load_period(pipeline: dlt.Pipeline, publication: Publication, period: str, l
     return result
 
 
-def _publish(ledger: Ledger, publication: Publication, plan: PeriodPlan, load_id: str,
-             print_: str) -> dict[str, TableOutcome]:
+def _publish(
+    ledger: Ledger, publication: Publication, plan: PeriodPlan, load_id: str, print_: str
+) -> dict[str, TableOutcome]:
     manifest = [part.manifest_row(ledger.run_id, publication.name, plan.period, "loaded") for part in plan.parts]
     manifest += _unexpected_rows(plan, ledger.run_id, "loaded")
     read_rows: dict[str, int] = {}
@@ -213,19 +273,43 @@ def _publish(ledger: Ledger, publication: Publication, plan: PeriodPlan, load_id
                 units.setdefault(part.spec.table, {}).update(part.report.units)
     held = {spec.table for spec in plan.tables()}
     calendar = publication.calendar
-    return publish_period(ledger.warehouse, PeriodPublication(
-        publication=publication.name, dataset=publication.dataset, incoming=incoming_dataset(publication),
-        period=plan.period, load_id=load_id, run_id=ledger.run_id, fingerprint=print_,
-        tables=plan.tables(), read_rows=read_rows, manifest=manifest, quarantine=plan.quarantine,
-        frequency=str(calendar.frequency), period_start=calendar.start(plan.period),
-        period_end=calendar.end(plan.period), units=units,
-        cleared=[spec.table for spec in publication.tables() if spec.table not in held]))
+    return publish_period(
+        ledger.warehouse,
+        PeriodPublication(
+            publication=publication.name,
+            dataset=publication.dataset,
+            incoming=incoming_dataset(publication),
+            period=plan.period,
+            load_id=load_id,
+            run_id=ledger.run_id,
+            fingerprint=print_,
+            tables=plan.tables(),
+            read_rows=read_rows,
+            manifest=manifest,
+            quarantine=plan.quarantine,
+            frequency=str(calendar.frequency),
+            period_start=calendar.start(plan.period),
+            period_end=calendar.end(plan.period),
+            units=units,
+            cleared=[spec.table for spec in publication.tables() if spec.table not in held],
+        ),
+    )
 
 
 def _unexpected_rows(plan: PeriodPlan, run_id: str, status: str) -> list[dict]:
-    return [{"run_id": run_id, "publication": plan.publication.name, "period": plan.period, "file_name": name,
-             "part_kind": "file", "part_name": name, "classification": "ignored", "status": status}
-            for name in plan.unexpected_files]
+    return [
+        {
+            "run_id": run_id,
+            "publication": plan.publication.name,
+            "period": plan.period,
+            "file_name": name,
+            "part_kind": "file",
+            "part_name": name,
+            "classification": "ignored",
+            "status": status,
+        }
+        for name in plan.unexpected_files
+    ]
 
 
 def _record_failure(ledger: Ledger, publication: Publication, plan: PeriodPlan | None, result: PeriodResult) -> None:
@@ -233,22 +317,37 @@ def _record_failure(ledger: Ledger, publication: Publication, plan: PeriodPlan |
     if plan is None or ledger.unavailable is not None:
         return
     now = dt.datetime.now(dt.UTC)
-    rows = [part.manifest_row(ledger.run_id, publication.name, plan.period, "failed") | {"recorded_at": now}
-            for part in plan.parts]
+    rows = [
+        part.manifest_row(ledger.run_id, publication.name, plan.period, "failed") | {"recorded_at": now}
+        for part in plan.parts
+    ]
     rows += [row | {"recorded_at": now} for row in _unexpected_rows(plan, ledger.run_id, "failed")]
     try:
         record_failed_manifest(ledger.warehouse, publication.dataset, rows)
     except WarehouseUnavailable as error:
         ledger.went_away(error)
     except Exception as error:  # the period's own error is what the run reports; this one goes to the ledger
-        ledger.event("load", "manifest_not_recorded", "warn", source=publication.name,
-                     subject=f"{publication.name}/{plan.period}", message=f"the failed period's manifest rows "
-                     f"could not be written: {describe(error)}")
+        ledger.event(
+            "load",
+            "manifest_not_recorded",
+            "warn",
+            source=publication.name,
+            subject=f"{publication.name}/{plan.period}",
+            message=f"the failed period's manifest rows could not be written: {describe(error)}",
+        )
 
 
-def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: str,
-                       first: str | None = None, last: str | None = None, progress: Progress = print, *,
-                       ledger: Ledger | None = None, force: bool = False) -> PublicationRun:
+def ingest_publication(
+    publication: Publication,
+    warehouse: Warehouse,
+    run_id: str,
+    first: str | None = None,
+    last: str | None = None,
+    progress: Progress = print,
+    *,
+    ledger: Ledger | None = None,
+    force: bool = False,
+) -> PublicationRun:
     """Load each period from ``first`` to ``last``; a failed period is reported and the others still load.
     Periods whose files are unchanged since their last load are skipped unless ``force``."""
     periods = publication.periods(first, last)
@@ -257,28 +356,42 @@ def ingest_publication(publication: Publication, warehouse: Warehouse, run_id: s
         ledger.ensure_schema()
     pipeline = pipeline_for(publication, warehouse)
     for load_id in discard_leftovers(pipeline, ledger, publication.name):
-        progress(f"{publication.name}: discarded an unfinished load package ({load_id}) left by an earlier run; "
-                 "see `ingestion runs show` for the run it came from")
+        progress(
+            f"{publication.name}: discarded an unfinished load package ({load_id}) left by an earlier run; "
+            "see `ingestion runs show` for the run it came from"
+        )
     run = PublicationRun(publication.name, run_id)
     for index, period in enumerate(periods, start=1):
         progress(f"[{index}/{len(periods)}] {publication.name} {period}: loading ...")
         result = load_period(pipeline, publication, period, ledger, force)
         run.periods.append(result)
         if result.status == "skipped":
-            progress(f"[{index}/{len(periods)}] {publication.name} {period}: unchanged since its last load, "
-                     "skipped (NO_WORK; --force reloads)")
+            progress(
+                f"[{index}/{len(periods)}] {publication.name} {period}: unchanged since its last load, "
+                "skipped (NO_WORK; --force reloads)"
+            )
         elif result.status == "not_published":
-            progress(f"[{index}/{len(periods)}] {publication.name} {period}: not published yet (none of its files "
-                     "is there), skipped")
+            progress(
+                f"[{index}/{len(periods)}] {publication.name} {period}: not published yet (none of its files "
+                "is there), skipped"
+            )
         elif result.status == "loaded":
             tables = ", ".join(f"{table} {count:,}" for table, count in sorted(result.rows.items()))
             held = sum(result.quarantined.values()) + sum(result.flagged.values())
-            note = (f"; {sum(result.quarantined.values()):,} rows quarantined, {sum(result.flagged.values()):,} "
-                    f"flagged ({publication.dataset}.quarantine)") if held else ""
+            note = (
+                (
+                    f"; {sum(result.quarantined.values()):,} rows quarantined, {sum(result.flagged.values()):,} "
+                    f"flagged ({publication.dataset}.quarantine)"
+                )
+                if held
+                else ""
+            )
             skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(result.skipped.items()))
             note += f"; sheet rows skipped: {skipped} (publication_manifest.rows_skipped)" if skipped else ""
-            progress(f"[{index}/{len(periods)}] {publication.name} {period}: loaded {result.files} files "
-                     f"({tables}) in {result.seconds:.1f}s{note}")
+            progress(
+                f"[{index}/{len(periods)}] {publication.name} {period}: loaded {result.files} files "
+                f"({tables}) in {result.seconds:.1f}s{note}"
+            )
         else:
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: FAILED: {result.error}")
     return run

@@ -40,24 +40,54 @@ from ingestion.warehouse import (
 MANIFEST_TABLE = "publication_manifest"
 QUARANTINE_TABLE = "quarantine"
 MANIFEST_COLUMNS = {
-    "run_id": "varchar", "publication": "varchar", "period": "varchar", "file_name": "varchar",
-    "file_location": "varchar", "file_sha256": "varchar", "file_size_bytes": "bigint", "part_kind": "varchar",
-    "part_name": "varchar", "classification": "varchar", "bronze_table": "varchar", "row_count": "bigint",
-    "columns": "varchar", "status": "varchar", "recorded_at": "timestamp with time zone", "_dlt_load_id": "varchar",
+    "run_id": "varchar",
+    "publication": "varchar",
+    "period": "varchar",
+    "file_name": "varchar",
+    "file_location": "varchar",
+    "file_sha256": "varchar",
+    "file_size_bytes": "bigint",
+    "part_kind": "varchar",
+    "part_name": "varchar",
+    "classification": "varchar",
+    "bronze_table": "varchar",
+    "row_count": "bigint",
+    "columns": "varchar",
+    "status": "varchar",
+    "recorded_at": "timestamp with time zone",
+    "_dlt_load_id": "varchar",
     # which name rule matched the file; for a sheet, its layout (JSON: header and units rows, units, hidden columns
     # and rows, declared or detected), the rows skipped by reason (JSON), where the table ended and the sheet did
-    "name_rule": "varchar", "layout": "varchar", "rows_skipped": "varchar", "table_end_row": "bigint",
+    "name_rule": "varchar",
+    "layout": "varchar",
+    "rows_skipped": "varchar",
+    "table_end_row": "bigint",
     "last_sheet_row": "bigint",
 }
 PERIODS_TABLE = "publication_periods"
 PERIODS_COLUMNS = {
-    "publication": "varchar", "period": "varchar", "frequency": "varchar", "period_start": "date",
-    "period_end": "date", "run_id": "varchar", "load_id": "varchar", "published_at": "timestamp with time zone",
+    "publication": "varchar",
+    "period": "varchar",
+    "frequency": "varchar",
+    "period_start": "date",
+    "period_end": "date",
+    "run_id": "varchar",
+    "load_id": "varchar",
+    "published_at": "timestamp with time zone",
 }
 QUARANTINE_COLUMNS = {
-    "publication": "varchar", "period": "varchar", "bronze_table": "varchar", "file_name": "varchar",
-    "part_name": "varchar", "source_row": "bigint", "column_name": "varchar", "raw_value": "varchar",
-    "reason": "varchar", "disposition": "varchar", "run_id": "varchar", "load_id": "varchar",
+    "publication": "varchar",
+    "period": "varchar",
+    "bronze_table": "varchar",
+    "file_name": "varchar",
+    "part_name": "varchar",
+    "source_row": "bigint",
+    "column_name": "varchar",
+    "raw_value": "varchar",
+    "reason": "varchar",
+    "disposition": "varchar",
+    "run_id": "varchar",
+    "load_id": "varchar",
     "recorded_at": "timestamp with time zone",
 }
 
@@ -116,8 +146,11 @@ def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str,
         if unavailable is not None:
             raise unavailable from error
         if isinstance(error, Exception) and not isinstance(error, IngestionError | WarehouseUnavailable):
-            raise IngestionError(f"publishing the period failed, nothing of it was changed: {describe(error)}",
-                                 publication=period.publication, period=period.period) from error
+            raise IngestionError(
+                f"publishing the period failed, nothing of it was changed: {describe(error)}",
+                publication=period.publication,
+                period=period.period,
+            ) from error
         raise
     finally:
         connection.close()
@@ -128,8 +161,9 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
     connection = warehouse.connect()
     try:
         _ensure_columns(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
-        _insert_dicts(connection, warehouse, dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse, dataset),
-                      rows)
+        _insert_dicts(
+            connection, warehouse, dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse, dataset), rows
+        )
         connection.commit()
     finally:
         connection.close()
@@ -137,12 +171,14 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
 
 # -- the steps ------------------------------------------------------------------------------------------------------
 
+
 def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec) -> TableOutcome:
     outcome = TableOutcome(spec.table)
     incoming = column_types(connection, warehouse, period.incoming, spec.table)
     if not incoming:
-        raise IngestionError(f"table {spec.table} has no incoming rows to publish", publication=period.publication,
-                             period=period.period)
+        raise IngestionError(
+            f"table {spec.table} has no incoming rows to publish", publication=period.publication, period=period.period
+        )
     columns = [name for name in incoming if not name.startswith("_dlt_") or name == "_dlt_load_id"]
     _ensure_columns(connection, warehouse, period.dataset, spec.table, {c: incoming[c] for c in columns})
     source = f"{quote(period.incoming)}.{quote(spec.table)}"
@@ -150,36 +186,45 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     ph = warehouse.placeholder
     missing = [key for key in spec.keys if key not in incoming]
     if missing:
-        raise IngestionError(f"table {spec.table}: declared key column(s) {', '.join(missing)} not in the data "
-                             f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})",
-                             publication=period.publication, period=period.period)
+        raise IngestionError(
+            f"table {spec.table}: declared key column(s) {', '.join(missing)} not in the data "
+            f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})",
+            publication=period.publication,
+            period=period.period,
+        )
     run = cursor(connection)
     repeated = 0
     if spec.keys:
         keys = ", ".join(quote(k) for k in spec.keys)
         # a row whose key is partly null repeats nothing (null is no value); validation reports null keys
         complete = " and ".join(f"{quote(k)} is not null" for k in spec.keys)
-        run.execute(f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {source} where "
-                    f"_dlt_load_id = {ph} and {complete} group by {keys} having count(*) > 1) as repeats",
-                    (period.load_id,))
+        run.execute(
+            f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {source} where "
+            f"_dlt_load_id = {ph} and {complete} group by {keys} having count(*) > 1) as repeats",
+            (period.load_id,),
+        )
         repeated = int(run.fetchall()[0][0])
     run.execute(f"select count(*) from {source} where _dlt_load_id = {ph}", (period.load_id,))
     landed, taken = int(run.fetchall()[0][0]), period.read_rows.get(spec.table)
     if not landed or (taken is not None and landed != taken):
-        raise IngestionError(f"table {spec.table}: dlt landed {landed:,} rows of this load, the readers took "
-                             f"{taken if taken is not None else 'some'}; nothing of this period was changed",
-                             publication=period.publication, period=period.period)
+        raise IngestionError(
+            f"table {spec.table}: dlt landed {landed:,} rows of this load, the readers took "
+            f"{taken if taken is not None else 'some'}; nothing of this period was changed",
+            publication=period.publication,
+            period=period.period,
+        )
     run.execute(f"delete from {target} where _period = {ph}", (period.period,))
     listed = ", ".join(quote(c) for c in columns)
     if not repeated:
-        run.execute(f"insert into {target} ({listed}) select {listed} from {source} where _dlt_load_id = {ph}",
-                    (period.load_id,))
+        run.execute(
+            f"insert into {target} ({listed}) select {listed} from {source} where _dlt_load_id = {ph}",
+            (period.load_id,),
+        )
     else:
         _publish_first_of_each_key(run, warehouse, period, spec, source, target, listed)
     for column, units in period.units.get(spec.table, {}).items():
         if column in incoming:
-            run.execute(f"comment on column {target}.{quote(column)} is "
-                        + "'units: " + units.replace("'", "''") + "'")
+            run.execute(f"comment on column {target}.{quote(column)} is " + "'units: " + units.replace("'", "''") + "'")
     outcome.rows = landed - repeated  # one row of each repeated key went in
     rejections = [q for q in period.quarantine if q["bronze_table"] == spec.table]
     outcome.rejected = repeated + sum(q["disposition"] == "rejected" for q in rejections)
@@ -187,43 +232,57 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     total = landed + outcome.rejected - repeated  # every data row read: taken, or rejected by a reader
     limit = spec.max_quarantined
     if outcome.rejected and limit.exceeded(outcome.rejected, total):
-        examples = "; ".join([_example(q) for q in rejections[:3]]
-                             + _repeat_examples(run, warehouse, period, spec, source, 3 - min(len(rejections), 3)))
-        raise IngestionError(f"table {spec.table}: {outcome.rejected:,} of {total:,} rows quarantined, over the "
-                             f"limit of {limit} (max_quarantined in the publications config); for example: "
-                             f"{examples}. Nothing of this period was changed",
-                             publication=period.publication, period=period.period)
+        examples = "; ".join(
+            [_example(q) for q in rejections[:3]]
+            + _repeat_examples(run, warehouse, period, spec, source, 3 - min(len(rejections), 3))
+        )
+        raise IngestionError(
+            f"table {spec.table}: {outcome.rejected:,} of {total:,} rows quarantined, over the "
+            f"limit of {limit} (max_quarantined in the publications config); for example: "
+            f"{examples}. Nothing of this period was changed",
+            publication=period.publication,
+            period=period.period,
+        )
     return outcome
 
 
-def _repeat_examples(run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, source: str,
-                     limit: int) -> list[str]:
+def _repeat_examples(
+    run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, source: str, limit: int
+) -> list[str]:
     """Up to ``limit`` repeated keys: their values, how often and the rows that repeat them."""
     if limit <= 0 or not spec.keys:
         return []
     keys = ", ".join(quote(k) for k in spec.keys)
     complete = " and ".join(f"{quote(k)} is not null" for k in spec.keys)
-    run.execute(f"select {keys}, count(*), min(_source_file), min(_source_row), max(_source_row) from {source} "
-                f"where _dlt_load_id = {warehouse.placeholder} and {complete} group by {keys} having count(*) > 1 "
-                f"order by min(_source_row) limit {int(limit)}", (period.load_id,))
+    run.execute(
+        f"select {keys}, count(*), min(_source_file), min(_source_row), max(_source_row) from {source} "
+        f"where _dlt_load_id = {warehouse.placeholder} and {complete} group by {keys} having count(*) > 1 "
+        f"order by min(_source_row) limit {int(limit)}",
+        (period.load_id,),
+    )
     width = len(spec.keys)
-    return [f"{row[width + 1]}: key ({', '.join(spec.keys)}) = ({', '.join(map(str, row[:width]))}) on "
-            f"{row[width]} rows, first row {row[width + 2]}, last row {row[width + 3]}" for row in run.fetchall()]
+    return [
+        f"{row[width + 1]}: key ({', '.join(spec.keys)}) = ({', '.join(map(str, row[:width]))}) on "
+        f"{row[width]} rows, first row {row[width + 2]}, last row {row[width + 3]}"
+        for row in run.fetchall()
+    ]
 
 
-def _publish_first_of_each_key(run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec,
-                               source: str, target: str, listed: str) -> None:
+def _publish_first_of_each_key(
+    run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, source: str, target: str, listed: str
+) -> None:
     """Insert the first row of each key (file order) and quarantine the repeats, naming where the first one is."""
     ph = warehouse.placeholder
     keys = ", ".join(quote(k) for k in spec.keys)
     order = "_source_file, coalesce(_source_sheet, _source_member, ''), _source_row"
     incomplete = " or ".join(f"{quote(k)} is null" for k in spec.keys)
-    ranked = (f"(select *, case when {incomplete} then 1 else row_number() over (partition by {keys} order by "
-              f"{order}) end as _repeat, "
-              f"first_value(_source_row) over (partition by {keys} order by {order}) as _first_row "
-              f"from {source} where _dlt_load_id = {ph}) as ranked")
-    run.execute(f"insert into {target} ({listed}) select {listed} from {ranked} where _repeat = 1",
-                   (period.load_id,))
+    ranked = (
+        f"(select *, case when {incomplete} then 1 else row_number() over (partition by {keys} order by "
+        f"{order}) end as _repeat, "
+        f"first_value(_source_row) over (partition by {keys} order by {order}) as _first_row "
+        f"from {source} where _dlt_load_id = {ph}) as ranked"
+    )
+    run.execute(f"insert into {target} ({listed}) select {listed} from {ranked} where _repeat = 1", (period.load_id,))
     key_text = " || ', ' || ".join(f"coalesce(cast({quote(k)} as varchar), 'null')" for k in spec.keys)
     names = ", ".join(quote(c) for c in QUARANTINE_COLUMNS)
     run.execute(
@@ -231,8 +290,16 @@ def _publish_first_of_each_key(run: Any, warehouse: Warehouse, period: PeriodPub
         f"select {ph}, _period, {ph}, _source_file, coalesce(_source_sheet, _source_member, _source_file), "
         f"_source_row, {ph}, {key_text}, 'repeated key: the first row with it is row ' || "
         f"cast(_first_row as varchar), 'rejected', {ph}, {ph}, {ph} from {ranked} where _repeat > 1",
-        (period.publication, spec.table, ", ".join(spec.keys), period.run_id, period.load_id,
-         dt.datetime.now(dt.UTC), period.load_id))
+        (
+            period.publication,
+            spec.table,
+            ", ".join(spec.keys),
+            period.run_id,
+            period.load_id,
+            dt.datetime.now(dt.UTC),
+            period.load_id,
+        ),
+    )
 
 
 def _clear_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
@@ -240,8 +307,10 @@ def _clear_tables(connection: Any, warehouse: Warehouse, period: PeriodPublicati
     run = cursor(connection)
     for table in period.cleared:
         if column_types(connection, warehouse, period.dataset, table):
-            run.execute(f"delete from {quote(period.dataset)}.{quote(table)} where _period = {warehouse.placeholder}",
-                        (period.period,))
+            run.execute(
+                f"delete from {quote(period.dataset)}.{quote(table)} where _period = {warehouse.placeholder}",
+                (period.period,),
+            )
 
 
 def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
@@ -251,39 +320,84 @@ def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPu
     _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS)
     for table in (QUARANTINE_TABLE, PERIODS_TABLE):
-        cursor(connection).execute(f"delete from {quote(period.dataset)}.{quote(table)} where publication = {ph} "
-                                   f"and period = {ph}", (period.publication, period.period))
+        cursor(connection).execute(
+            f"delete from {quote(period.dataset)}.{quote(table)} where publication = {ph} and period = {ph}",
+            (period.publication, period.period),
+        )
 
 
 def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
     """The readers' quarantine rows (repeated keys were added by the table step) and the manifest rows."""
     now = dt.datetime.now(dt.UTC)
-    rows = [{**q, "publication": period.publication, "period": period.period, "run_id": period.run_id,
-             "load_id": period.load_id, "recorded_at": now} for q in period.quarantine]
+    rows = [
+        {
+            **q,
+            "publication": period.publication,
+            "period": period.period,
+            "run_id": period.run_id,
+            "load_id": period.load_id,
+            "recorded_at": now,
+        }
+        for q in period.quarantine
+    ]
     _insert_dicts(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS, rows)
-    _insert_dicts(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS, [{
-        "publication": period.publication, "period": period.period, "frequency": period.frequency,
-        "period_start": period.period_start, "period_end": period.period_end, "run_id": period.run_id,
-        "load_id": period.load_id, "published_at": now}])
-    manifest = [{**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id}
-                for row in period.manifest]
-    _insert_dicts(connection, warehouse, period.dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse,
-                                                                                            period.dataset), manifest)
+    _insert_dicts(
+        connection,
+        warehouse,
+        period.dataset,
+        PERIODS_TABLE,
+        PERIODS_COLUMNS,
+        [
+            {
+                "publication": period.publication,
+                "period": period.period,
+                "frequency": period.frequency,
+                "period_start": period.period_start,
+                "period_end": period.period_end,
+                "run_id": period.run_id,
+                "load_id": period.load_id,
+                "published_at": now,
+            }
+        ],
+    )
+    manifest = [
+        {**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id} for row in period.manifest
+    ]
+    _insert_dicts(
+        connection,
+        warehouse,
+        period.dataset,
+        MANIFEST_TABLE,
+        _manifest_columns(connection, warehouse, period.dataset),
+        manifest,
+    )
 
 
-def _record_period(connection: Any, warehouse: Warehouse, period: PeriodPublication,
-                   outcomes: dict[str, TableOutcome]) -> None:
+def _record_period(
+    connection: Any, warehouse: Warehouse, period: PeriodPublication, outcomes: dict[str, TableOutcome]
+) -> None:
     ph, run = warehouse.placeholder, cursor(connection)
-    run.execute(f"delete from {OPS}.period_loads where source = {ph} and subject = {ph}",
-                (period.publication, period.subject))
-    run.execute(f"insert into {OPS}.period_loads (source, subject, fingerprint, load_id, run_id, row_count, "
-                   f"quarantined_count, published_at) values ({', '.join([ph] * 8)})",
-                (period.publication, period.subject, period.fingerprint, period.load_id, period.run_id,
-                 sum(o.rows for o in outcomes.values()), sum(o.rejected for o in outcomes.values()),
-                 dt.datetime.now(dt.UTC)))
+    run.execute(
+        f"delete from {OPS}.period_loads where source = {ph} and subject = {ph}", (period.publication, period.subject)
+    )
+    run.execute(
+        f"insert into {OPS}.period_loads (source, subject, fingerprint, load_id, run_id, row_count, "
+        f"quarantined_count, published_at) values ({', '.join([ph] * 8)})",
+        (
+            period.publication,
+            period.subject,
+            period.fingerprint,
+            period.load_id,
+            period.run_id,
+            sum(o.rows for o in outcomes.values()),
+            sum(o.rejected for o in outcomes.values()),
+            dt.datetime.now(dt.UTC),
+        ),
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
+
 
 def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: str, wanted: dict[str, str]) -> None:
     """Create ``schema.table`` with ``wanted`` columns, or add the ones it lacks (a later release's new columns)."""
@@ -291,8 +405,11 @@ def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: s
     run.execute(f"create schema if not exists {quote(schema)}")
     held = column_types(connection, warehouse, schema, table)
     if not held:
-        run.execute(f"create table {quote(schema)}.{quote(table)} ("
-                       + ", ".join(f"{quote(name)} {kind}" for name, kind in wanted.items()) + ")")
+        run.execute(
+            f"create table {quote(schema)}.{quote(table)} ("
+            + ", ".join(f"{quote(name)} {kind}" for name, kind in wanted.items())
+            + ")"
+        )
         return
     for name, kind in wanted.items():
         if name not in held:
@@ -306,11 +423,18 @@ def _manifest_columns(connection: Any, warehouse: Warehouse, dataset: str) -> di
     return {**MANIFEST_COLUMNS, "_dlt_id": "varchar"} if "_dlt_id" in held else MANIFEST_COLUMNS
 
 
-def _insert_dicts(connection: Any, warehouse: Warehouse, schema: str, table: str, columns: dict[str, str],
-                  rows: list[dict[str, Any]]) -> None:
+def _insert_dicts(
+    connection: Any, warehouse: Warehouse, schema: str, table: str, columns: dict[str, str], rows: list[dict[str, Any]]
+) -> None:
     names = list(columns)
-    insert_rows(connection, warehouse, schema, table, names,
-                [tuple(uuid.uuid4().hex if c == "_dlt_id" else row.get(c) for c in names) for row in rows])
+    insert_rows(
+        connection,
+        warehouse,
+        schema,
+        table,
+        names,
+        [tuple(uuid.uuid4().hex if c == "_dlt_id" else row.get(c) for c in names) for row in rows],
+    )
 
 
 def _begin(connection: Any, warehouse: Warehouse) -> None:
@@ -325,7 +449,14 @@ def _rollback(connection: Any) -> None:
 
 
 def _example(rejection: dict[str, Any]) -> str:
-    where = ", ".join(str(bit) for bit in (rejection.get("file_name"), rejection.get("part_name"),
-                                           rejection.get("source_row") and f"row {rejection['source_row']}",
-                                           rejection.get("column_name")) if bit)
+    where = ", ".join(
+        str(bit)
+        for bit in (
+            rejection.get("file_name"),
+            rejection.get("part_name"),
+            rejection.get("source_row") and f"row {rejection['source_row']}",
+            rejection.get("column_name"),
+        )
+        if bit
+    )
     return f"{where}: {rejection.get('reason')}"

@@ -127,21 +127,37 @@ def source_tables(source: str) -> list[BronzeTable]:
     return [table for table in catalog.declared_tables() if table.dataset == servicedesk_dataset()]
 
 
-def _dbt_stage(ledger: Ledger, stage: str, args: list[str], warehouse: Warehouse, outcome: RunOutcome,
-               echo: bool, scope: dict | None = None) -> None:
+def _dbt_stage(
+    ledger: Ledger,
+    stage: str,
+    args: list[str],
+    warehouse: Warehouse,
+    outcome: RunOutcome,
+    echo: bool,
+    scope: dict | None = None,
+) -> None:
     with ledger.stage(stage, source="dbt") as handle:
         result = run_dbt(args, warehouse, echo=echo)
         outcome.dbt.append(result)
         handle.correlation_id = result.invocation_id
-        handle.details = {"command": "dbt " + " ".join(args), "statuses": {
-            f"{kind} {status}": count for (kind, status), count in result.statuses.items()}, **(scope or {})}
+        handle.details = {
+            "command": "dbt " + " ".join(args),
+            "statuses": {f"{kind} {status}": count for (kind, status), count in result.statuses.items()},
+            **(scope or {}),
+        }
         ledger.dbt_results(stage, result, parent=handle.event_id)
         if not result.ok:
             raise StageFailed(f"dbt {' '.join(args)} failed: " + "; ".join(result.failures[:5]))
 
 
-def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, unbuilt: list[tuple[str, str]],
-                    progress: Progress, left_out: dict[BronzeTable, str] | None = None) -> None:
+def _validate_stage(
+    ledger: Ledger,
+    warehouse: Warehouse,
+    outcome: RunOutcome,
+    unbuilt: list[tuple[str, str]],
+    progress: Progress,
+    left_out: dict[BronzeTable, str] | None = None,
+) -> None:
     """Validate the periods loaded now and those loaded since the last build (and each table's latest period);
     not the tables in ``left_out`` (table -> the source whose load failed)."""
     declared = load_publications()
@@ -155,38 +171,61 @@ def _validate_stage(ledger: Ledger, warehouse: Warehouse, outcome: RunOutcome, u
     left_out = left_out or {}
     only = [table for table in catalog.declared_tables() if table not in left_out] if left_out else None
     with ledger.stage("validate", source="great_expectations") as handle:
-        report = validate_bronze(warehouse, loaded=loaded, ledger=ledger, docs=docs_dir(), progress=progress,
-                                 only=only)
-        report.skipped += [f"{table.name}: not validated, the load of {source} failed in this run"
-                           for table, source in left_out.items()]
+        report = validate_bronze(warehouse, loaded=loaded, ledger=ledger, docs=docs_dir(), progress=progress, only=only)
+        report.skipped += [
+            f"{table.name}: not validated, the load of {source} failed in this run"
+            for table, source in left_out.items()
+        ]
         outcome.validation = report
         handle.details = report.details()
         progress(report.summary())
         if not report.ok:
             failures = [text for check in report.failed for text in check.failures]
-            raise ValidationFailed("bronze failed validation: " + "; ".join(failures[:5])
-                                   + (f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""),
-                                   [check.table for check in report.failed])
+            raise ValidationFailed(
+                "bronze failed validation: "
+                + "; ".join(failures[:5])
+                + (f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""),
+                [check.table for check in report.failed],
+            )
 
 
-def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
-                 systems: list[SystemConfig] | None = None, servicedesk: dict[str, dict] | None = None,
-                 echo_dbt: bool = True, progress: Progress = print) -> RunOutcome:
+def run_pipeline(
+    warehouse: Warehouse,
+    ledger: Ledger,
+    *,
+    force: bool = False,
+    systems: list[SystemConfig] | None = None,
+    servicedesk: dict[str, dict] | None = None,
+    echo_dbt: bool = True,
+    progress: Progress = print,
+) -> RunOutcome:
     """Ingest, validate, transform, export. ``systems``: the service desks to load (default: every enabled
     declared one); ``servicedesk``: per system, base_url / secret overrides (else dlt config and secrets).
     A source whose load failed is left out of validation and dbt, the others are built (see the module doc)."""
     outcome = RunOutcome()
     for publication in load_publications().values():
-        outcome.publications.append(ingest_publication(publication, warehouse, ledger.run_id, progress=progress,
-                                                       ledger=ledger, force=force))
+        outcome.publications.append(
+            ingest_publication(publication, warehouse, ledger.run_id, progress=progress, ledger=ledger, force=force)
+        )
     for system in select_systems() if systems is None else systems:
-        outcome.servicedesk.append(ingest_servicedesk(warehouse, ledger.run_id, system, ledger=ledger,
-                                                      progress=progress,
-                                                      **(servicedesk or {}).get(system.system, {})))
+        outcome.servicedesk.append(
+            ingest_servicedesk(
+                warehouse,
+                ledger.run_id,
+                system,
+                ledger=ledger,
+                progress=progress,
+                **(servicedesk or {}).get(system.system, {}),
+            )
+        )
     scope = build_scope(outcome.publications, outcome.servicedesk)
     notes = [p.error or "" for run in outcome.publications for p in run.failed] + (
-        [run.error or f"the service-desk load of {run.system} failed" for run in outcome.servicedesk
-         if run.status != "success"])
+        [
+            run.error or f"the service-desk load of {run.system} failed"
+            for run in outcome.servicedesk
+            if run.status != "success"
+        ]
+    )
     if scope.failed:
         outcome.status, outcome.error = "failed", "; ".join(notes)
     if not scope.healthy:
@@ -195,8 +234,10 @@ def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
         left_out = _leave_out(ledger, scope)
         excluded = _excluded(warehouse, left_out) if left_out else []
         if scope.failed:
-            progress(f"run: {'; '.join(f'{s}: {w}' for s, w in scope.failed.items())}: validating and building "
-                     f"{', '.join(scope.healthy)} only; {scope.kept()}")
+            progress(
+                f"run: {'; '.join(f'{s}: {w}' for s, w in scope.failed.items())}: validating and building "
+                f"{', '.join(scope.healthy)} only; {scope.kept()}"
+            )
         unbuilt = ledger.unbuilt_loads()
         try:
             _validate_stage(ledger, warehouse, outcome, unbuilt, progress, left_out)
@@ -204,29 +245,46 @@ def run_pipeline(warehouse: Warehouse, ledger: Ledger, *, force: bool = False,
             invalid = _owners(error.tables, scope)
             notes.append(f"{error}; silver and gold of {', '.join(invalid)} were left as they are")
             outcome.status, outcome.error = "failed", "; ".join(notes)
-            scope = BuildScope({**scope.failed, **{source: "bronze failed validation" for source in invalid}},
-                               tuple(source for source in scope.healthy if source not in invalid))
+            scope = BuildScope(
+                {**scope.failed, **{source: "bronze failed validation" for source in invalid}},
+                tuple(source for source in scope.healthy if source not in invalid),
+            )
             if not scope.healthy:
                 return outcome
             left_out.update(_leave_out(ledger, BuildScope({s: scope.failed[s] for s in invalid}, scope.healthy)))
             excluded = _excluded(warehouse, left_out)
-            progress(f"run: {', '.join(invalid)}: bronze failed validation: building {', '.join(scope.healthy)} "
-                     f"only; {scope.kept()}")
+            progress(
+                f"run: {', '.join(invalid)}: bronze failed validation: building {', '.join(scope.healthy)} "
+                f"only; {scope.kept()}"
+            )
         if not force and not [load for load in unbuilt if load[0] not in scope.failed]:
-            ledger.event("transform", "stage_skipped", "no_work", message="nothing new was loaded; --force rebuilds"
-                         + (f" ({scope.kept()})" if scope.failed else ""))
+            ledger.event(
+                "transform",
+                "stage_skipped",
+                "no_work",
+                message="nothing new was loaded; --force rebuilds" + (f" ({scope.kept()})" if scope.failed else ""),
+            )
             if scope.failed:
-                outcome.error = "; ".join([*notes, f"nothing new to build for {', '.join(scope.healthy)}, so silver "
-                                                   "and gold were left as they are"])
+                outcome.error = "; ".join(
+                    [
+                        *notes,
+                        f"nothing new to build for {', '.join(scope.healthy)}, so silver "
+                        "and gold were left as they are",
+                    ]
+                )
             else:
                 outcome.status = "no_work"
             return outcome
-        details = {"built_sources": list(scope.healthy), "excluded_sources": scope.failed,
-                   "excluded": excluded} if scope.failed else None
+        details = (
+            {"built_sources": list(scope.healthy), "excluded_sources": scope.failed, "excluded": excluded}
+            if scope.failed
+            else None
+        )
         but = ["--exclude", *excluded] if excluded else []
         _dbt_stage(ledger, "validate", ["test", "--select", "source:*", *but], warehouse, outcome, echo_dbt, details)
-        _dbt_stage(ledger, "transform", ["build", "--exclude", "source:*", *excluded], warehouse, outcome, echo_dbt,
-                   details)
+        _dbt_stage(
+            ledger, "transform", ["build", "--exclude", "source:*", *excluded], warehouse, outcome, echo_dbt, details
+        )
         if scope.failed:
             notes.append(scope.built())
             outcome.error = "; ".join(notes)
@@ -250,9 +308,16 @@ def _leave_out(ledger: Ledger, scope: BuildScope) -> dict[BronzeTable, str]:
     loads stay unbuilt even if the run is killed); its bronze tables -> the source."""
     left_out: dict[BronzeTable, str] = {}
     for source, what in scope.failed.items():
-        ledger.event("transform", "build_excluded", "warn", source=source, message=(
-            f"{source}: {what}, so its bronze is not validated and its silver and gold are not built in this run "
-            f"(kept as they were); the other sources ({', '.join(scope.healthy)}) go on"))
+        ledger.event(
+            "transform",
+            "build_excluded",
+            "warn",
+            source=source,
+            message=(
+                f"{source}: {what}, so its bronze is not validated and its silver and gold are not built in this run "
+                f"(kept as they were); the other sources ({', '.join(scope.healthy)}) go on"
+            ),
+        )
         left_out.update({table: source for table in source_tables(source)})
     return left_out
 
@@ -265,6 +330,7 @@ def _excluded(warehouse: Warehouse, left_out: dict[BronzeTable, str]) -> list[st
     except RuntimeError as error:
         raise StageFailed(f"could not list dbt's sources to leave the failed ones out: {error}") from error
     datasets = {table.dataset for table in left_out}
-    missing = [(schema, table) for schema, table in sources if schema in datasets
-               and not warehouse.table_exists(schema, table)]
+    missing = [
+        (schema, table) for schema, table in sources if schema in datasets and not warehouse.table_exists(schema, table)
+    ]
     return excluded_selectors([(t.dataset, t.table) for t in left_out] + missing, sources)

@@ -89,19 +89,26 @@ class ServiceDeskRun:
 
     def table(self) -> str:
         """The figures as a fixed-width table for the terminal."""
-        lines = [f"  {'resource':<14}{'fetched':>9}{'skipped':>9}{'inserted':>10}{'updated':>9}{'rejected':>10}"
-                 f"{'deleted':>9}{'retries':>9}  status"]
+        lines = [
+            f"  {'resource':<14}{'fetched':>9}{'skipped':>9}{'inserted':>10}{'updated':>9}{'rejected':>10}"
+            f"{'deleted':>9}{'retries':>9}  status"
+        ]
         for f in self.figures:
-            lines.append(f"  {f.resource:<14}{f.fetched:>9,}{f.skipped:>9,}{f.inserted:>10,}{f.updated:>9,}"
-                         f"{f.rejected:>10,}{f.deleted:>9,}{f.retries:>9,}  {f.status}")
+            lines.append(
+                f"  {f.resource:<14}{f.fetched:>9,}{f.skipped:>9,}{f.inserted:>10,}{f.updated:>9,}"
+                f"{f.rejected:>10,}{f.deleted:>9,}{f.retries:>9,}  {f.status}"
+            )
         return "\n".join(lines)
 
 
 def pipeline_for(warehouse: Warehouse, system: str) -> dlt.Pipeline:
     os.environ.setdefault("DLT_PROJECT_DIR", str(paths.PROJECT_ROOT))
-    return dlt.pipeline(pipeline_name=f"servicedesk_{system}_{warehouse.target}",
-                        destination=warehouse.dlt_destination(), dataset_name=dataset(),
-                        pipelines_dir=str(paths.state_dir() / "dlt"))
+    return dlt.pipeline(
+        pipeline_name=f"servicedesk_{system}_{warehouse.target}",
+        destination=warehouse.dlt_destination(),
+        dataset_name=dataset(),
+        pipelines_dir=str(paths.state_dir() / "dlt"),
+    )
 
 
 def change_column(system: SystemConfig, resource: Resource) -> str | None:
@@ -127,14 +134,18 @@ def _table_state(warehouse: Warehouse, system: SystemConfig) -> dict[str, tuple[
             continue
         column = change_column(system, resource)
         latest = f"max({quote(column)})" if column else "null"
-        rows = warehouse.query(f"select count(*), {latest} from {quote(dataset())}.{quote(resource.entity)} "
-                               f"where {_system_filter(warehouse)}", (system.system,))
+        rows = warehouse.query(
+            f"select count(*), {latest} from {quote(dataset())}.{quote(resource.entity)} "
+            f"where {_system_filter(warehouse)}",
+            (system.system,),
+        )
         state[resource.name] = (int(rows[0][0]), rows[0][1])
     return state
 
 
-def _rewritten(warehouse: Warehouse, system: SystemConfig, entity: str, load_id: str, newer_than: object,
-               column: str | None) -> int:
+def _rewritten(
+    warehouse: Warehouse, system: SystemConfig, entity: str, load_id: str, newer_than: object, column: str | None
+) -> int:
     """Rows of this system the load wrote whose cursor is past the previous cursor: inserted or really changed.
     Rows on the cursor boundary, re-read by the inclusive incremental, are rewritten unchanged and not counted."""
     ph = warehouse.placeholder
@@ -144,8 +155,13 @@ def _rewritten(warehouse: Warehouse, system: SystemConfig, entity: str, load_id:
     parameters = (system.system, load_id, newer_than) if condition else (system.system, load_id)
     if not warehouse.table_exists(dataset(), entity):
         return 0
-    return int(warehouse.query(f"select count(*) from {quote(dataset())}.{quote(entity)} where "
-                               f"{_system_filter(warehouse)} and _dlt_load_id = {ph}{condition}", parameters)[0][0])
+    return int(
+        warehouse.query(
+            f"select count(*) from {quote(dataset())}.{quote(entity)} where "
+            f"{_system_filter(warehouse)} and _dlt_load_id = {ph}{condition}",
+            parameters,
+        )[0][0]
+    )
 
 
 def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
@@ -153,9 +169,11 @@ def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
     found = []
     for entity in {resource.entity for resource in system.resources}:
         if warehouse.table_exists(dataset(), entity):
-            columns = warehouse.query("select column_name from information_schema.columns where table_schema = "
-                                      f"{warehouse.placeholder} and table_name = {warehouse.placeholder}",
-                                      (dataset(), entity))
+            columns = warehouse.query(
+                "select column_name from information_schema.columns where table_schema = "
+                f"{warehouse.placeholder} and table_name = {warehouse.placeholder}",
+                (dataset(), entity),
+            )
             if SOURCE_SYSTEM not in {name for (name,) in columns}:
                 found.append(f"{dataset()}.{entity}")
     return sorted(found)
@@ -164,18 +182,28 @@ def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
 def known_keys(warehouse: Warehouse, system: SystemConfig) -> KnownKeys:
     """For a deletion check: (keys of this system's records of an entity in bronze, keys earlier scans missed ->
     in how many scans in a row; a marked deletion included)."""
+
     def read(entity: str, key: str) -> tuple[set[str], dict[str, int]]:
         ph = warehouse.placeholder
         present: set[str] = set()
         if warehouse.table_exists(dataset(), entity):
-            present = {str(value) for (value,) in warehouse.query(
-                f"select {quote(key)} from {quote(dataset())}.{quote(entity)} where {_system_filter(warehouse)}",
-                (system.system,))}
+            present = {
+                str(value)
+                for (value,) in warehouse.query(
+                    f"select {quote(key)} from {quote(dataset())}.{quote(entity)} where {_system_filter(warehouse)}",
+                    (system.system,),
+                )
+            }
         missed: dict[str, int] = {}
         if warehouse.table_exists(dataset(), DELETIONS):
-            missed = {value: int(count) for value, count in warehouse.query(
-                f"select record_key, missed_scans from {quote(dataset())}.{DELETIONS} where "
-                f"{_system_filter(warehouse)} and entity = {ph} and missed_scans > 0", (system.system, entity))}
+            missed = {
+                value: int(count)
+                for value, count in warehouse.query(
+                    f"select record_key, missed_scans from {quote(dataset())}.{DELETIONS} where "
+                    f"{_system_filter(warehouse)} and entity = {ph} and missed_scans > 0",
+                    (system.system, entity),
+                )
+            }
         return present, missed
 
     return read
@@ -186,9 +214,14 @@ def _deleted(warehouse: Warehouse, system: SystemConfig, load_id: str | None) ->
     if not load_id or not warehouse.table_exists(dataset(), DELETIONS):
         return {}
     ph = warehouse.placeholder
-    return dict(warehouse.query(f"select entity, count(*) from {quote(dataset())}.{DELETIONS} where "
-                                f"{_system_filter(warehouse)} and _dlt_load_id = {ph} and is_deleted "
-                                "group by entity", (system.system, load_id)))
+    return dict(
+        warehouse.query(
+            f"select entity, count(*) from {quote(dataset())}.{DELETIONS} where "
+            f"{_system_filter(warehouse)} and _dlt_load_id = {ph} and is_deleted "
+            "group by entity",
+            (system.system, load_id),
+        )
+    )
 
 
 def describe_failure(error: BaseException, system: SystemConfig | None = None) -> tuple[str, str | None]:
@@ -215,8 +248,11 @@ def _describe_failure(error: BaseException, system: SystemConfig | None) -> tupl
         response = http.response
         kind = "transient, retries exhausted" if response.status_code in (429, 500, 502, 503, 504) else "permanent"
         hint = f"; check {describe_secret(system)}" if response.status_code in (401, 403) and system else ""
-        return (f"{where}: GET {response.request.path_url} answered {response.status_code} {response.reason} "
-                f"({kind}){hint}", resource)
+        return (
+            f"{where}: GET {response.request.path_url} answered {response.status_code} {response.reason} "
+            f"({kind}){hint}",
+            resource,
+        )
     decode = find_cause(error, json.JSONDecodeError) or find_cause(error, requests.JSONDecodeError)
     if decode is not None:
         return f"{where}: malformed JSON page ({decode}) (permanent)", resource
@@ -249,10 +285,19 @@ def _reset_cursors(pipeline: dlt.Pipeline, system: SystemConfig) -> None:
         pass  # nothing loaded yet: every record is read anyway
 
 
-def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig | str, *, full_refresh: bool = False,
-                       base_url: str | None = None, secret: str | None = None, username: str | None = None,
-                       request_settings: dict | None = None, progress: Progress = print,
-                       ledger: Ledger | None = None) -> ServiceDeskRun:
+def ingest_servicedesk(
+    warehouse: Warehouse,
+    run_id: str,
+    system: SystemConfig | str,
+    *,
+    full_refresh: bool = False,
+    base_url: str | None = None,
+    secret: str | None = None,
+    username: str | None = None,
+    request_settings: dict | None = None,
+    progress: Progress = print,
+    ledger: Ledger | None = None,
+) -> ServiceDeskRun:
     """One incremental load of every resource of ``system`` (or all of it again with ``full_refresh``), then its
     figures, written to the run ledger as they happen. ``base_url`` / ``secret`` / ``username`` override dlt's
     config and secrets."""
@@ -260,20 +305,32 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
     if ledger is None:
         ledger = Ledger(warehouse, run_id)
         ledger.ensure_schema()
-    stage_event = ledger.event("load", "stage_started", "running", source=SOURCE, subject=system.system,
-                               details={"system": system.system, "full_refresh": full_refresh})
+    stage_event = ledger.event(
+        "load",
+        "stage_started",
+        "running",
+        source=SOURCE,
+        subject=system.system,
+        details={"system": system.system, "full_refresh": full_refresh},
+    )
     pipeline = pipeline_for(warehouse, system.system)
     for load_id in discard_leftovers(pipeline, ledger, SOURCE):
-        progress(f"servicedesk {system.system}: discarded an unfinished load package ({load_id}) left by an earlier "
-                 "run; its records are fetched again from the last committed cursor")
+        progress(
+            f"servicedesk {system.system}: discarded an unfinished load package ({load_id}) left by an earlier "
+            "run; its records are fetched again from the last committed cursor"
+        )
     stats, run = RequestStats(), ServiceDeskRun(run_id, system=system.system)
     names = ", ".join(f"{r.name} -> {r.entity}" if r.name != r.entity else r.name for r in system.resources)
-    progress(f"servicedesk {system.system}: loading {names} into {warehouse.describe()}"
-             f"{' (full refresh)' if full_refresh else ''} ...")
+    progress(
+        f"servicedesk {system.system}: loading {names} into {warehouse.describe()}"
+        f"{' (full refresh)' if full_refresh else ''} ..."
+    )
     whole = [r.name for r in system.resources if r.full_reread]
     if whole:
-        progress(f"servicedesk {system.system}: {', '.join(whole)}: the API has no filter for changed records, so "
-                 "every record is read and only the changed ones are written (full_reread)")
+        progress(
+            f"servicedesk {system.system}: {', '.join(whole)}: the API has no filter for changed records, so "
+            "every record is read and only the changed ones are written (full_reread)"
+        )
     before: dict[str, tuple[int, object]] = {r.name: (0, None) for r in system.resources}
     failed_resource, legacy = None, _legacy_tables(warehouse, system)
     try:
@@ -283,7 +340,8 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
                 "before several service desks could be declared (no source_system column); drop them once, with "
                 "the snapshots built on them (for example `drop schema "
                 f"{dataset()} cascade; drop table snapshots.snap_servicedesk__tickets; drop table "
-                "snapshots.snap_servicedesk__users`), and load again: the API still holds every record")
+                "snapshots.snap_servicedesk__users`), and load again: the API still holds every record"
+            )
         before = _table_state(warehouse, system)
         credentials = resolve_credentials(system, base_url=base_url, secret=secret, username=username)
         settings = system.requests.model_dump() | (request_settings or {})
@@ -292,8 +350,13 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
             progress(f"servicedesk {system.system}: signed in as {run.identity}")
         if full_refresh:
             _reset_cursors(pipeline, system)
-        source = servicedesk_source(system, credentials, stats=stats, request_settings=request_settings,
-                                    known_keys=known_keys(warehouse, system))
+        source = servicedesk_source(
+            system,
+            credentials,
+            stats=stats,
+            request_settings=request_settings,
+            known_keys=known_keys(warehouse, system),
+        )
         pipeline.run(source)
         load_info = pipeline.last_trace.last_load_info
         run.load_id = load_info.loads_ids[-1] if load_info and load_info.loads_ids else None
@@ -312,14 +375,27 @@ def ingest_servicedesk(warehouse: Warehouse, run_id: str, system: SystemConfig |
     for resource in system.resources:
         name = resource.name
         inserted = max(after[name][0] - before[name][0], 0)
-        written = _rewritten(warehouse, system, resource.entity, run.load_id, before[name][1],
-                             change_column(system, resource)) if run.load_id else 0
-        figures = ResourceFigures(name, fetched=stats.fetched[name], inserted=inserted,
-                                  updated=max(written - inserted, 0), rejected=stats.rejected[name],
-                                  retries=stats.transient[name], skipped=stats.skipped[name],
-                                  deleted=deleted.get(resource.entity, 0) if resource.deletions else 0,
-                                  recovered=stats.recovered[name] if run.status == "success" else 0,
-                                  status=run.status, source_system=system.system, bronze_table=resource.entity)
+        written = (
+            _rewritten(
+                warehouse, system, resource.entity, run.load_id, before[name][1], change_column(system, resource)
+            )
+            if run.load_id
+            else 0
+        )
+        figures = ResourceFigures(
+            name,
+            fetched=stats.fetched[name],
+            inserted=inserted,
+            updated=max(written - inserted, 0),
+            rejected=stats.rejected[name],
+            retries=stats.transient[name],
+            skipped=stats.skipped[name],
+            deleted=deleted.get(resource.entity, 0) if resource.deletions else 0,
+            recovered=stats.recovered[name] if run.status == "success" else 0,
+            status=run.status,
+            source_system=system.system,
+            bronze_table=resource.entity,
+        )
         if run.status == "failed":
             figures.error_message = run.error if failed_resource in (None, name) else "not loaded: run failed"
         run.figures.append(figures)
@@ -333,35 +409,89 @@ def _record_events(ledger: Ledger, run: ServiceDeskRun, stage_event: str) -> Non
     for f in run.figures:
         where = {"source": SOURCE, "subject": f"{run.system}.{f.resource}", "parent": stage_event}
         if f.retries:
-            ledger.event("load", "retry", "success" if run.status == "success" else "failed", retries=f.retries,
-                         error_class="retryable", message=f"{f.retries} transient failures retried", **where)
-        ledger.event("load", "load_completed", f.status, correlation_id=run.load_id, rows=f.inserted + f.updated,
-                     retries=f.retries, message=f.error_message,
-                     details={k: getattr(f, k) for k in ("fetched", "skipped", "inserted", "updated", "rejected",
-                                                         "deleted", "recovered")} | {"system": run.system},
-                     **where)
+            ledger.event(
+                "load",
+                "retry",
+                "success" if run.status == "success" else "failed",
+                retries=f.retries,
+                error_class="retryable",
+                message=f"{f.retries} transient failures retried",
+                **where,
+            )
+        ledger.event(
+            "load",
+            "load_completed",
+            f.status,
+            correlation_id=run.load_id,
+            rows=f.inserted + f.updated,
+            retries=f.retries,
+            message=f.error_message,
+            details={
+                k: getattr(f, k)
+                for k in ("fetched", "skipped", "inserted", "updated", "rejected", "deleted", "recovered")
+            }
+            | {"system": run.system},
+            **where,
+        )
         if f.recovered:
-            ledger.event("load", "records_recovered", "warn", rows=f.recovered, message=(
-                f"{run.system} {f.resource}: {f.recovered} records the system lists were in neither bronze nor "
-                "this run's incremental read (a page shifted under a concurrent change); the deletion check "
-                "loaded them"), **where)
+            ledger.event(
+                "load",
+                "records_recovered",
+                "warn",
+                rows=f.recovered,
+                message=(
+                    f"{run.system} {f.resource}: {f.recovered} records the system lists were in neither bronze nor "
+                    "this run's incremental read (a page shifted under a concurrent change); the deletion check "
+                    "loaded them"
+                ),
+                **where,
+            )
     permanent = run.error and "permanent" in run.error
-    ledger.event("load", "stage_completed" if run.status == "success" else "stage_failed", run.status,
-                 source=SOURCE, subject=run.system, parent=stage_event, correlation_id=run.load_id,
-                 duration=run.seconds, rows=sum(f.inserted + f.updated for f in run.figures),
-                 retries=sum(f.retries for f in run.figures),
-                 error_class=None if run.status == "success" else "permanent" if permanent else "retryable",
-                 message=run.error, details={"system": run.system, "identity": run.identity})
+    ledger.event(
+        "load",
+        "stage_completed" if run.status == "success" else "stage_failed",
+        run.status,
+        source=SOURCE,
+        subject=run.system,
+        parent=stage_event,
+        correlation_id=run.load_id,
+        duration=run.seconds,
+        rows=sum(f.inserted + f.updated for f in run.figures),
+        retries=sum(f.retries for f in run.figures),
+        error_class=None if run.status == "success" else "permanent" if permanent else "retryable",
+        message=run.error,
+        details={"system": run.system, "identity": run.identity},
+    )
 
 
 def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:
     """Append the figures to ``ops.servicedesk_load_figures``, where the run ledger picks them up."""
-    rows = [asdict(f) | {"run_id": run.run_id, "load_id": run.load_id, "started_at": run.started_at,
-                         "ended_at": run.ended_at, "duration_seconds": run.seconds} for f in run.figures]
+    rows = [
+        asdict(f)
+        | {
+            "run_id": run.run_id,
+            "load_id": run.load_id,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "duration_seconds": run.seconds,
+        }
+        for f in run.figures
+    ]
     for row in rows:
         row["error_message"] = redact(row["error_message"])
-    pipeline = dlt.pipeline(pipeline_name=f"ops_{warehouse.target}", destination=warehouse.dlt_destination(),
-                            dataset_name=OPS_DATASET, pipelines_dir=str(paths.state_dir() / "dlt"))
-    pipeline.run(rows, table_name="servicedesk_load_figures", write_disposition="append",
-                 columns={"error_message": {"data_type": "text"}, "load_id": {"data_type": "text"},
-                          "source_system": {"data_type": "text"}})
+    pipeline = dlt.pipeline(
+        pipeline_name=f"ops_{warehouse.target}",
+        destination=warehouse.dlt_destination(),
+        dataset_name=OPS_DATASET,
+        pipelines_dir=str(paths.state_dir() / "dlt"),
+    )
+    pipeline.run(
+        rows,
+        table_name="servicedesk_load_figures",
+        write_disposition="append",
+        columns={
+            "error_message": {"data_type": "text"},
+            "load_id": {"data_type": "text"},
+            "source_system": {"data_type": "text"},
+        },
+    )

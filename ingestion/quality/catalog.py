@@ -15,16 +15,41 @@ from dataclasses import dataclass
 from ingestion.warehouse import Warehouse
 
 # Columns every row of a table carries whatever its source sent: the load metadata and dlt's own.
-METADATA = ("_period", "_source_file", "_source_sheet", "_source_member", "_file_sha256", "_source_row",
-            "_loaded_at", "_dlt_load_id", "_dlt_id")
+METADATA = (
+    "_period",
+    "_source_file",
+    "_source_sheet",
+    "_source_member",
+    "_file_sha256",
+    "_source_row",
+    "_loaded_at",
+    "_dlt_load_id",
+    "_dlt_id",
+)
 VARIANT = re.compile(r"^(?P<column>.+)__v_(?P<type>[a-z]+)$")  # dlt's name for a value that changed type
 
 _TYPES = (  # catalog type (DuckDB or PostgreSQL, lower case, prefix match) -> dlt data type
-    ("timestamp with time zone", "timestamp"), ("timestamp", "timestamp"), ("date", "date"),
-    ("time", "time"), ("character varying", "text"), ("varchar", "text"), ("text", "text"),
-    ("character", "text"), ("bigint", "bigint"), ("integer", "bigint"), ("smallint", "bigint"),
-    ("hugeint", "bigint"), ("double", "double"), ("real", "double"), ("float", "double"), ("boolean", "bool"),
-    ("numeric", "decimal"), ("decimal", "decimal"), ("jsonb", "json"), ("json", "json"), ("blob", "binary"),
+    ("timestamp with time zone", "timestamp"),
+    ("timestamp", "timestamp"),
+    ("date", "date"),
+    ("time", "time"),
+    ("character varying", "text"),
+    ("varchar", "text"),
+    ("text", "text"),
+    ("character", "text"),
+    ("bigint", "bigint"),
+    ("integer", "bigint"),
+    ("smallint", "bigint"),
+    ("hugeint", "bigint"),
+    ("double", "double"),
+    ("real", "double"),
+    ("float", "double"),
+    ("boolean", "bool"),
+    ("numeric", "decimal"),
+    ("decimal", "decimal"),
+    ("jsonb", "json"),
+    ("json", "json"),
+    ("blob", "binary"),
     ("bytea", "binary"),
 )
 
@@ -58,15 +83,20 @@ def declared_tables() -> list[BronzeTable]:
     from ingestion.sources.servicedesk import dataset, declared_systems
     from ingestion.sources.servicedesk.mapping import SOURCE_SYSTEM
 
-    tables = [BronzeTable(p.dataset, spec.table, spec.keys, "_period")
-              for p in load_publications().values() for spec in p.tables()]
+    tables = [
+        BronzeTable(p.dataset, spec.table, spec.keys, "_period")
+        for p in load_publications().values()
+        for spec in p.tables()
+    ]
     keys: dict[str, set[tuple[str, ...]]] = {}
     for system in declared_systems().values():  # the canonical tables the declared systems fill
         for resource in system.resources:
             keys.setdefault(resource.entity, set()).add((SOURCE_SYSTEM, *resource.key()))
     # a table whose systems identify records differently (an id here, a natural key there) has no one key to check
-    tables += [BronzeTable(dataset(), entity, next(iter(found)) if len(found) == 1 else (), None)
-               for entity, found in sorted(keys.items())]
+    tables += [
+        BronzeTable(dataset(), entity, next(iter(found)) if len(found) == 1 else (), None)
+        for entity, found in sorted(keys.items())
+    ]
     return tables
 
 
@@ -85,7 +115,8 @@ def columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, str]:
     """Column -> dlt type, in table order, from the catalog (empty if the table does not exist yet)."""
     rows = warehouse.query(
         "select column_name, data_type from information_schema.columns "
-        f"where table_schema = '{table.dataset}' and table_name = '{table.table}' order by ordinal_position")
+        f"where table_schema = '{table.dataset}' and table_name = '{table.table}' order by ordinal_position"
+    )
     return {name: dlt_type(kind) for name, kind in rows}
 
 
@@ -106,7 +137,8 @@ def arrived_columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, list[
         f"select m.period, m.columns from {manifest} m join (select period, max(recorded_at) as recorded_at "
         f"from {manifest} where bronze_table = '{table.table}' and status = 'loaded' group by period) latest "
         "on m.period = latest.period and m.recorded_at = latest.recorded_at "
-        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' order by m.period")
+        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' order by m.period"
+    )
     result: dict[str, list[str]] = {}
     for period, listed in rows:
         seen = result.setdefault(period, [])
@@ -126,8 +158,9 @@ def first_seen(warehouse: Warehouse, table: BronzeTable) -> dict[str, str]:
     if not warehouse.table_exists(table.dataset, "_dlt_version"):
         return {}
     first = {}
-    for inserted_at, schema in warehouse.query(f"select inserted_at, schema from {table.dataset}._dlt_version "
-                                               "order by inserted_at"):
+    for inserted_at, schema in warehouse.query(
+        f"select inserted_at, schema from {table.dataset}._dlt_version order by inserted_at"
+    ):
         described = json.loads(schema).get("tables", {}).get(table.table, {}).get("columns", {})
         for name in described:
             first.setdefault(name, f"{inserted_at:%Y-%m-%d %H:%M}")

@@ -33,9 +33,11 @@ class TableDrift:
     def lines(self) -> list[str]:
         out = [f"  + {c:<28} added      first seen {since}" for c, since in self.added.items()]
         out += [f"  - {c:<28} removed    missing from {since}" for c, since in self.removed.items()]
-        out += [f"  ~ {c:<28} retyped    {old} -> {new} from {since}" + (f" (bronze column {landed})"
-                                                                         if landed != c else "")
-                for c, (old, new, landed, since) in self.retyped.items()]
+        out += [
+            f"  ~ {c:<28} retyped    {old} -> {new} from {since}"
+            + (f" (bronze column {landed})" if landed != c else "")
+            for c, (old, new, landed, since) in self.retyped.items()
+        ]
         return out
 
 
@@ -66,8 +68,10 @@ def accept(warehouse: Warehouse, table: BronzeTable) -> list[str]:
     """Write the table's current drift into its suite file; returns what changed."""
     suite = Suite.load(table)
     if suite is None:
-        raise LookupError(f"no suite for {table.name} at {suite_path(table)}: write one with ingestion expectations "
-                          f"init --table {table.name}")
+        raise LookupError(
+            f"no suite for {table.name} at {suite_path(table)}: write one with ingestion expectations "
+            f"init --table {table.name}"
+        )
     drifts, _ = table_drift(warehouse, [table])
     if not drifts or not drifts[0]:
         return []
@@ -82,8 +86,9 @@ def accept(warehouse: Warehouse, table: BronzeTable) -> list[str]:
             suite.expectations.append(type_expectation(column, types.get(column, "text")))
         if table.period_column and first != "-":
             since[column] = first
-        changes.append(f"expect {column} ({types.get(column, '?')})" + (f" from {first}" if table.period_column
-                                                                       else ""))
+        changes.append(
+            f"expect {column} ({types.get(column, '?')})" + (f" from {first}" if table.period_column else "")
+        )
 
     for column, first in drift.added.items():
         add(column, first)
@@ -97,8 +102,10 @@ def accept(warehouse: Warehouse, table: BronzeTable) -> list[str]:
             changes.append(f"stop expecting {column} from {first}: it arrives as {new} in {landed}")
         else:
             for expectation in suite.expectations:
-                if (expectation["type"] == "expect_column_values_to_be_of_type"
-                        and expectation["kwargs"]["column"] == column):
+                if (
+                    expectation["type"] == "expect_column_values_to_be_of_type"
+                    and expectation["kwargs"]["column"] == column
+                ):
                     expectation.update(type_expectation(column, new))
             changes.append(f"expect {column} as {new}")
     for expectation in suite.expectations:

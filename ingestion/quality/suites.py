@@ -31,8 +31,18 @@ DEFAULT_POLICY = {"added": "warn", "removed": "fail", "retyped": "fail"}
 POLICIES = ("warn", "fail", "ignore")
 SCHEMA_TYPES = ("expect_table_columns_to_match_set", "expect_column_values_to_be_of_type")
 # dlt type -> the dtype name GX reports for a pandas column of that type (see validate.schema_frame)
-GX_TYPES = {"text": "str", "bigint": "int64", "double": "float64", "bool": "bool", "date": "datetime64",
-            "timestamp": "Timestamp", "decimal": "object", "json": "object", "time": "object", "binary": "object"}
+GX_TYPES = {
+    "text": "str",
+    "bigint": "int64",
+    "double": "float64",
+    "bool": "bool",
+    "date": "datetime64",
+    "timestamp": "Timestamp",
+    "decimal": "object",
+    "json": "object",
+    "time": "object",
+    "binary": "object",
+}
 _CODE_NAME = re.compile(r"(_code|code|status|priority|role|team|channel|unit|type|kind|category)$")
 
 
@@ -71,8 +81,10 @@ class Suite:
         policy = {**DEFAULT_POLICY, **self.meta.get("drift_policy", {})}
         wrong = {kind: value for kind, value in policy.items() if kind not in DEFAULT_POLICY or value not in POLICIES}
         if wrong:
-            raise ConfigError(f"{suite_path(self.table)}: meta.drift_policy {wrong} not understood; each of "
-                              f"{', '.join(DEFAULT_POLICY)} is one of {', '.join(POLICIES)}")
+            raise ConfigError(
+                f"{suite_path(self.table)}: meta.drift_policy {wrong} not understood; each of "
+                f"{', '.join(DEFAULT_POLICY)} is one of {', '.join(POLICIES)}"
+            )
         return policy
 
     @property
@@ -84,8 +96,11 @@ class Suite:
 
     def column_types(self) -> dict[str, str]:
         """Column -> dlt type, as the suite expects it."""
-        return {e["kwargs"]["column"]: e.get("meta", {}).get("dlt_type", e["kwargs"]["type_"])
-                for e in self.expectations if e["type"] == "expect_column_values_to_be_of_type"}
+        return {
+            e["kwargs"]["column"]: e.get("meta", {}).get("dlt_type", e["kwargs"]["type_"])
+            for e in self.expectations
+            if e["type"] == "expect_column_values_to_be_of_type"
+        }
 
     def expected_columns(self, period: str | None) -> list[str]:
         """The columns expected in ``period`` (all current ones for a table without periods)."""
@@ -101,8 +116,10 @@ class Suite:
         for expectation in self.expectations:
             if expectation["type"] == "expect_table_columns_to_match_set":
                 out.append({**expectation, "kwargs": {**expectation["kwargs"], "column_set": expected}})
-            elif (expectation["type"] == "expect_column_values_to_be_of_type"
-                  and expectation["kwargs"]["column"] in expected):
+            elif (
+                expectation["type"] == "expect_column_values_to_be_of_type"
+                and expectation["kwargs"]["column"] in expected
+            ):
                 out.append(expectation)
         return out
 
@@ -130,20 +147,28 @@ def _columns_expectation(columns: list[str]) -> dict:
 
 
 def type_expectation(column: str, dlt_type: str) -> dict:
-    return {"type": "expect_column_values_to_be_of_type",
-            "kwargs": {"column": column, "type_": GX_TYPES.get(dlt_type, "object")}, "meta": {"dlt_type": dlt_type}}
+    return {
+        "type": "expect_column_values_to_be_of_type",
+        "kwargs": {"column": column, "type_": GX_TYPES.get(dlt_type, "object")},
+        "meta": {"dlt_type": dlt_type},
+    }
 
 
 def _row_count_bounds(warehouse: Warehouse, table: BronzeTable) -> dict:
     if table.period_column:
-        low, high = warehouse.query(f"select min(n), max(n) from (select count(*) as n from {table.name} "
-                                    f"group by {table.period_column}) counts")[0]
+        low, high = warehouse.query(
+            f"select min(n), max(n) from (select count(*) as n from {table.name} group by {table.period_column}) counts"
+        )[0]
         kwargs = {"min_value": max(1, int(low) // 2), "max_value": int(high) * 2}
         note = "rows per period: half the smallest to twice the largest period seen when the suite was written"
     else:
         kwargs, note = {"min_value": 1, "max_value": None}, "the table is never empty once loaded"
-    return {"type": "expect_table_row_count_to_be_between", "kwargs": kwargs, "severity": "warning",
-            "meta": {"notes": note}}
+    return {
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": kwargs,
+        "severity": "warning",
+        "meta": {"notes": note},
+    }
 
 
 def _code_values(warehouse: Warehouse, table: BronzeTable, types: dict[str, str]) -> list[dict]:
@@ -151,14 +176,27 @@ def _code_values(warehouse: Warehouse, table: BronzeTable, types: dict[str, str]
     out = []
     total = warehouse.query(f"select count(*) from {table.name}")[0][0]
     for column, kind in types.items():
-        if (kind != "text" or (column in table.keys and len(table.keys) == 1) or column.startswith("_")
-                or not _CODE_NAME.search(column)):
+        if (
+            kind != "text"
+            or (column in table.keys and len(table.keys) == 1)
+            or column.startswith("_")
+            or not _CODE_NAME.search(column)
+        ):
             continue
-        values = [row[0] for row in warehouse.query(
-            f"select distinct {column} from {table.name} where {column} is not null order by 1 limit 26")]
+        values = [
+            row[0]
+            for row in warehouse.query(
+                f"select distinct {column} from {table.name} where {column} is not null order by 1 limit 26"
+            )
+        ]
         if 0 < len(values) <= 25 and len(values) <= total / 2 and all(len(v) <= 32 for v in values):
-            out.append({"type": "expect_column_values_to_be_in_set", "severity": "warning",
-                        "kwargs": {"column": column, "value_set": values}})
+            out.append(
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "severity": "warning",
+                    "kwargs": {"column": column, "value_set": values},
+                }
+            )
     return out
 
 
@@ -190,8 +228,10 @@ def scaffold(warehouse: Warehouse, table: BronzeTable) -> Suite:
         brought = set(catalog.METADATA).union(*arrived.values())
         types = {c: t for c, t in types.items() if c in brought}
     keys = [k for k in table.keys if k in types]
-    rows: list[dict] = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column}}
-                        for column in ([table.period_column] if table.period_column else []) + keys]
+    rows: list[dict] = [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column}}
+        for column in ([table.period_column] if table.period_column else []) + keys
+    ]
     if len(keys) == 1:
         rows.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": keys[0]}})
     elif keys:

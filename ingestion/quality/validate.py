@@ -96,15 +96,21 @@ class ValidationReport:
         return not self.failed
 
     def summary(self) -> str:
-        return (f"validate: {len(self.checks)} table checks against {len({c.table for c in self.checks})} suites: "
-                f"{len(self.checks) - len(self.failed) - len(self.warned)} passed, {len(self.warned)} warned, "
-                f"{len(self.failed)} failed in {self.seconds:.1f}s")
+        return (
+            f"validate: {len(self.checks)} table checks against {len({c.table for c in self.checks})} suites: "
+            f"{len(self.checks) - len(self.failed) - len(self.warned)} passed, {len(self.warned)} warned, "
+            f"{len(self.failed)} failed in {self.seconds:.1f}s"
+        )
 
     def details(self) -> dict:
         """What the validate stage's ledger event carries."""
-        return {"checks": len(self.checks), "failed": [c.subject for c in self.failed],
-                "warned": [c.subject for c in self.warned], "skipped": self.skipped,
-                "data_docs": str(self.docs) if self.docs else None}
+        return {
+            "checks": len(self.checks),
+            "failed": [c.subject for c in self.failed],
+            "warned": [c.subject for c in self.warned],
+            "skipped": self.skipped,
+            "data_docs": str(self.docs) if self.docs else None,
+        }
 
 
 # -- GX ------------------------------------------------------------------------------------------------------------
@@ -125,9 +131,14 @@ class GxRunner:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         self.docs = docs
         if docs is not None:
-            self.context.add_data_docs_site(site_name="bronze", site_config={
-                "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}})
+            self.context.add_data_docs_site(
+                site_name="bronze",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+                },
+            )
         self.frames = self.context.data_sources.add_pandas("bronze")
         self.sql = None
         if warehouse.target == "postgres":
@@ -141,8 +152,9 @@ class GxRunner:
             data = self.frames.get_asset(asset)
         except LookupError:
             data = self.frames.add_dataframe_asset(asset)
-        batch = (data.batch_definitions[0] if data.batch_definitions
-                 else data.add_batch_definition_whole_dataframe("loaded"))
+        batch = (
+            data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_dataframe("loaded")
+        )
         return self._validate(batch, suite_name, expectations, {"dataframe": frame})
 
     def run_query(self, asset: str, suite_name: str, expectations: list[dict], query: str) -> list[Any]:
@@ -152,8 +164,7 @@ class GxRunner:
             data = self.sql.get_asset(asset)
         except LookupError:
             data = self.sql.add_query_asset(asset, query=query)
-        batch = (data.batch_definitions[0] if data.batch_definitions
-                 else data.add_batch_definition_whole_table("loaded"))
+        batch = data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_table("loaded")
         return self._validate(batch, suite_name, expectations, None)
 
     def _validate(self, batch: Any, suite_name: str, expectations: list[dict], parameters: dict | None) -> list[Any]:
@@ -161,10 +172,12 @@ class GxRunner:
         suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
         if suite is None:
             suite = self._suites[suite_name] = self.context.suites.add(
-                gx.ExpectationSuite(name=suite_name, expectations=expectations))
+                gx.ExpectationSuite(name=suite_name, expectations=expectations)
+            )
         self._runs += 1
-        definition = self.context.validation_definitions.add(gx.ValidationDefinition(
-            name=f"{suite_name} #{self._runs}", data=batch, suite=suite))
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{suite_name} #{self._runs}", data=batch, suite=suite)
+        )
         result = definition.run(batch_parameters=parameters, result_format="SUMMARY")
         return list(result.results)
 
@@ -179,16 +192,24 @@ def _postgres_url(warehouse: Warehouse) -> str:
     """SQLAlchemy URL for GX. The password stays a ``${PGPASSWORD}`` reference that GX resolves from the
     environment, so it is never part of the config GX keeps or renders."""
     password = ":${PGPASSWORD}" if warehouse.password else ""
-    return (f"postgresql+psycopg2://{quote(warehouse.user, safe='')}{password}@{warehouse.host}:{warehouse.port}/"
-            f"{quote(warehouse.database, safe='')}")
+    return (
+        f"postgresql+psycopg2://{quote(warehouse.user, safe='')}{password}@{warehouse.host}:{warehouse.port}/"
+        f"{quote(warehouse.database, safe='')}"
+    )
 
 
 def schema_frame(types: dict[str, str]) -> Any:
     """A zero-row frame with the catalog's types, as pandas dtypes GX can name (see suites.GX_TYPES)."""
     import pandas as pd
 
-    dtypes = {"text": pd.StringDtype(), "bigint": "Int64", "double": "Float64", "bool": "boolean",
-              "date": "datetime64[s]", "timestamp": pd.DatetimeTZDtype("us", "UTC")}
+    dtypes = {
+        "text": pd.StringDtype(),
+        "bigint": "Int64",
+        "double": "Float64",
+        "bool": "boolean",
+        "date": "datetime64[s]",
+        "timestamp": pd.DatetimeTZDtype("us", "UTC"),
+    }
     return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(t, object)) for c, t in types.items()})
 
 
@@ -203,11 +224,15 @@ def _describe_failure(result: Any) -> str:
     if result.exception_info and result.exception_info.get("raised_exception"):
         return f"{config.type}({target}) could not run: {result.exception_info.get('exception_message')}"
     if config.type == "expect_table_row_count_to_be_between":
-        return (f"{outcome.get('observed_value')} rows, outside the expected "
-                f"{config.kwargs.get('min_value')}..{config.kwargs.get('max_value') or 'any'}")
+        return (
+            f"{outcome.get('observed_value')} rows, outside the expected "
+            f"{config.kwargs.get('min_value')}..{config.kwargs.get('max_value') or 'any'}"
+        )
     sample = ", ".join(repr(v) for v in (outcome.get("partial_unexpected_list") or [])[:5])
-    return (f"{config.type}({target}): {outcome.get('unexpected_count', '?')} of {outcome.get('element_count', '?')} "
-            f"rows unexpected" + (f", e.g. {sample}" if sample else ""))
+    return (
+        f"{config.type}({target}): {outcome.get('unexpected_count', '?')} of {outcome.get('element_count', '?')} "
+        f"rows unexpected" + (f", e.g. {sample}" if sample else "")
+    )
 
 
 # -- checking one table ----------------------------------------------------------------------------------------------
@@ -215,16 +240,27 @@ class Checker:
     def __init__(self, warehouse: Warehouse, gx: GxRunner) -> None:
         self.warehouse, self.gx = warehouse, gx
 
-    def check(self, table: BronzeTable, suite: Suite, period: str | None, types: dict[str, str],
-              arrived: dict[str, list[str]], first: dict[str, str], rows: bool = True) -> TableCheck:
+    def check(
+        self,
+        table: BronzeTable,
+        suite: Suite,
+        period: str | None,
+        types: dict[str, str],
+        arrived: dict[str, list[str]],
+        first: dict[str, str],
+        rows: bool = True,
+    ) -> TableCheck:
         check = TableCheck(table, period, first_seen=first)
         present = types
         if period is not None and period in arrived:
             brought = set(arrived[period]) | set(catalog.METADATA)
             present = {c: t for c, t in types.items() if c in brought}
         expected = set(suite.expected_columns(period))
-        schema = [e for e in suite.schema_expectations(period)
-                  if e["type"] != "expect_column_values_to_be_of_type" or e["kwargs"]["column"] in present]
+        schema = [
+            e
+            for e in suite.schema_expectations(period)
+            if e["type"] != "expect_column_values_to_be_of_type" or e["kwargs"]["column"] in present
+        ]
         label = f"{suite.name} schema" + (f" @ {period}" if period else "")
         results = self.gx.run(f"{table.name} schema", label, schema, schema_frame(present))
         check.expectations += len(results)
@@ -240,8 +276,7 @@ class Checker:
                     variant = VARIANT.match(column)
                     if variant and variant["column"] in expected:
                         original = variant["column"]
-                        check.drift.retyped.append((original, suite_types.get(original, "?"), variant["type"],
-                                                    column))
+                        check.drift.retyped.append((original, suite_types.get(original, "?"), variant["type"], column))
                         missing.discard(original)
                     else:
                         check.drift.added.append(column)
@@ -261,13 +296,23 @@ class Checker:
             return f" (first seen {check.first_seen[column]})" if column in check.first_seen else ""
 
         findings = {
-            "added": [f"{where}: new column{'s' * (len(drift.added) > 1)} not in the suite, kept in bronze: "
-                      + ", ".join(c + seen(c) for c in drift.added)] if drift.added else [],
-            "removed": [f"{where}: column{'s' * (len(drift.removed) > 1)} missing from this period's files: "
-                        + ", ".join(drift.removed)] if drift.removed else [],
-            "retyped": [f"{where}: column {c} changed type: {old} in the suite, {new} now"
-                        + (f" (landed in bronze as {landed})" if landed != c else "")
-                        for c, old, new, landed in drift.retyped],
+            "added": [
+                f"{where}: new column{'s' * (len(drift.added) > 1)} not in the suite, kept in bronze: "
+                + ", ".join(c + seen(c) for c in drift.added)
+            ]
+            if drift.added
+            else [],
+            "removed": [
+                f"{where}: column{'s' * (len(drift.removed) > 1)} missing from this period's files: "
+                + ", ".join(drift.removed)
+            ]
+            if drift.removed
+            else [],
+            "retyped": [
+                f"{where}: column {c} changed type: {old} in the suite, {new} now"
+                + (f" (landed in bronze as {landed})" if landed != c else "")
+                for c, old, new, landed in drift.retyped
+            ],
         }
         for kind, texts in findings.items():
             if policy.get(kind) != "ignore":
@@ -278,8 +323,9 @@ class Checker:
             elif policy.get(kind) == "warn":
                 check.warnings += texts
 
-    def _check_rows(self, check: TableCheck, table: BronzeTable, suite: Suite, period: str | None,
-                    present: dict[str, str]) -> None:
+    def _check_rows(
+        self, check: TableCheck, table: BronzeTable, suite: Suite, period: str | None, present: dict[str, str]
+    ) -> None:
         runnable = [e for e in suite.row_expectations() if all(c in present for c in _columns_of(e))]
         if not runnable:
             return
@@ -288,8 +334,9 @@ class Checker:
         where = f" where {table.period_column} = '{period}'" if period and table.period_column else ""
         query = f"select {', '.join(needed)} from {table.name}{where}"
         if self.gx.sql is not None:
-            results = self.gx.run_query(f"{table.name} rows" + (f" @ {period}" if period else ""),
-                                        f"{suite.name} rows", runnable, query)
+            results = self.gx.run_query(
+                f"{table.name} rows" + (f" @ {period}" if period else ""), f"{suite.name} rows", runnable, query
+            )
         else:
             connection = self.warehouse.connect()
             try:
@@ -306,9 +353,17 @@ class Checker:
 
 
 # -- the stage -------------------------------------------------------------------------------------------------------
-def validate_bronze(warehouse: Warehouse, *, loaded: dict[str, set[str]] | None = None, all_periods: bool = False,
-                    rows: bool = True, ledger: Any = None, docs: Path | None = None,
-                    only: list[BronzeTable] | None = None, progress: Progress = print) -> ValidationReport:
+def validate_bronze(
+    warehouse: Warehouse,
+    *,
+    loaded: dict[str, set[str]] | None = None,
+    all_periods: bool = False,
+    rows: bool = True,
+    ledger: Any = None,
+    docs: Path | None = None,
+    only: list[BronzeTable] | None = None,
+    progress: Progress = print,
+) -> ValidationReport:
     """Check every declared bronze table that exists against its suite: the periods in ``loaded`` (dataset ->
     periods loaded by this run) plus each table's latest period, or every period with ``all_periods``."""
     started = time.monotonic()
@@ -322,14 +377,17 @@ def validate_bronze(warehouse: Warehouse, *, loaded: dict[str, set[str]] | None 
             continue
         suite = Suite.load(table)
         if suite is None:
-            report.skipped.append(f"{table.name}: no suite at {suite_path(table)}; write one with: ingestion "
-                                  f"expectations init --table {table.name}")
+            report.skipped.append(
+                f"{table.name}: no suite at {suite_path(table)}; write one with: ingestion "
+                f"expectations init --table {table.name}"
+            )
             continue
         arrived, first = catalog.arrived_columns(warehouse, table), catalog.first_seen(warehouse, table)
         if table.period_column:
             held = catalog.periods(warehouse, table)
-            wanted = set(held) if all_periods else ({*(loaded or {}).get(table.dataset, set()), held[-1]}
-                                                    if held else set())
+            wanted = (
+                set(held) if all_periods else ({*(loaded or {}).get(table.dataset, set()), held[-1]} if held else set())
+            )
             periods: list[str | None] = sorted(p for p in wanted if p in held)
         else:
             periods = [None]
@@ -339,8 +397,10 @@ def validate_bronze(warehouse: Warehouse, *, loaded: dict[str, set[str]] | None 
             if ledger is not None:
                 _record(ledger, check)
             if check.status != "success":
-                progress(f"  {check.status.upper():<7} {check.where()}: " + "; ".join(
-                    t.removeprefix(check.where() + ": ") for t in check.failures + check.warnings))
+                progress(
+                    f"  {check.status.upper():<7} {check.where()}: "
+                    + "; ".join(t.removeprefix(check.where() + ": ") for t in check.failures + check.warnings)
+                )
     report.docs = runner.build_docs()
     report.seconds = time.monotonic() - started
     return report
@@ -348,23 +408,56 @@ def validate_bronze(warehouse: Warehouse, *, loaded: dict[str, set[str]] | None 
 
 def _record(ledger: Any, check: TableCheck) -> None:
     drift = check.drift
-    details = {"suite": str(suite_path(check.table)), "period": check.period,
-               "added": drift.added, "removed": drift.removed,
-               "retyped": [{"column": c, "expected": old, "found": new, "bronze_column": landed}
-                           for c, old, new, landed in drift.retyped],
-               "first_seen": {c: check.first_seen.get(c) for c in drift.added + [r[3] for r in drift.retyped]},
-               "failures": check.failures, "warnings": check.warnings, "expectations": check.expectations}
+    details = {
+        "suite": str(suite_path(check.table)),
+        "period": check.period,
+        "added": drift.added,
+        "removed": drift.removed,
+        "retyped": [
+            {"column": c, "expected": old, "found": new, "bronze_column": landed}
+            for c, old, new, landed in drift.retyped
+        ],
+        "first_seen": {c: check.first_seen.get(c) for c in drift.added + [r[3] for r in drift.retyped]},
+        "failures": check.failures,
+        "warnings": check.warnings,
+        "expectations": check.expectations,
+    }
     others = [t for t in check.failures + check.warnings if t not in check.drift_findings]
     details["drift_only"] = bool(drift) and not others  # the schema_drift event below says all there is to say
-    message = "; ".join(others) or (f"{check.expectations} expectations checked; schema drift, see the schema_drift "
-                                    "event" if drift else f"{check.expectations} expectations met")
-    parent = ledger.event("validate", "validation_result", check.status, source=check.table.dataset,
-                          subject=check.subject, rows=None, message=message, details=details,
-                          error_class="permanent" if check.failures else None)
+    message = "; ".join(others) or (
+        f"{check.expectations} expectations checked; schema drift, see the schema_drift event"
+        if drift
+        else f"{check.expectations} expectations met"
+    )
+    parent = ledger.event(
+        "validate",
+        "validation_result",
+        check.status,
+        source=check.table.dataset,
+        subject=check.subject,
+        rows=None,
+        message=message,
+        details=details,
+        error_class="permanent" if check.failures else None,
+    )
     if drift:
         drift_status = "failed" if check.drift_failed else "warn"
-        parts = ([f"added {', '.join(drift.added)}"] if drift.added else []) + (
-            [f"removed {', '.join(drift.removed)}"] if drift.removed else []) + (
-            [f"retyped {', '.join(f'{c} {old}->{new}' for c, old, new, _ in drift.retyped)}"] if drift.retyped else [])
-        ledger.event("validate", "schema_drift", drift_status, source=check.table.dataset, subject=check.subject,
-                     parent=parent, message=f"{check.where()}: " + "; ".join(parts), details=details)
+        parts = (
+            ([f"added {', '.join(drift.added)}"] if drift.added else [])
+            + ([f"removed {', '.join(drift.removed)}"] if drift.removed else [])
+            + (
+                [f"retyped {', '.join(f'{c} {old}->{new}' for c, old, new, _ in drift.retyped)}"]
+                if drift.retyped
+                else []
+            )
+        )
+        ledger.event(
+            "validate",
+            "schema_drift",
+            drift_status,
+            source=check.table.dataset,
+            subject=check.subject,
+            parent=parent,
+            message=f"{check.where()}: " + "; ".join(parts),
+            details=details,
+        )

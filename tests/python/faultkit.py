@@ -50,12 +50,17 @@ def bronze_contents(ws: Workspace, *, volatile: tuple[str, ...] = VOLATILE) -> d
             continue
         columns = [c for c in ws.columns("bronze_publications", table) if c not in volatile]
         listed = ", ".join(f'"{c}"' for c in columns)
-        contents[table] = sorted(tuple(map(str, row)) for row in ws.query(
-            f"select {listed} from bronze_publications.{table}"))
+        contents[table] = sorted(
+            tuple(map(str, row)) for row in ws.query(f"select {listed} from bronze_publications.{table}")
+        )
     if ws.warehouse.table_exists("bronze_publications", "quarantine"):
-        contents["quarantine"] = sorted(tuple(map(str, row)) for row in ws.query(
-            "select period, bronze_table, file_name, part_name, source_row, column_name, raw_value, reason, "
-            "disposition from bronze_publications.quarantine"))
+        contents["quarantine"] = sorted(
+            tuple(map(str, row))
+            for row in ws.query(
+                "select period, bronze_table, file_name, part_name, source_row, column_name, raw_value, reason, "
+                "disposition from bronze_publications.quarantine"
+            )
+        )
     return contents
 
 
@@ -69,8 +74,9 @@ def counts(ws: Workspace) -> dict[tuple[str, str], int]:
     return found
 
 
-def rows_lost(before: dict[tuple[str, str], int], after: dict[tuple[str, str], int],
-              changed: tuple[str, ...] = ()) -> int:
+def rows_lost(
+    before: dict[tuple[str, str], int], after: dict[tuple[str, str], int], changed: tuple[str, ...] = ()
+) -> int:
     """Rows that were there and are gone, in every period but ``changed`` (the periods the case may change)."""
     return sum(max(0, n - after.get(key, 0)) for key, n in before.items() if key[1] not in changed)
 
@@ -80,10 +86,13 @@ def rows_duplicated(ws: Workspace) -> int:
     total = 0
     for table in TABLES:
         if ws.warehouse.table_exists("bronze_publications", table):
-            total += int(ws.scalar(
-                "select coalesce(sum(n - 1), 0) from (select count(*) as n from bronze_publications."
-                f"{table} group by _period, _source_file, coalesce(_source_sheet, _source_member, ''), _source_row "
-                "having count(*) > 1) as repeats"))
+            total += int(
+                ws.scalar(
+                    "select coalesce(sum(n - 1), 0) from (select count(*) as n from bronze_publications."
+                    f"{table} group by _period, _source_file, coalesce(_source_sheet, _source_member, ''), _source_row "
+                    "having count(*) > 1) as repeats"
+                )
+            )
     return total
 
 
@@ -95,8 +104,10 @@ def ledger_events(ws: Workspace, run_id: str | None = None) -> list[dict]:
     if run_id is None:
         return []
     try:
-        rows = ws.query(f"select event_type, status, subject, message from ops.run_events where run_id = '{run_id}' "
-                        "order by occurred_at")
+        rows = ws.query(
+            f"select event_type, status, subject, message from ops.run_events where run_id = '{run_id}' "
+            "order by occurred_at"
+        )
         if rows:
             return [dict(zip(("event_type", "status", "subject", "message"), row, strict=True)) for row in rows]
     except Exception:  # the warehouse may be what the case broke: the mirror is the fallback
@@ -202,15 +213,22 @@ def print_report(folder: Path = REPORT_DIR) -> int:
     print(header)
     print("-" * len(header))
     for r in sorted(records, key=lambda r: (r["kind"], r["case"], r["engine"])):
-        print(f"{r['case'][:47]:<48}{r['engine']:<10}{r['kind']:<11}{r['outcome'][:33]:<34}{r['rows_lost']:>6}"
-              f"{r['rows_duplicated']:>6}  {'yes' if r['ledger_recorded'] else 'NO':<7}"
-              f"{'same' if r['rerun_matches_clean'] else 'DIFF':<6}")
-    bad = [r for r in records if r["rows_lost"] or r["rows_duplicated"] or not r["ledger_recorded"]
-           or not r["rerun_matches_clean"]]
+        print(
+            f"{r['case'][:47]:<48}{r['engine']:<10}{r['kind']:<11}{r['outcome'][:33]:<34}{r['rows_lost']:>6}"
+            f"{r['rows_duplicated']:>6}  {'yes' if r['ledger_recorded'] else 'NO':<7}"
+            f"{'same' if r['rerun_matches_clean'] else 'DIFF':<6}"
+        )
+    bad = [
+        r
+        for r in records
+        if r["rows_lost"] or r["rows_duplicated"] or not r["ledger_recorded"] or not r["rerun_matches_clean"]
+    ]
     kinds = {kind: sum(r["kind"] == kind for r in records) for kind in ("bad input", "fault")}
-    print(f"\nfaults: {len(records)} cases ({kinds['bad input']} bad inputs, {kinds['fault']} faults) on "
-          f"{len({r['engine'] for r in records})} engines: {sum(r['rows_lost'] for r in records)} rows lost, "
-          f"{sum(r['rows_duplicated'] for r in records)} duplicated, {len(bad)} cases breaking a rule")
+    print(
+        f"\nfaults: {len(records)} cases ({kinds['bad input']} bad inputs, {kinds['fault']} faults) on "
+        f"{len({r['engine'] for r in records})} engines: {sum(r['rows_lost'] for r in records)} rows lost, "
+        f"{sum(r['rows_duplicated'] for r in records)} duplicated, {len(bad)} cases breaking a rule"
+    )
     return 1 if bad else 0
 
 
@@ -218,8 +236,8 @@ if __name__ == "__main__":
     sys.exit(print_report(Path(sys.argv[1]) if len(sys.argv) > 1 else REPORT_DIR))
 
 
-
 # -- real processes and a release server that can hold a download ------------------------------------------------
+
 
 class _HoldingHandler(http.server.SimpleHTTPRequestHandler):
     """Serves release files; while the server's ``hold`` is set, files under ``/<held period>/`` wait (a stuck
@@ -254,9 +272,13 @@ class ReleaseServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         config = self.ws.root / "publications-http.yml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(settings.DEFAULT_CONFIG.read_text().replace(  # the monthly publication (the first) only:
-            'location: "{data_dir}/publications/{publication}/{period}"',  # the annual one's names are globs,
-            'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"', 1))  # which need a folder
+        config.write_text(
+            settings.DEFAULT_CONFIG.read_text().replace(  # the monthly publication (the first) only:
+                'location: "{data_dir}/publications/{publication}/{period}"',  # the annual one's names are globs,
+                'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"',
+                1,
+            )
+        )  # which need a folder
         self._saved = {key: os.environ.get(key) for key in ("PUBLICATIONS_CONFIG", "RELEASES_BASE_URL")}
         os.environ["PUBLICATIONS_CONFIG"] = str(config)
         os.environ["RELEASES_BASE_URL"] = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -278,9 +300,13 @@ class ReleaseServer:
 
 def start_cli(ws: Workspace, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``python -m ingestion <args> --target <engine>`` as a real process, output captured."""
-    return subprocess.Popen([sys.executable, "-m", "ingestion", *args, "--target", ws.engine],
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingestion", *args, "--target", ws.engine],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def mirror_events(ws: Workspace) -> list[dict]:
@@ -301,13 +327,17 @@ def wait_for(condition: Callable[[], bool], timeout: float = 120, what: str = "a
         time.sleep(0.01)
 
 
-def wait_for_event(ws: Workspace, stage: str, event_type: str, timeout: float = 120,
-                   process: subprocess.Popen | None = None) -> None:
+def wait_for_event(
+    ws: Workspace, stage: str, event_type: str, timeout: float = 120, process: subprocess.Popen | None = None
+) -> None:
     """Until a run of the workspace records ``stage``/``event_type`` (read from the JSONL mirror as it is written)."""
+
     def seen() -> bool:
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"the process ended ({process.returncode}) before {stage}/{event_type}: "
-                                 f"{process.stderr.read() if process.stderr else ''}")
+            raise AssertionError(
+                f"the process ended ({process.returncode}) before {stage}/{event_type}: "
+                f"{process.stderr.read() if process.stderr else ''}"
+            )
         return any(e.get("stage") == stage and e.get("event_type") == event_type for e in mirror_events(ws))
 
     wait_for(seen, timeout, f"{stage}/{event_type}")

@@ -59,10 +59,23 @@ class RedmineError(RuntimeError):
     """Redmine could not be installed, prepared or started."""
 
 
-def _run(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-         stdin: str | None = None, what: str = "") -> str:
-    result = subprocess.run(command, cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
-                            stdin=None if stdin is not None else subprocess.DEVNULL)
+def _run(
+    command: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    what: str = "",
+) -> str:
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
         raise RedmineError(f"{what or command[0]} failed with exit code {result.returncode}:\n{tail}")
@@ -72,18 +85,34 @@ def _run(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | N
 def _ready() -> bool:
     lock = Path("/var/lib/redmine/Gemfile.lock")
     local = REDMINE_ROOT / "Gemfile.local"
-    return ((REDMINE_ROOT / "config" / "environment.rb").exists()
-            and Path("/etc/redmine/default/database.yml").exists()
-            and Path("/etc/redmine/default/secret_key.txt").exists()
-            and local.exists() and "webrick" in local.read_text()
-            and lock.exists() and "webrick" in lock.read_text())
+    return (
+        (REDMINE_ROOT / "config" / "environment.rb").exists()
+        and Path("/etc/redmine/default/database.yml").exists()
+        and Path("/etc/redmine/default/secret_key.txt").exists()
+        and local.exists()
+        and "webrick" in local.read_text()
+        and lock.exists()
+        and "webrick" in lock.read_text()
+    )
 
 
 def _apt_install() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "APT_LISTCHANGES_FRONTEND": "none"}
     _run(["debconf-set-selections"], stdin=DEBCONF, what="debconf-set-selections")
-    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600",
-               "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", *PACKAGES]
+    command = [
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "DPkg::Lock::Timeout=600",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        *PACKAGES,
+    ]
     try:
         _run(command, env=env, what="apt-get install " + " ".join(PACKAGES))
     except RedmineError:  # no or stale package lists: refresh them once
@@ -101,8 +130,10 @@ def ensure_installed() -> None:
         raise RedmineError("installing Debian's redmine needs root (no sudo is used)")
     with FileLock(str(LOCK_DIR / "redmine-install.lock"), timeout=1800):
         if not _ready():
-            if not (REDMINE_ROOT / "config" / "environment.rb").exists() or not Path(
-                    "/etc/redmine/default/database.yml").exists():
+            if (
+                not (REDMINE_ROOT / "config" / "environment.rb").exists()
+                or not Path("/etc/redmine/default/database.yml").exists()
+            ):
                 _apt_install()
             local = REDMINE_ROOT / "Gemfile.local"
             text = local.read_text() if local.exists() else ""
@@ -122,10 +153,19 @@ def redmine_version() -> str:
 
 
 def _rails_env(database: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BUNDLE_", "GEM_", "RUBY", "RAILS_", "REDMINE_")) and k != "DATABASE_URL"}
-    env.update(RAILS_ENV="production", REDMINE_LANG="en", LANG="C.UTF-8", TZ="UTC",
-               DATABASE_URL=f"sqlite3:{quote(str(database.resolve()))}?timeout=10000", **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BUNDLE_", "GEM_", "RUBY", "RAILS_", "REDMINE_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        RAILS_ENV="production",
+        REDMINE_LANG="en",
+        LANG="C.UTF-8",
+        TZ="UTC",
+        DATABASE_URL=f"sqlite3:{quote(str(database.resolve()))}?timeout=10000",
+        **extra,
+    )
     return env
 
 
@@ -187,8 +227,12 @@ def template_db(cache_dir: Path | None = None) -> Template:
         env = _rails_env(database, SCHEMA="/dev/null")
         # two processes: a rake that migrates keeps stale column info, and loading the default data then fails
         _run(["bundle", "exec", "rake", "db:migrate"], cwd=REDMINE_ROOT, env=env, what="rake db:migrate")
-        out = _run(["bundle", "exec", "rake", "redmine:load_default_data"], cwd=REDMINE_ROOT, env=env,
-                   what="rake redmine:load_default_data")
+        out = _run(
+            ["bundle", "exec", "rake", "redmine:load_default_data"],
+            cwd=REDMINE_ROOT,
+            env=env,
+            what="rake redmine:load_default_data",
+        )
         if "Default configuration data loaded" not in out:
             raise RedmineError(f"redmine:load_default_data did not load the default data:\n{out[-2000:]}")
         out = _run(["bin/rails", "runner", RUNNER], cwd=REDMINE_ROOT, env=env, what="rails runner")
@@ -242,12 +286,31 @@ class RedmineServer:
             shutil.copyfile(self._template.path, self.database)
         sync = _sync_stdout_file()  # the Rails log reaches the file at once
         env = _rails_env(self.database, RAILS_LOG_TO_STDOUT="1", RUBYOPT=f"-r{sync}")
-        command = ["bin/rails", "server", "-u", "webrick", "-b", "127.0.0.1", "-p", str(self.port),
-                   "-e", "production", "-P", str(self.workdir / "server.pid")]
+        command = [
+            "bin/rails",
+            "server",
+            "-u",
+            "webrick",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-e",
+            "production",
+            "-P",
+            str(self.workdir / "server.pid"),
+        ]
         started = time.monotonic()
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=REDMINE_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=REDMINE_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         _running.add(self)
         try:
             self._wait_until_up(started)
@@ -276,8 +339,10 @@ class RedmineServer:
                 if response is not None and response.status_code == 200:
                     return
                 if response is not None:  # webrick listens only once the app is loaded: no point in waiting
-                    raise RedmineError(f"/users/current.json with the admin key answered {response.status_code}: "
-                                       f"{response.text[:300]}; log:\n{self.log_tail()}")
+                    raise RedmineError(
+                        f"/users/current.json with the admin key answered {response.status_code}: "
+                        f"{response.text[:300]}; log:\n{self.log_tail()}"
+                    )
             time.sleep(0.1)
 
     def restart(self) -> RedmineServer:
@@ -327,8 +392,15 @@ class RedmineServer:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def api(self, method: str, path: str, *, as_user: str | None = None, expect: int | tuple[int, ...] = (200, 201,
-            204), **kwargs: Any) -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        as_user: str | None = None,
+        expect: int | tuple[int, ...] = (200, 201, 204),
+        **kwargs: Any,
+    ) -> Any:
         """One REST call as the admin (or as ``as_user`` through X-Redmine-Switch-User); the JSON body or None."""
         headers = dict(kwargs.pop("headers", {}))
         if as_user:
@@ -353,13 +425,15 @@ def _kill_forgotten() -> None:
         server.kill()
 
 
-def start_redmine(workdir: Path, port: int = 0, *, template: Template | None = None,
-                  timeout: float = 120.0) -> RedmineServer:
+def start_redmine(
+    workdir: Path, port: int = 0, *, template: Template | None = None, timeout: float = 120.0
+) -> RedmineServer:
     """Start a Redmine on 127.0.0.1 (``port`` 0: a free one) with a copy of ``template`` (default: an empty one)."""
     return RedmineServer(workdir, template or template_db(), port, timeout).start()
 
 
 # --- seeding through the REST API ---------------------------------------------------------------------------------
+
 
 @dataclass
 class SeedUser:
@@ -395,41 +469,57 @@ def lookup_ids(server: RedmineServer) -> dict[str, dict[str, int]]:
     return {
         "statuses": {s["name"]: s["id"] for s in server.api("GET", "/issue_statuses.json")["issue_statuses"]},
         "trackers": {t["name"]: t["id"] for t in server.api("GET", "/trackers.json")["trackers"]},
-        "priorities": {p["name"]: p["id"]
-                       for p in server.api("GET", "/enumerations/issue_priorities.json")["issue_priorities"]},
-        "activities": {a["name"]: a["id"] for a in
-                       server.api("GET", "/enumerations/time_entry_activities.json")["time_entry_activities"]},
+        "priorities": {
+            p["name"]: p["id"] for p in server.api("GET", "/enumerations/issue_priorities.json")["issue_priorities"]
+        },
+        "activities": {
+            a["name"]: a["id"]
+            for a in server.api("GET", "/enumerations/time_entry_activities.json")["time_entry_activities"]
+        },
         "roles": {r["name"]: r["id"] for r in server.api("GET", "/roles.json")["roles"]},
     }
 
 
-def create_project(server: RedmineServer, identifier: str, name: str, *, is_public: bool = True,
-                   tracker_ids: list[int] | None = None) -> dict[str, Any]:
+def create_project(
+    server: RedmineServer, identifier: str, name: str, *, is_public: bool = True, tracker_ids: list[int] | None = None
+) -> dict[str, Any]:
     """A project with the issue tracking and time tracking modules."""
-    project: dict[str, Any] = {"identifier": identifier, "name": name, "is_public": is_public,
-                               "enabled_module_names": ["issue_tracking", "time_tracking"]}
+    project: dict[str, Any] = {
+        "identifier": identifier,
+        "name": name,
+        "is_public": is_public,
+        "enabled_module_names": ["issue_tracking", "time_tracking"],
+    }
     if tracker_ids:
         project["tracker_ids"] = tracker_ids
     return server.api("POST", "/projects.json", json={"project": project})["project"]
 
 
-def create_user(server: RedmineServer, login: str, firstname: str, lastname: str, mail: str, password: str,
-                *, admin: bool = False) -> dict[str, Any]:
+def create_user(
+    server: RedmineServer, login: str, firstname: str, lastname: str, mail: str, password: str, *, admin: bool = False
+) -> dict[str, Any]:
     """An active user."""
-    user = {"login": login, "firstname": firstname, "lastname": lastname, "mail": mail, "password": password,
-            "admin": admin, "mail_notification": "none"}
+    user = {
+        "login": login,
+        "firstname": firstname,
+        "lastname": lastname,
+        "mail": mail,
+        "password": password,
+        "admin": admin,
+        "mail_notification": "none",
+    }
     return server.api("POST", "/users.json", json={"user": user})["user"]
 
 
 def add_member(server: RedmineServer, project_id: int | str, user_id: int, role_ids: list[int]) -> dict[str, Any]:
     """Make a user a member of a project with the given roles."""
     membership = {"user_id": user_id, "role_ids": role_ids}
-    return server.api("POST", f"/projects/{project_id}/memberships.json", json={"membership": membership})[
-        "membership"]
+    return server.api("POST", f"/projects/{project_id}/memberships.json", json={"membership": membership})["membership"]
 
 
-def create_issue(server: RedmineServer, project_id: int | str, subject: str, *, author: str | None = None,
-                 **fields: Any) -> dict[str, Any]:
+def create_issue(
+    server: RedmineServer, project_id: int | str, subject: str, *, author: str | None = None, **fields: Any
+) -> dict[str, Any]:
     """An issue; ``author`` (a login) creates it through X-Redmine-Switch-User; fields such as assigned_to_id,
     status_id, priority_id, tracker_id, description go as they are."""
     issue = {"project_id": project_id, "subject": subject, **fields}
@@ -441,8 +531,9 @@ def update_issue(server: RedmineServer, issue_id: int, *, as_user: str | None = 
     server.api("PUT", f"/issues/{issue_id}.json", as_user=as_user, json={"issue": fields})
 
 
-def add_note(server: RedmineServer, issue_id: int, notes: str, *, as_user: str | None = None,
-             private: bool = False) -> None:
+def add_note(
+    server: RedmineServer, issue_id: int, notes: str, *, as_user: str | None = None, private: bool = False
+) -> None:
     """A journal note on an issue."""
     update_issue(server, issue_id, as_user=as_user, notes=notes, private_notes=private)
 
@@ -457,23 +548,61 @@ def delete_issue(server: RedmineServer, issue_id: int) -> None:
     server.api("DELETE", f"/issues/{issue_id}.json", params={"todo": "destroy"})
 
 
-def create_time_entry(server: RedmineServer, *, issue_id: int, user_id: int, hours: float, spent_on: date,
-                      activity_id: int, comments: str = "") -> dict[str, Any]:
+def create_time_entry(
+    server: RedmineServer,
+    *,
+    issue_id: int,
+    user_id: int,
+    hours: float,
+    spent_on: date,
+    activity_id: int,
+    comments: str = "",
+) -> dict[str, Any]:
     """A time entry logged by the admin for ``user_id``."""
-    entry = {"issue_id": issue_id, "user_id": user_id, "hours": hours, "spent_on": spent_on.isoformat(),
-             "activity_id": activity_id, "comments": comments}
+    entry = {
+        "issue_id": issue_id,
+        "user_id": user_id,
+        "hours": hours,
+        "spent_on": spent_on.isoformat(),
+        "activity_id": activity_id,
+        "comments": comments,
+    }
     return server.api("POST", "/time_entries.json", json={"time_entry": entry})["time_entry"]
 
 
 FIRST_NAMES = ("Ada", "Brian", "Chiara", "Dmitri", "Eun-ji", "Farah", "Gustav", "Hana", "Ivo", "Jonas")
 LAST_NAMES = ("Lovelace", "Kernighan", "Rossi", "Ivanov", "Kim", "Haddad", "Larsen", "Novak", "Petrov", "Weber")
-WORDS = ("export", "login", "report", "invoice", "search", "upload", "timeout", "layout", "import", "sync", "cache",
-         "filter", "email", "backup", "permissions", "dashboard")
+WORDS = (
+    "export",
+    "login",
+    "report",
+    "invoice",
+    "search",
+    "upload",
+    "timeout",
+    "layout",
+    "import",
+    "sync",
+    "cache",
+    "filter",
+    "email",
+    "backup",
+    "permissions",
+    "dashboard",
+)
 SPENT_FROM = date(2025, 1, 6)
 
 
-def seed(server: RedmineServer, *, issues: int = 120, notes: int = 250, time_entries: int = 150, users: int = 4,
-         status_changes: int = 40, random_seed: int = 20250106) -> Dataset:
+def seed(
+    server: RedmineServer,
+    *,
+    issues: int = 120,
+    notes: int = 250,
+    time_entries: int = 150,
+    users: int = 4,
+    status_changes: int = 40,
+    random_seed: int = 20250106,
+) -> Dataset:
     """A deterministic dataset through the REST API: one public project, ``users`` members, ``issues`` issues by
     those users, ``notes`` journal notes (every 25th private), ``status_changes`` status-only journals (about two
     thirds to a closed status) and ``time_entries`` time entries. For a server on an empty template: the project is
@@ -495,16 +624,24 @@ def seed(server: RedmineServer, *, issues: int = 120, notes: int = 250, time_ent
     priorities, trackers = sorted(ids["priorities"].values()), sorted(ids["trackers"].values())
     for n in range(issues):
         author, assignee = rng.choice(people), rng.choice([*people, None])
-        fields: dict[str, Any] = {"tracker_id": rng.choice(trackers), "priority_id": rng.choice(priorities),
-                                  "description": f"Steps to reproduce {n + 1}.",
-                                  "start_date": (SPENT_FROM + timedelta(rng.randint(0, 300))).isoformat()}
+        fields: dict[str, Any] = {
+            "tracker_id": rng.choice(trackers),
+            "priority_id": rng.choice(priorities),
+            "description": f"Steps to reproduce {n + 1}.",
+            "start_date": (SPENT_FROM + timedelta(rng.randint(0, 300))).isoformat(),
+        }
         if assignee:
             fields["assigned_to_id"] = assignee.id
         subject = f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)} #{n + 1}"
         issue_ids.append(create_issue(server, project["id"], subject, author=author.login, **fields)["id"])
     for n in range(notes):
-        add_note(server, rng.choice(issue_ids), f"Note {n + 1}: checked the {rng.choice(WORDS)}.",
-                 as_user=rng.choice(people).login, private=(n + 1) % 25 == 0)
+        add_note(
+            server,
+            rng.choice(issue_ids),
+            f"Note {n + 1}: checked the {rng.choice(WORDS)}.",
+            as_user=rng.choice(people).login,
+            private=(n + 1) % 25 == 0,
+        )
     closed: list[int] = []
     for issue_id in rng.sample(issue_ids, min(status_changes, len(issue_ids))):
         name = rng.choice(closed_names) if rng.random() < 2 / 3 else rng.choice(open_names)
@@ -514,13 +651,27 @@ def seed(server: RedmineServer, *, issues: int = 120, notes: int = 250, time_ent
     entries: list[int] = []
     activities = sorted(ids["activities"].values())
     for n in range(time_entries):
-        entry = create_time_entry(server, issue_id=rng.choice(issue_ids), user_id=rng.choice(people).id,
-                                  hours=rng.randint(1, 32) / 4, spent_on=SPENT_FROM + timedelta(rng.randint(0, 300)),
-                                  activity_id=rng.choice(activities), comments=f"Work {n + 1}")
+        entry = create_time_entry(
+            server,
+            issue_id=rng.choice(issue_ids),
+            user_id=rng.choice(people).id,
+            hours=rng.randint(1, 32) / 4,
+            spent_on=SPENT_FROM + timedelta(rng.randint(0, 300)),
+            activity_id=rng.choice(activities),
+            comments=f"Work {n + 1}",
+        )
         entries.append(entry["id"])
-    return Dataset(project["id"], project["identifier"], people, issue_ids, sorted(closed), notes,
-                   min(status_changes, len(issue_ids)), entries,
-                   {"users": users, "issues": issues, "notes": notes, "time_entries": time_entries})
+    return Dataset(
+        project["id"],
+        project["identifier"],
+        people,
+        issue_ids,
+        sorted(closed),
+        notes,
+        min(status_changes, len(issue_ids)),
+        entries,
+        {"users": users, "issues": issues, "notes": notes, "time_entries": time_entries},
+    )
 
 
 def seeded_template(cache_dir: Path | None = None, **sizes: int) -> Template:

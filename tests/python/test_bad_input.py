@@ -16,8 +16,12 @@ TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_e
 
 def _snapshot(ws: Workspace) -> dict:
     """Row counts and load ids per table and period: what a failed load must leave exactly as it was."""
-    return {table: sorted(ws.query(f"select _period, count(*), max(_dlt_load_id) from bronze_publications.{table} "
-                                   "group by _period")) for table in TABLES}
+    return {
+        table: sorted(
+            ws.query(f"select _period, count(*), max(_dlt_load_id) from bronze_publications.{table} group by _period")
+        )
+        for table in TABLES
+    }
 
 
 @pytest.fixture
@@ -39,8 +43,10 @@ def test_corrupt_workbook_fails_naming_the_file_and_keeps_every_period(loaded: W
     after = _snapshot(loaded)
     for table in TABLES:  # 2025-04 keeps its rows and load id; 2025-03 and 2025-05 were reloaded
         assert [row[:2] for row in after[table]] == [row[:2] for row in before[table]]
-        assert dict((p, load) for p, _, load in after[table])["2025-04"] == dict(
-            (p, load) for p, _, load in before[table])["2025-04"]
+        assert (
+            dict((p, load) for p, _, load in after[table])["2025-04"]
+            == dict((p, load) for p, _, load in before[table])["2025-04"]
+        )
 
 
 def test_archive_without_the_declared_extract_fails_naming_the_file(loaded: Workspace) -> None:
@@ -77,8 +83,9 @@ def test_a_table_with_no_rows_fails_instead_of_emptying_the_period(loaded: Works
     assert _snapshot(loaded) == before
 
 
-def test_missing_file_fails_and_the_cli_prints_the_retry_command(loaded: Workspace,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_fails_and_the_cli_prints_the_retry_command(
+    loaded: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = _snapshot(loaded)
     (loaded.release_root / "2025-02" / "practice-detail-2025-02.csv").unlink()
 

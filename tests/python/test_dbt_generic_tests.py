@@ -34,10 +34,16 @@ def test_generic_tests_pass_on_good_data_and_fail_on_bad(built: Workspace) -> No
     assert _failing_tests(built, "fct_practice_submissions_monthly dim_practices") == set()
 
     # a duplicated practice-month, a negative count, and an emptied dimension
-    _execute(built, f"insert into {FACT} select * from {FACT} where period_month = date '2025-02-01' "
-                    "and practice_code = (select min(practice_code) from gold.dim_practices)")
-    _execute(built, f"update {FACT} set submission_count = -1 where practice_code = "
-                    "(select max(practice_code) from gold.dim_practices)")
+    _execute(
+        built,
+        f"insert into {FACT} select * from {FACT} where period_month = date '2025-02-01' "
+        "and practice_code = (select min(practice_code) from gold.dim_practices)",
+    )
+    _execute(
+        built,
+        f"update {FACT} set submission_count = -1 where practice_code = "
+        "(select max(practice_code) from gold.dim_practices)",
+    )
     _execute(built, "delete from gold.dim_practices")
 
     failing = _failing_tests(built, "fct_practice_submissions_monthly dim_practices")
@@ -48,7 +54,10 @@ def test_generic_tests_pass_on_good_data_and_fail_on_bad(built: Workspace) -> No
 
 
 def test_expression_is_true_fails_on_a_row_that_breaks_the_rule(built: Workspace) -> None:
-    _execute(built, f"update {FACT} set is_submission_count_suppressed = true, submission_count = 5 "
-                    "where practice_code = (select min(practice_code) from gold.dim_practices)")
+    _execute(
+        built,
+        f"update {FACT} set is_submission_count_suppressed = true, submission_count = 5 "
+        "where practice_code = (select min(practice_code) from gold.dim_practices)",
+    )
     failing = _failing_tests(built, "fct_practice_submissions_monthly")
     assert any(name.startswith("expression_is_true_fct_practice") for name in failing)

@@ -35,8 +35,10 @@ def _events(run: runs.RunView, event_type: str, subject: str | None = None) -> l
 
 def _built_layers(ws: Workspace) -> dict[str, object]:
     """Row counts of every silver and gold table, and a figure from the practice fact."""
-    tables = ws.query("select table_schema, table_name from information_schema.tables "
-                      "where table_schema in ('silver', 'gold') and table_type = 'BASE TABLE' order by 1, 2")
+    tables = ws.query(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('silver', 'gold') and table_type = 'BASE TABLE' order by 1, 2"
+    )
     state: dict[str, object] = {f"{s}.{t}": ws.scalar(f"select count(*) from {s}.{t}") for s, t in tables}
     state["submissions"] = ws.scalar("select sum(submission_count) from gold.fct_practice_submissions_monthly")
     return state
@@ -61,8 +63,12 @@ def own_suites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_silver(
-        workspace: Workspace, own_suites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    workspace: Workspace,
+    own_suites: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     ws = workspace
     ws.generate()
 
@@ -88,7 +94,8 @@ def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_s
     [result] = _events(removed_run, "validation_result", "practice_detail/2025-05")
     assert result["status"] == "failed" and json.loads(result["details"])["removed"] == ["mean_processing_days"]
     assert not _events(removed_run, "stage_started") or all(
-        e["stage"] != "transform" for e in _events(removed_run, "stage_started"))  # nothing new elsewhere to build
+        e["stage"] != "transform" for e in _events(removed_run, "stage_started")
+    )  # nothing new elsewhere to build
     excluded = {e["source"]: e["message"] for e in _events(removed_run, "build_excluded")}
     assert "bronze failed validation" in excluded["practice_submissions"]  # left out; the other sources were not
     assert "servicedesk" not in excluded and "practice_payments" not in excluded
@@ -102,8 +109,12 @@ def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_s
     assert code == 1 and retyped_run.status == "FAILED"
     [retyped] = _events(retyped_run, "schema_drift", "practice_detail/2025-05")
     assert "retyped submission_date date->text" in retyped["message"]
-    assert ws.scalar("select count(submission_date__v_text) from bronze_publications.practice_detail "
-                     "where _period = '2025-05'") > 0
+    assert (
+        ws.scalar(
+            "select count(submission_date__v_text) from bronze_publications.practice_detail where _period = '2025-05'"
+        )
+        > 0
+    )
     assert _built_layers(ws) == built
 
     # `drift` lists each difference with the period it first appeared in.
@@ -115,8 +126,10 @@ def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_s
 
     # The publisher corrects 2025-05: reloaded without --force, validated, built. A person then accepts the new
     # columns, and validation has no drift left to report for the table.
-    shutil.copy(ws.release_root / "2025-05" / "practice-detail-2025-05.orig",
-                ws.release_root / "2025-05" / "practice-detail-2025-05.csv")
+    shutil.copy(
+        ws.release_root / "2025-05" / "practice-detail-2025-05.orig",
+        ws.release_root / "2025-05" / "practice-detail-2025-05.csv",
+    )
     code, fixed = _run(ws)
     assert code == 0 and fixed.status == "SUCCESS"
     assert not _events(fixed, "schema_drift", "practice_detail/2025-05")
@@ -151,8 +164,9 @@ def test_drift_warns_on_added_columns_and_stops_removed_or_retyped_ones_before_s
     assert written.meta["columns_since"] == dict.fromkeys(ADDED_DETAIL, "2025-06")
     assert "submission_date__v_text" not in written.column_set and "staff_role" in written.column_set
     assert written.column_types()["submission_date"] == "date"
-    kinds = {(e["type"], str(e["kwargs"].get("column") or e["kwargs"].get("column_list")))
-             for e in written.expectations}
+    kinds = {
+        (e["type"], str(e["kwargs"].get("column") or e["kwargs"].get("column_list"))) for e in written.expectations
+    }
     assert ("expect_column_values_to_not_be_null", "practice_code") in kinds
     assert ("expect_compound_columns_to_be_unique", "['practice_code', 'submission_date', 'channel']") in kinds
     assert ("expect_column_values_to_be_in_set", "channel") in kinds

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.pipelines.publications import pipeline_for
-from ingestion.sample import publications as sample
+from ingestion.devtools.sample import publications as sample
 from ingestion.sources.publications import plan_period, publication_source, settings
 from ingestion.sources.publications.settings import load_publications
 
@@ -45,8 +45,9 @@ THE_BASELINE = ("--to", BASELINE_PERIODS[-1])  # the periods a baseline has rele
 
 def _load_ids(ws: Workspace, period: str) -> set[str]:
     """The dlt load ids of a period across its four tables: one, if the period was published as a whole."""
-    union = " union ".join(f"select distinct _dlt_load_id from bronze_publications.{t} where _period = '{period}'"
-                           for t in TABLES)
+    union = " union ".join(
+        f"select distinct _dlt_load_id from bronze_publications.{t} where _period = '{period}'" for t in TABLES
+    )
     return {row[0] for row in ws.query(union)}
 
 
@@ -68,7 +69,8 @@ def _clean(engine: str, data_dir: Path, root: Path, *args: str) -> dict[str, lis
 
 
 def test_a_write_that_fails_part_way_leaves_every_table_of_the_period_as_it_was(
-        baseline: Baseline, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline: Baseline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with case_workspace(baseline, tmp_path) as ws:
         before = bronze_contents(ws, volatile=())
         # a bronze column narrowed so a revised value no longer fits: the write of practice_detail fails after
@@ -94,14 +96,23 @@ def test_a_write_that_fails_part_way_leaves_every_table_of_the_period_as_it_was(
         csv.write_text(original)  # the fault removed: the period was never changed, so it is unchanged
         assert run_cli(ws, "publications", "--from", "2025-03", "--to", "2025-03") == 0
         assert bronze_contents(ws, volatile=()) == before
-        record = Record("write fails part way (value does not fit)", ws.engine, "fault", "clear error, rolled back",
-                        rows_lost(baseline.counts, counts(ws)), rows_duplicated(ws), bool(failed), True)
+        record = Record(
+            "write fails part way (value does not fit)",
+            ws.engine,
+            "fault",
+            "clear error, rolled back",
+            rows_lost(baseline.counts, counts(ws)),
+            rows_duplicated(ws),
+            bool(failed),
+            True,
+        )
         record.save()
         record.check()
 
 
 def test_a_package_left_between_extract_and_load_is_discarded_not_loaded_by_another_run(
-        baseline: Baseline, tmp_path: Path) -> None:
+    baseline: Baseline, tmp_path: Path
+) -> None:
     """Repro of a killed run's leftover: its package is extracted (and normalized), never loaded; the file is then
     reverted. The next runs discard the package, saying whose it was, and never load it into another period."""
     with case_workspace(baseline, tmp_path) as ws:
@@ -109,8 +120,9 @@ def test_a_package_left_between_extract_and_load_is_discarded_not_loaded_by_anot
         original = _revise_detail(ws, "2025-03")
         publication = load_publications()["practice_submissions"]
         pipeline = pipeline_for(publication, ws.warehouse)
-        pipeline.extract(publication_source(plan_period(publication, "2025-03", ws.data_dir / "cache")),
-                         loader_file_format="parquet")
+        pipeline.extract(
+            publication_source(plan_period(publication, "2025-03", ws.data_dir / "cache")), loader_file_format="parquet"
+        )
         pipeline.normalize()  # the process dies here: a normalized package waits to be loaded
         assert pipeline.list_normalized_load_packages()
         (ws.release_root / "2025-03" / "practice-detail-2025-03.csv").write_text(original)
@@ -124,9 +136,16 @@ def test_a_package_left_between_extract_and_load_is_discarded_not_loaded_by_anot
         assert bronze_contents(ws) == before  # 2025-03 as it was; 2025-04 reloaded from the same files
         assert run_cli(ws, "publications", *THE_BASELINE) == 0
         assert bronze_contents(ws) == before
-        record = Record("leftover load package (extracted, normalized)", ws.engine, "fault",
-                        "discarded with a ledger event", rows_lost(baseline.counts, counts(ws)), rows_duplicated(ws),
-                        True, bronze_contents(ws) == before)
+        record = Record(
+            "leftover load package (extracted, normalized)",
+            ws.engine,
+            "fault",
+            "discarded with a ledger event",
+            rows_lost(baseline.counts, counts(ws)),
+            rows_duplicated(ws),
+            True,
+            bronze_contents(ws) == before,
+        )
         record.save()
         record.check()
 
@@ -139,7 +158,8 @@ def _bigger_period(ws: Workspace, period: str = "2025-03", practices: int = 2500
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["discover", "extract", "load"])
 def test_kill_9_in_a_load_stage_then_one_rerun_gives_the_state_of_a_clean_run(
-        baseline: Baseline, tmp_path: Path, stage: str) -> None:
+    baseline: Baseline, tmp_path: Path, stage: str
+) -> None:
     with case_workspace(baseline, tmp_path / "case") as ws:
         _bigger_period(ws)
         server = ReleaseServer(ws) if stage == "discover" else None
@@ -157,17 +177,29 @@ def test_kill_9_in_a_load_stage_then_one_rerun_gives_the_state_of_a_clean_run(
             run_id = mirror_events(ws)[0]["run_id"]
             assert len(_load_ids(ws, "2025-03")) == 1  # all of the period's tables from one load: old or new
             assert rows_lost(baseline.counts, counts(ws), changed=("2025-03",)) == 0
-            shown = subprocess.run([sys.executable, "-m", "ingestion", "runs", "show", run_id, "--target", ws.engine],
-                                   capture_output=True, text=True, env=dict(os.environ), check=True).stdout
+            shown = subprocess.run(
+                [sys.executable, "-m", "ingestion", "runs", "show", run_id, "--target", ws.engine],
+                capture_output=True,
+                text=True,
+                env=dict(os.environ),
+                check=True,
+            ).stdout
             assert f"run {run_id}: INCOMPLETE" in shown
             recorded = "INCOMPLETE" in shown and "failure point: stage" in shown
 
             assert run_cli(ws, "publications", *THE_BASELINE) == 0  # the rerun (the fault was the kill itself)
             after = bronze_contents(ws)
         clean = _clean(ws.engine, ws.data_dir, tmp_path / "clean")
-        record = Record(f"kill -9 during {stage}", ws.engine, "fault", "INCOMPLETE, rerun completes",
-                        rows_lost(baseline.counts, counts(ws), changed=("2025-03",)), rows_duplicated(ws), recorded,
-                        after == clean)
+        record = Record(
+            f"kill -9 during {stage}",
+            ws.engine,
+            "fault",
+            "INCOMPLETE, rerun completes",
+            rows_lost(baseline.counts, counts(ws), changed=("2025-03",)),
+            rows_duplicated(ws),
+            recorded,
+            after == clean,
+        )
         record.save()
         record.check()
 
@@ -182,7 +214,8 @@ class _nothing:
 
 @pytest.mark.slow
 def test_kill_9_between_extract_and_load_then_a_run_of_another_period_never_loads_the_leftover(
-        baseline: Baseline, tmp_path: Path) -> None:
+    baseline: Baseline, tmp_path: Path
+) -> None:
     """The issue's repro with a real process and a real signal."""
     with case_workspace(baseline, tmp_path) as ws:
         before = bronze_contents(ws)
@@ -201,16 +234,24 @@ def test_kill_9_between_extract_and_load_then_a_run_of_another_period_never_load
         killed_run = mirror_events(ws)[0]["run_id"]
         for event in discarded:  # it says whose package it was
             assert killed_run in event["message"] and "practice_submissions/2025-03" in event["message"]
-        record = Record("kill -9 between extract and load", ws.engine, "fault",
-                        f"leftover {'discarded' if discarded else 'already loaded, not published'}",
-                        rows_lost(baseline.counts, counts(ws)), rows_duplicated(ws), True, after == before)
+        record = Record(
+            "kill -9 between extract and load",
+            ws.engine,
+            "fault",
+            f"leftover {'discarded' if discarded else 'already loaded, not published'}",
+            rows_lost(baseline.counts, counts(ws)),
+            rows_duplicated(ws),
+            True,
+            after == before,
+        )
         record.save()
         record.check()
 
 
 @pytest.mark.parametrize("offset", ["same instant", "0.5 s later", "while the first loads"])
 def test_a_second_run_is_refused_with_exit_3_and_never_hurts_the_first(
-        baseline: Baseline, tmp_path: Path, offset: str) -> None:
+    baseline: Baseline, tmp_path: Path, offset: str
+) -> None:
     with case_workspace(baseline, tmp_path) as ws, ReleaseServer(ws) as server:
         server.hold.set()  # the run that gets the lock stays in its 2025-03 download until released
         first = start_cli(ws, "publications", "--force", *THE_BASELINE)
@@ -240,9 +281,16 @@ def test_a_second_run_is_refused_with_exit_3_and_never_hurts_the_first(
         assert in_ledger == len([e for e in events if e.get("run_id") == winner_run])  # nothing only in the mirror
         assert not [e for e in events if e.get("status") == "failed"]
         after = bronze_contents(ws)
-        record = Record(f"concurrent run ({offset})", ws.engine, "fault", "refused (exit 3), first completes",
-                        rows_lost(baseline.counts, counts(ws)), rows_duplicated(ws), in_ledger > 0,
-                        after == bronze_contents_of(baseline, ws))
+        record = Record(
+            f"concurrent run ({offset})",
+            ws.engine,
+            "fault",
+            "refused (exit 3), first completes",
+            rows_lost(baseline.counts, counts(ws)),
+            rows_duplicated(ws),
+            in_ledger > 0,
+            after == bronze_contents_of(baseline, ws),
+        )
         record.save()
         record.check()
 
@@ -285,13 +333,25 @@ def test_a_warehouse_out_of_reach_gives_one_clear_line_exit_1_and_a_recorded_run
         events = mirror_events(ws)
         assert [e["event_type"] for e in events if "stage" in e] == ["run_started", "run_failed"]
         assert where in events[-1]["message"]
-        shown = subprocess.run([sys.executable, "-m", "ingestion", "runs", "show", events[-1]["run_id"], "--target",
-                                engine], capture_output=True, text=True, env={**os.environ, **env}).stdout
+        shown = subprocess.run(
+            [sys.executable, "-m", "ingestion", "runs", "show", events[-1]["run_id"], "--target", engine],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        ).stdout
         assert "FAILED" in shown and where in shown  # read from the JSONL mirror
 
         assert run_cli(ws, "publications", "--to", "2025-02") == 0  # the warehouse back: a normal run
-        record = Record("warehouse unreachable at start", engine, "fault", "one-line error, exit 1", 0,
-                        rows_duplicated(ws), True, ws.counts_by_period("practice_detail").get("2025-02", 0) > 0)
+        record = Record(
+            "warehouse unreachable at start",
+            engine,
+            "fault",
+            "one-line error, exit 1",
+            0,
+            rows_duplicated(ws),
+            True,
+            ws.counts_by_period("practice_detail").get("2025-02", 0) > 0,
+        )
         record.save()
         record.check()
 
@@ -316,22 +376,26 @@ def test_the_database_dropped_mid_run_fails_clearly_and_a_rerun_loads_everything
         assert run_cli(ws, "publications", *THE_BASELINE) == 0  # creates the database again and loads it all
         after = bronze_contents(ws)
     clean = _clean("postgres", ws.data_dir, tmp_path / "clean")
-    record = Record("database dropped mid-run", "postgres", "fault", "one-line error, exit 1", 0, 0, True,
-                    after == clean)
+    record = Record(
+        "database dropped mid-run", "postgres", "fault", "one-line error, exit 1", 0, 0, True, after == clean
+    )
     record.save()
     record.check()
 
 
 def _gold(ws: Workspace) -> dict[str, list[tuple]]:
     """The publications marts (the service desk's depend on the local API's clock, so they are left out)."""
-    return {table: sorted(tuple(map(str, row)) for row in ws.query(f"select * from gold.{table}"))
-            for table in ("fct_practice_submissions_monthly", "fct_region_submissions_monthly")}
+    return {
+        table: sorted(tuple(map(str, row)) for row in ws.query(f"select * from gold.{table}"))
+        for table in ("fct_practice_submissions_monthly", "fct_region_submissions_monthly")
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_kill_9_in_validate_and_in_transform_then_a_rerun_builds_what_a_clean_run_builds(
-        engine: str, tmp_path: Path) -> None:
+    engine: str, tmp_path: Path
+) -> None:
     with Workspace(engine, tmp_path / "case") as ws:
         ws.generate(practices=6)
         killed = {}
@@ -342,8 +406,13 @@ def test_kill_9_in_validate_and_in_transform_then_a_rerun_builds_what_a_clean_ru
             killed[stage] = [e for e in mirror_events(ws) if e.get("event_type") == "run_started"][-1]["run_id"]
             assert rows_duplicated(ws) == 0
         for stage, run_id in killed.items():
-            shown = subprocess.run([sys.executable, "-m", "ingestion", "runs", "show", run_id, "--target", engine],
-                                   capture_output=True, text=True, env=dict(os.environ), check=True).stdout
+            shown = subprocess.run(
+                [sys.executable, "-m", "ingestion", "runs", "show", run_id, "--target", engine],
+                capture_output=True,
+                text=True,
+                env=dict(os.environ),
+                check=True,
+            ).stdout
             assert f"run {run_id}: INCOMPLETE" in shown and f"failure point: stage {stage}" in shown, shown
 
         assert run_cli(ws, "run", "--local-api") == 0
@@ -353,8 +422,16 @@ def test_kill_9_in_validate_and_in_transform_then_a_rerun_builds_what_a_clean_ru
         assert run_cli(clean, "run", "--local-api") == 0
         clean_bronze, clean_gold = bronze_contents(clean), _gold(clean)
     for stage in killed:
-        record = Record(f"kill -9 during {stage}", engine, "fault", "INCOMPLETE, rerun builds", 0, 0, True,
-                        after == clean_bronze and gold == clean_gold)
+        record = Record(
+            f"kill -9 during {stage}",
+            engine,
+            "fault",
+            "INCOMPLETE, rerun builds",
+            0,
+            0,
+            True,
+            after == clean_bronze and gold == clean_gold,
+        )
         record.save()
         record.check()
 
@@ -363,10 +440,16 @@ SERVICE_DESK = ("users", "tickets", "comments", "timesheets")
 FAST_RETRIES = {"timeout_seconds": 1.5, "backoff_factor": 0.1, "max_retry_delay_seconds": 2, "max_attempts": 4}
 API_FAULTS = {  # name -> (faults for the local API's /_control, the load's expected status, words its error holds)
     "API 500 twice (retried)": ([{"path": "/api/v1/tickets", "status": 500, "count": 2}], "success", ()),
-    "API 500 every time": ([{"path": "/api/v1/tickets", "status": 500, "count": FAST_RETRIES["max_attempts"]}],
-                           "failed", ("/api/v1/tickets", "500", "retries exhausted")),
-    "API 429 with Retry-After (retried)": ([{"path": "/api/v1/comments", "status": 429, "retry_after": 1}],
-                                           "success", ()),
+    "API 500 every time": (
+        [{"path": "/api/v1/tickets", "status": 500, "count": FAST_RETRIES["max_attempts"]}],
+        "failed",
+        ("/api/v1/tickets", "500", "retries exhausted"),
+    ),
+    "API 429 with Retry-After (retried)": (
+        [{"path": "/api/v1/comments", "status": 429, "retry_after": 1}],
+        "success",
+        (),
+    ),
     "API timeout (retried)": ([{"path": "/api/v1/users", "delay": 3}], "success", ()),
     "API malformed page": ([{"path": "/api/v1/tickets", "malformed": True}], "failed", ("malformed", "tickets")),
     "API 401": ([{"path": "/api/v1/comments", "status": 401}], "failed", ("/comments", "401", "token")),
@@ -378,29 +461,42 @@ def _desk(ws: Workspace) -> dict[str, list[tuple]]:
     for table in SERVICE_DESK:
         if ws.warehouse.table_exists("bronze_servicedesk", table):
             columns = [c for c in ws.columns("bronze_servicedesk", table) if not c.startswith("_dlt")]
-            contents[table] = sorted(tuple(map(str, row)) for row in ws.query(
-                f"select {', '.join(columns)} from bronze_servicedesk.{table}"))
+            contents[table] = sorted(
+                tuple(map(str, row)) for row in ws.query(f"select {', '.join(columns)} from bronze_servicedesk.{table}")
+            )
     return contents
 
 
 def _desk_duplicates(ws: Workspace) -> int:
     keys = {"users": "id", "tickets": "id", "comments": "id", "timesheets": "user_id, work_date, time_from, ticket_id"}
-    return sum(int(ws.scalar(f"select count(*) - count(distinct ({keys[table]})) from bronze_servicedesk.{table}"))
-               for table in SERVICE_DESK if ws.warehouse.table_exists("bronze_servicedesk", table))
+    return sum(
+        int(ws.scalar(f"select count(*) - count(distinct ({keys[table]})) from bronze_servicedesk.{table}"))
+        for table in SERVICE_DESK
+        if ws.warehouse.table_exists("bronze_servicedesk", table)
+    )
 
 
 @pytest.mark.parametrize("fault", list(API_FAULTS))
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_service_desk_api_faults_are_retried_or_fail_clearly_and_a_rerun_matches_a_clean_load(
-        engine: str, fault: str, tmp_path: Path) -> None:
-    from ingestion.local_api import start_server
+    engine: str, fault: str, tmp_path: Path
+) -> None:
+    from ingestion.devtools.local_api import start_server
     from ingestion.pipelines.servicedesk import ingest_servicedesk
 
     faults, expected, words = API_FAULTS[fault]
     with start_server(port=0, token="fault-token", seed=11) as api:
+
         def load(ws: Workspace) -> object:
-            return ingest_servicedesk(ws.warehouse, f"fault-{uuid.uuid4().hex[:6]}", "local", base_url=api.base_url,
-                                      secret="fault-token", request_settings=FAST_RETRIES, progress=lambda _: None)
+            return ingest_servicedesk(
+                ws.warehouse,
+                f"fault-{uuid.uuid4().hex[:6]}",
+                "local",
+                base_url=api.base_url,
+                secret="fault-token",
+                request_settings=FAST_RETRIES,
+                progress=lambda _: None,
+            )
 
         with Workspace(engine, tmp_path / "case") as ws:
             first = load(ws)
@@ -411,8 +507,9 @@ def test_service_desk_api_faults_are_retried_or_fail_clearly_and_a_rerun_matches
             assert faulted.status == expected, faulted.error
             assert all(word in (faulted.error or "") for word in words), faulted.error
             lost = sum(max(0, n - len(_desk(ws).get(table, []))) for table, n in before.items())
-            recorded = bool(ws.scalar(f"select count(*) from ops.run_events where run_id = '{faulted.run_id}' and "
-                                      "stage = 'load'"))
+            recorded = bool(
+                ws.scalar(f"select count(*) from ops.run_events where run_id = '{faulted.run_id}' and stage = 'load'")
+            )
             api.add_faults([])
             rerun = load(ws)
             assert rerun.status == "success", rerun.error
@@ -430,31 +527,41 @@ def test_a_manifest_written_by_the_previous_version_keeps_taking_rows(baseline: 
     """Before periods were published in one transaction, dlt wrote the manifest, with a not-null _dlt_id."""
     with case_workspace(baseline, tmp_path) as ws:
         ws.execute("drop table bronze_publications.publication_manifest")
-        ws.execute("create table bronze_publications.publication_manifest (run_id varchar, publication varchar, "
-                   "period varchar, file_name varchar, part_kind varchar, part_name varchar, classification varchar, "
-                   "status varchar, recorded_at timestamp with time zone, _dlt_load_id varchar not null, "
-                   "_dlt_id varchar not null)")
+        ws.execute(
+            "create table bronze_publications.publication_manifest (run_id varchar, publication varchar, "
+            "period varchar, file_name varchar, part_kind varchar, part_name varchar, classification varchar, "
+            "status varchar, recorded_at timestamp with time zone, _dlt_load_id varchar not null, "
+            "_dlt_id varchar not null)"
+        )
         assert run_cli(ws, "publications", "--from", "2025-03", "--to", "2025-03", "--force") == 0
-        assert ws.scalar("select count(*) from bronze_publications.publication_manifest where _dlt_id is not null "
-                         "and period = '2025-03'") > 0
+        assert (
+            ws.scalar(
+                "select count(*) from bronze_publications.publication_manifest where _dlt_id is not null "
+                "and period = '2025-03'"
+            )
+            > 0
+        )
 
 
-def test_a_changed_declaration_reloads_the_periods_it_reads_differently(baseline: Baseline, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_declaration_reloads_the_periods_it_reads_differently(
+    baseline: Baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with case_workspace(baseline, tmp_path) as ws:
         assert run_cli(ws, "publications", *THE_BASELINE) == 0
         assert all(e["event_type"] != "load_completed" for e in ledger_events(ws))  # unchanged: NO_WORK
         config = tmp_path / "publications.yml"
-        config.write_text(settings.DEFAULT_CONFIG.read_text().replace("max_member_bytes: 2147483648",
-                                                                      "max_member_bytes: 1073741824"))
+        config.write_text(
+            settings.DEFAULT_CONFIG.read_text().replace("max_member_bytes: 2147483648", "max_member_bytes: 1073741824")
+        )
         monkeypatch.setenv("PUBLICATIONS_CONFIG", str(config))
         assert run_cli(ws, "publications", *THE_BASELINE) == 0
         loaded = sorted(e["subject"] for e in ledger_events(ws) if e["event_type"] == "load_completed")
         assert loaded == [f"practice_submissions/{period}" for period in BASELINE_PERIODS]
 
 
-def test_periods_not_published_yet_are_skipped_and_a_gap_fails(baseline: Baseline, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_periods_not_published_yet_are_skipped_and_a_gap_fails(
+    baseline: Baseline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with case_workspace(baseline, tmp_path) as ws:
         before = bronze_contents(ws)
         assert run_cli(ws, "publications") == 0  # 2025-05 and 2025-06 are declared but have no files yet

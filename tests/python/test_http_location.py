@@ -35,15 +35,18 @@ def file_server(duckdb_workspace: Workspace) -> Iterator[str]:
 def _config_with_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
     text = settings.DEFAULT_CONFIG.read_text().replace(  # the monthly publication; the annual one's names are
         'location: "{data_dir}/publications/{publication}/{period}"',  # globs, which need a folder to list
-        'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"', 1)
+        'location: "${RELEASES_BASE_URL}/publications/{publication}/{period}"',
+        1,
+    )
     config = tmp_path / "publications-over-http.yml"
     config.write_text(text)
     monkeypatch.setenv("PUBLICATIONS_CONFIG", str(config))
     monkeypatch.setenv("RELEASES_BASE_URL", base_url)
 
 
-def test_periods_load_from_an_http_location(duckdb_workspace: Workspace, file_server: str, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_periods_load_from_an_http_location(
+    duckdb_workspace: Workspace, file_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     duckdb_workspace.generate(("2025-05", "2025-06"), practices=10)
     _config_with_url(tmp_path, monkeypatch, file_server)
 
@@ -52,13 +55,16 @@ def test_periods_load_from_an_http_location(duckdb_workspace: Workspace, file_se
     assert not run.failed, [p.error for p in run.failed]
     # ten practices on the register, one of which closed in 2025-04
     assert duckdb_workspace.counts_by_period("practice_summary") == {"2025-05": 9, "2025-06": 9}
-    locations = duckdb_workspace.query("select distinct file_location from bronze_publications.publication_manifest "
-                                       "where publication = 'practice_submissions'")
+    locations = duckdb_workspace.query(
+        "select distinct file_location from bronze_publications.publication_manifest "
+        "where publication = 'practice_submissions'"
+    )
     assert locations and all(row[0].startswith(file_server + "/publications/") for row in locations)
 
 
 def test_a_missing_url_fails_naming_file_and_status_and_a_release_not_out_yet_waits(
-        duckdb_workspace: Workspace, file_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    duckdb_workspace: Workspace, file_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     duckdb_workspace.generate(("2025-05", "2025-06"), practices=10)
     (duckdb_workspace.release_root / "2025-06" / "practice-submissions-2025-06.xlsx").unlink()
     _config_with_url(tmp_path, monkeypatch, file_server)

@@ -13,8 +13,8 @@ import yaml
 
 from ingestion import cli
 from ingestion.pipelines.publications import ingest_publication
-from ingestion.sample import payments
-from ingestion.sample import publications as sample
+from ingestion.devtools.sample import payments
+from ingestion.devtools.sample import publications as sample
 from ingestion.sources.publications import inspect
 from ingestion.sources.publications.settings import load_publications
 
@@ -55,9 +55,14 @@ def test_a_presentation_style_sheet_is_described_as_the_loader_reads_it(releases
 
 
 @pytest.mark.parametrize(("publication", "period", "name"), SAMPLE_FILES)
-def test_the_printed_entry_pasted_unchanged_loads_the_file(duckdb_workspace: Workspace, releases: Path,
-                                                           publication: str, period: str, name: str,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_printed_entry_pasted_unchanged_loads_the_file(
+    duckdb_workspace: Workspace,
+    releases: Path,
+    publication: str,
+    period: str,
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     path = releases / publication / period / name
     assert cli.main(["inspect", str(path)]) == 0
     printed = capsys.readouterr().out
@@ -68,16 +73,22 @@ def test_the_printed_entry_pasted_unchanged_loads_the_file(duckdb_workspace: Wor
     [(entry_name, declared_publication)] = declared.items()
     assert declared_publication.periods() == [period]
     found = inspect.inspect_file(path)
-    run = ingest_publication(declared_publication, duckdb_workspace.warehouse, f"test-{uuid.uuid4().hex[:6]}",
-                             progress=lambda _: None)
+    run = ingest_publication(
+        declared_publication, duckdb_workspace.warehouse, f"test-{uuid.uuid4().hex[:6]}", progress=lambda _: None
+    )
     assert [p.status for p in run.periods] == ["loaded"], [p.error for p in run.periods]
     tables = yaml.safe_load(entry_text)[entry_name]["files"][0]
     expected: dict[str, int] = {}
     for part in found.parts:
         if part.classification == "table":
             table = tables.get("table") or next(
-                (s["table"] for s in tables.get("sheets", []) + tables.get("members", []) if s.get("table")
-                 and (s["match"] == part.name or "*" in s["match"])), None)
+                (
+                    s["table"]
+                    for s in tables.get("sheets", []) + tables.get("members", [])
+                    if s.get("table") and (s["match"] == part.name or "*" in s["match"])
+                ),
+                None,
+            )
             expected[table] = expected.get(table, 0) + part.rows
     assert run.periods[0].rows == expected
 
@@ -99,16 +110,18 @@ def test_a_period_is_read_from_names_in_every_notation() -> None:
     assert inspect.detect_period("data.csv") == (None, None)
 
 
-def test_a_file_behind_a_url_is_fetched_and_inspected(releases: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_behind_a_url_is_fetched_and_inspected(
+    releases: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))  # the download cache
     handler = functools.partial(_Quiet, directory=str(releases))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = (f"http://127.0.0.1:{server.server_address[1]}/practice_payments/2024-25/"
-               "payments-to-general-practice-2425.xlsx")
+        url = (
+            f"http://127.0.0.1:{server.server_address[1]}/practice_payments/2024-25/"
+            "payments-to-general-practice-2425.xlsx"
+        )
         assert cli.main(["inspect", url]) == 0
         printed = capsys.readouterr().out
         assert "sheet 'Table 1': table" in printed and "name: payments-to-general-practice-{fy_short}.xlsx" in printed

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ingestion.local_api import ServiceDeskAPI, start_server
+from ingestion.devtools.local_api import ServiceDeskAPI, start_server
 
 TOKEN = "local-api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -66,9 +66,13 @@ def test_mutate_changes_records_that_a_later_query_returns(api: ServiceDeskAPI) 
 
 
 def test_faults_are_served_in_order_then_normal_answers_resume(api: ServiceDeskAPI) -> None:
-    api.add_faults([{"path": "/api/v1/users", "status": 500, "count": 2},
-                    {"path": "/api/v1/users", "status": 429, "retry_after": 3},
-                    {"path": "/api/v1/users", "malformed": True}])
+    api.add_faults(
+        [
+            {"path": "/api/v1/users", "status": 500, "count": 2},
+            {"path": "/api/v1/users", "status": 429, "retry_after": 3},
+            {"path": "/api/v1/users", "malformed": True},
+        ]
+    )
     answers = [requests.get(f"{api.base_url}/users", headers=AUTH, timeout=10) for _ in range(5)]
     assert [a.status_code for a in answers] == [500, 500, 429, 200, 200]
     assert answers[2].headers["Retry-After"] == "3"

@@ -16,11 +16,11 @@ import pytest
 
 from ingestion import cli, runs
 from ingestion.ledger import Ledger
-from ingestion.local_api import ServiceDeskAPI, start_server
+from ingestion.devtools.local_api import ServiceDeskAPI, start_server
 from ingestion.pipelines.publications import PeriodResult, PublicationRun
 from ingestion.pipelines.run import BuildScope, build_scope, excluded_selectors, source_tables
 from ingestion.pipelines.servicedesk import ServiceDeskRun
-from ingestion.sample import publications as sample
+from ingestion.devtools.sample import publications as sample
 
 from workspace import Workspace
 
@@ -33,12 +33,16 @@ FIRST_PERIODS = ("2025-02", "2025-03", "2025-04", "2025-05")
 
 # -- the rule, without a warehouse -------------------------------------------------------------------------------
 def test_a_source_with_a_failed_load_is_left_out_and_the_others_are_built() -> None:
-    publication = PublicationRun(PUBLICATION, "r", [PeriodResult("2025-05", "loaded"),
-                                                    PeriodResult("2025-06", "failed", error="corrupt")])
+    publication = PublicationRun(
+        PUBLICATION, "r", [PeriodResult("2025-05", "loaded"), PeriodResult("2025-06", "failed", error="corrupt")]
+    )
     assert build_scope([publication], [ServiceDeskRun("r", "local")]) == BuildScope(
-        {PUBLICATION: "period 2025-06 failed"}, ("servicedesk",))
-    desk_down = build_scope([PublicationRun(PUBLICATION, "r", [PeriodResult("2025-06", "skipped")])],
-                            [ServiceDeskRun("r", "local"), ServiceDeskRun("r", "redmine", status="failed")])
+        {PUBLICATION: "period 2025-06 failed"}, ("servicedesk",)
+    )
+    desk_down = build_scope(
+        [PublicationRun(PUBLICATION, "r", [PeriodResult("2025-06", "skipped")])],
+        [ServiceDeskRun("r", "local"), ServiceDeskRun("r", "redmine", status="failed")],
+    )
     # the systems share the canonical tables: one failed system keeps the service desk's silver and gold as they were
     assert desk_down == BuildScope({"servicedesk": "the service-desk load of redmine failed"}, (PUBLICATION,))
     assert desk_down.built() == f"silver and gold were built for {PUBLICATION}; servicedesk kept as it was"
@@ -47,13 +51,15 @@ def test_a_source_with_a_failed_load_is_left_out_and_the_others_are_built() -> N
 
 def test_the_selectors_name_the_dbt_sources_of_the_failed_source_tables() -> None:
     tables = source_tables(PUBLICATION)
-    assert {t.table for t in tables} == {"national_summary", "practice_summary", "practice_detail",
-                                         "regional_extracts"}
+    assert {t.table for t in tables} == {"national_summary", "practice_summary", "practice_detail", "regional_extracts"}
     assert {t.table for t in source_tables("servicedesk")} == {"users", "tickets", "comments", "timesheets"}
-    sources = {("bronze_publications", "practice_detail"): "publications.practice_detail",
-               ("bronze_publications", "quarantine"): "publications.quarantine"}
+    sources = {
+        ("bronze_publications", "practice_detail"): "publications.practice_detail",
+        ("bronze_publications", "quarantine"): "publications.quarantine",
+    }
     assert excluded_selectors([(t.dataset, t.table) for t in tables], sources) == [
-        "source:publications.practice_detail+"]
+        "source:publications.practice_detail+"
+    ]
     assert excluded_selectors([("bronze_x", "not_in_dbt")], sources) == []
 
 
@@ -106,8 +112,7 @@ def _run(ws: Workspace) -> tuple[int, runs.RunView]:
 
 
 def _gold(ws: Workspace, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
-    return {table: sorted(tuple(map(str, row)) for row in ws.query(f"select * from gold.{table}"))
-            for table in tables}
+    return {table: sorted(tuple(map(str, row)) for row in ws.query(f"select * from gold.{table}")) for table in tables}
 
 
 def _show(ws: Workspace, run_id: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -129,8 +134,12 @@ def _built_and_kept(message: str) -> tuple[set[str], str]:
 
 @pytest.mark.slow
 def test_a_failed_period_keeps_its_publication_as_it_was_while_the_service_desk_is_built(
-        workspace: Workspace, api: ServiceDeskAPI, monkeypatch: pytest.MonkeyPatch,
-        tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace: Workspace,
+    api: ServiceDeskAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     ws = workspace
     _point_at(monkeypatch, api.base_url)
     ws.generate(FIRST_PERIODS, practices=6)
@@ -167,8 +176,11 @@ def test_a_failed_period_keeps_its_publication_as_it_was_while_the_service_desk_
     assert left_out["source"] == PUBLICATION and "period 2025-06 failed" in left_out["message"]
     [transform] = [e for e in second.events if e["stage"] == "transform" and e["event_type"] == "stage_completed"]
     assert transform["status"] == "success" and "source:publications.practice_summary+" in transform["details"]
-    built = {e["subject"].split(".")[-1] for e in second.events if e["event_type"] == "dbt_node"
-             and e["subject"].startswith("model.")}
+    built = {
+        e["subject"].split(".")[-1]
+        for e in second.events
+        if e["event_type"] == "dbt_node" and e["subject"].startswith("model.")
+    }
     assert {"fct_tickets", "fct_runs"} <= built and not built & {*PUBLICATION_GOLD, "stg_publications__practice_detail"}
     assert Ledger(ws.warehouse, "-").unbuilt_loads() == [(PUBLICATION, f"{PUBLICATION}/2025-03")]
 
@@ -196,7 +208,8 @@ def test_a_failed_period_keeps_its_publication_as_it_was_while_the_service_desk_
 
 @pytest.mark.slow
 def test_a_publication_whose_first_load_fails_does_not_stop_the_service_desk(
-        workspace: Workspace, api: ServiceDeskAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Workspace, api: ServiceDeskAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = workspace
     _point_at(monkeypatch, api.base_url)
     sample.generate(ws.data_dir / "publications", ("2025-02",), 6)  # this publication's files only
@@ -208,8 +221,11 @@ def test_a_publication_whose_first_load_fails_does_not_stop_the_service_desk(
     assert code == 1 and run.status == "FAILED"
     built_for, kept = _built_and_kept(_final_message(run))
     assert "servicedesk" in built_for and kept == PUBLICATION
-    assert int(ws.scalar("select count(*) from gold.fct_tickets")) == int(ws.scalar(
-        "select count(*) from bronze_servicedesk.tickets")) > 0
+    assert (
+        int(ws.scalar("select count(*) from gold.fct_tickets"))
+        == int(ws.scalar("select count(*) from bronze_servicedesk.tickets"))
+        > 0
+    )
     assert not ws.warehouse.table_exists("gold", "fct_practice_submissions_monthly")
     # bronze has no quarantine table yet (no period was ever published): it is left out too, nothing reads it
     assert not ws.warehouse.table_exists("bronze_publications", "quarantine")
@@ -225,7 +241,8 @@ def _closed_port() -> int:
 
 @pytest.mark.slow
 def test_an_unreachable_service_desk_does_not_stop_the_publications(
-        workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     ws = workspace
     _point_at(monkeypatch, f"http://127.0.0.1:{_closed_port()}/api/v1")
     ws.generate(practices=6)
@@ -237,14 +254,20 @@ def test_an_unreachable_service_desk_does_not_stop_the_publications(
     assert "servicedesk" in message and "ConnectionError" in message, message
     built_for, kept = _built_and_kept(message)
     assert PUBLICATION in built_for and kept == "servicedesk"
-    months = {str(month)[:7] for (month,) in ws.query(
-        "select distinct period_month from gold.fct_practice_submissions_monthly")}
+    months = {
+        str(month)[:7]
+        for (month,) in ws.query("select distinct period_month from gold.fct_practice_submissions_monthly")
+    }
     assert months == {"2025-02", "2025-03", "2025-04", "2025-05", "2025-06"}
-    assert int(ws.scalar("select count(*) from gold.fct_practice_submissions_monthly")) == int(ws.scalar(
-        "select count(distinct practice_code || _period) from bronze_publications.practice_summary"))
+    assert int(ws.scalar("select count(*) from gold.fct_practice_submissions_monthly")) == int(
+        ws.scalar("select count(distinct practice_code || _period) from bronze_publications.practice_summary")
+    )
     assert not ws.warehouse.table_exists("gold", "fct_tickets")
-    [validated] = [e for e in run.events if e["stage"] == "validate" and e["source"] == "great_expectations"
-                   and e["event_type"] == "stage_completed"]
+    [validated] = [
+        e
+        for e in run.events
+        if e["stage"] == "validate" and e["source"] == "great_expectations" and e["event_type"] == "stage_completed"
+    ]
     assert "bronze_servicedesk.tickets: not validated, the load of servicedesk failed" in validated["details"]
 
     shown = _show(ws, run.run_id, capsys)

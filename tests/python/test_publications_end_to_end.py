@@ -15,8 +15,13 @@ import pytest
 from workspace import ENGINES, Workspace
 
 TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts")
-NEW_SUMMARY_COLUMNS = ("online_submissions", "urgent_submissions", "median_wait_days", "pcn_code",
-                       "dispensing_practice")
+NEW_SUMMARY_COLUMNS = (
+    "online_submissions",
+    "urgent_submissions",
+    "median_wait_days",
+    "pcn_code",
+    "dispensing_practice",
+)
 NEW_DETAIL_COLUMNS = ("urgent_count", "routine_count", "median_wait_days", "staff_role", "is_extended_hours")
 
 
@@ -47,10 +52,12 @@ def test_every_period_loads_and_dbt_build_passes(built: dict) -> None:
 def test_bronze_rows_carry_load_metadata(built: dict) -> None:
     ws: Workspace = built["ws"]
     xlsx = ws.release_root / "2025-03" / "practice-submissions-2025-03.xlsx"
-    rows = ws.query("select _source_file, _source_sheet, _file_sha256, min(_source_row), count(*), "
-                    "count(distinct _dlt_load_id), min(_loaded_at) "
-                    "from bronze_publications.practice_summary where _period = '2025-03' "
-                    "group by _source_file, _source_sheet, _file_sha256")
+    rows = ws.query(
+        "select _source_file, _source_sheet, _file_sha256, min(_source_row), count(*), "
+        "count(distinct _dlt_load_id), min(_loaded_at) "
+        "from bronze_publications.practice_summary where _period = '2025-03' "
+        "group by _source_file, _source_sheet, _file_sha256"
+    )
     assert len(rows) == 1
     source_file, sheet, sha, first_row, _, load_ids, loaded_at = rows[0]
     assert (source_file, sheet) == (xlsx.name, "Table 2")
@@ -59,11 +66,15 @@ def test_bronze_rows_carry_load_metadata(built: dict) -> None:
     assert load_ids == 1 and loaded_at is not None
     # each period's rows came from one dlt load, recorded by dlt where it landed and by the ledger where it was
     # published
-    loaded = ws.scalar("select count(*) from bronze_publications_incoming._dlt_loads where load_id in "
-                       "(select _dlt_load_id from bronze_publications.practice_summary)")
+    loaded = ws.scalar(
+        "select count(*) from bronze_publications_incoming._dlt_loads where load_id in "
+        "(select _dlt_load_id from bronze_publications.practice_summary)"
+    )
     assert loaded == 5
-    published = ws.scalar("select count(*) from ops.period_loads where load_id in "
-                          "(select _dlt_load_id from bronze_publications.practice_summary)")
+    published = ws.scalar(
+        "select count(*) from ops.period_loads where load_id in "
+        "(select _dlt_load_id from bronze_publications.practice_summary)"
+    )
     assert published == 5
     members = ws.query("select distinct _source_member from bronze_publications.regional_extracts")
     assert all(member[0].startswith("extracts/region_") for member in members)
@@ -71,8 +82,12 @@ def test_bronze_rows_carry_load_metadata(built: dict) -> None:
 
 def test_csv_columns_keep_the_types_the_file_meant(built: dict) -> None:
     ws: Workspace = built["ws"]
-    types = dict(ws.query("select column_name, data_type from information_schema.columns where "
-                          "table_schema = 'bronze_publications' and table_name = 'practice_detail'"))
+    types = dict(
+        ws.query(
+            "select column_name, data_type from information_schema.columns where "
+            "table_schema = 'bronze_publications' and table_name = 'practice_detail'"
+        )
+    )
     assert types["submission_date"].lower() == "date"
     assert types["submission_count"].lower() == "bigint"
     assert types["is_extended_hours"].lower() == "boolean"
@@ -82,19 +97,27 @@ def test_csv_columns_keep_the_types_the_file_meant(built: dict) -> None:
 def test_reloading_a_period_replaces_it_without_duplicates(built: dict) -> None:
     ws: Workspace = built["ws"]
     before = {table: ws.counts_by_period(table) for table in TABLES}
-    old_load = ws.scalar("select max(_dlt_load_id) from bronze_publications.practice_detail "
-                         "where _period = '2025-04'")
-    other_loads = ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
-                           "where _period <> '2025-04' group by _period order by _period")
+    old_load = ws.scalar("select max(_dlt_load_id) from bronze_publications.practice_detail where _period = '2025-04'")
+    other_loads = ws.query(
+        "select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
+        "where _period <> '2025-04' group by _period order by _period"
+    )
 
     again = ws.ingest("2025-04", "2025-04", force=True)
 
     assert not again.failed and again.periods[0].status == "loaded"
     assert {table: ws.counts_by_period(table) for table in TABLES} == before
-    assert ws.scalar("select max(_dlt_load_id) from bronze_publications.practice_detail "
-                     "where _period = '2025-04'") != old_load
-    assert ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
-                    "where _period <> '2025-04' group by _period order by _period") == other_loads
+    assert (
+        ws.scalar("select max(_dlt_load_id) from bronze_publications.practice_detail where _period = '2025-04'")
+        != old_load
+    )
+    assert (
+        ws.query(
+            "select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
+            "where _period <> '2025-04' group by _period order by _period"
+        )
+        == other_loads
+    )
     gold_before = ws.scalar("select count(*) from gold.fct_practice_submissions_monthly")
     assert ws.dbt("build", "--select", "stg_publications__practice_summary+").ok
     assert ws.scalar("select count(*) from gold.fct_practice_submissions_monthly") == gold_before
@@ -107,23 +130,31 @@ def test_an_unchanged_period_is_skipped_without_force(built: dict) -> None:
     again = ws.ingest("2025-02", "2025-03")
 
     assert [p.status for p in again.periods] == ["skipped", "skipped"]
-    assert sorted(ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail "
-                           "group by _period")) == sorted(loads)
+    assert sorted(
+        ws.query("select _period, max(_dlt_load_id) from bronze_publications.practice_detail group by _period")
+    ) == sorted(loads)
 
 
 def test_columns_added_in_2025_06_reach_bronze_and_silver(built: dict) -> None:
     ws: Workspace = built["ws"]
     assert set(NEW_SUMMARY_COLUMNS) <= set(ws.columns("bronze_publications", "practice_summary"))
     assert set(NEW_DETAIL_COLUMNS) <= set(ws.columns("bronze_publications", "practice_detail"))
-    filled = dict(ws.query("select _period, count(pcn_code) from bronze_publications.practice_summary "
-                           "group by _period"))
+    filled = dict(
+        ws.query("select _period, count(pcn_code) from bronze_publications.practice_summary group by _period")
+    )
     assert filled["2025-06"] > 0 and all(filled[p] == 0 for p in filled if p != "2025-06")
-    silver = dict(ws.query("select period, count(urgent_submission_count) from "
-                           "silver.stg_publications__practice_detail group by period"))
+    silver = dict(
+        ws.query(
+            "select period, count(urgent_submission_count) from "
+            "silver.stg_publications__practice_detail group by period"
+        )
+    )
     assert silver["2025-06"] == ws.scalar("select count(urgent_count) from bronze_publications.practice_detail")
     assert silver["2025-05"] == 0
-    gold = ws.scalar("select count(*) from gold.fct_practice_submissions_monthly where "
-                     "median_wait_days is not null and period_month = date '2025-06-01'")
+    gold = ws.scalar(
+        "select count(*) from gold.fct_practice_submissions_monthly where "
+        "median_wait_days is not null and period_month = date '2025-06-01'"
+    )
     assert gold == ws.scalar("select count(*) from bronze_publications.practice_summary where _period = '2025-06'")
 
 
@@ -131,16 +162,20 @@ def test_suppression_markers_become_null_with_a_flag(built: dict) -> None:
     ws: Workspace = built["ws"]
     marked = ws.scalar("select count(*) from bronze_publications.practice_summary where submissions = '[c]'")
     assert marked > 0
-    flagged = ws.query("select count(*), count(submission_count) from silver.stg_publications__practice_summary "
-                       "where is_submission_count_suppressed")
+    flagged = ws.query(
+        "select count(*), count(submission_count) from silver.stg_publications__practice_summary "
+        "where is_submission_count_suppressed"
+    )
     assert flagged[0] == (marked, 0)
 
 
 def test_snapshot_keeps_the_history_of_a_renamed_practice(built: dict) -> None:
     ws: Workspace = built["ws"]
-    versions = ws.query("select practice_name, dbt_valid_to is null from snapshots.snap_publications__practices "
-                        "where practice_name like '%(merged)' or practice_code = (select practice_code from "
-                        "gold.dim_practices where practice_name like '%(merged)') order by dbt_valid_from")
+    versions = ws.query(
+        "select practice_name, dbt_valid_to is null from snapshots.snap_publications__practices "
+        "where practice_name like '%(merged)' or practice_code = (select practice_code from "
+        "gold.dim_practices where practice_name like '%(merged)') order by dbt_valid_from"
+    )
     assert [name.endswith("(merged)") for name, _ in versions] == [False, True]
     assert [current for _, current in versions] == [False, True]
 
@@ -150,14 +185,19 @@ def test_gold_marts_cover_every_practice_and_region(built: dict) -> None:
     assert ws.scalar("select count(*) from gold.dim_practices") == 24
     assert ws.scalar("select count(*) from gold.dim_practices where not is_in_latest_release") == 1
     assert ws.scalar("select count(*) from gold.fct_practice_submissions_monthly") == ws.scalar(
-        "select count(*) from bronze_publications.practice_summary")
+        "select count(*) from bronze_publications.practice_summary"
+    )
     assert ws.scalar("select count(distinct region_code) from gold.fct_region_submissions_monthly") == 7
 
 
 def test_manifest_records_how_every_part_was_classified(built: dict) -> None:
     ws: Workspace = built["ws"]
-    seen = set(ws.query("select part_kind, part_name, classification, bronze_table from "
-                        "bronze_publications.publication_manifest where period = '2025-02'"))
+    seen = set(
+        ws.query(
+            "select part_kind, part_name, classification, bronze_table from "
+            "bronze_publications.publication_manifest where period = '2025-02'"
+        )
+    )
     assert ("sheet", "Cover", "cover", None) in seen
     assert ("sheet", "Notes", "notes", None) in seen
     assert ("sheet", "Table 2", "table", "practice_summary") in seen

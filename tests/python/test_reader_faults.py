@@ -40,6 +40,7 @@ def _read(path: Path, types: dict | None = None, **options: object) -> list[tupl
 
 # ---------------------------------------------------------------------------------------------------------- XLSX
 
+
 def _error_workbook(path: Path) -> Path:
     book = xlsxwriter.Workbook(str(path))
     sheet = book.add_worksheet("Table 1")
@@ -63,8 +64,9 @@ def test_every_kind_of_error_cell_keeps_its_text_and_is_flagged(tmp_path: Path) 
     rejections: list[Rejection] = []
     workbook = readers.open_workbook(path, WHERE)
 
-    [(table, first_row)] = list(readers.read_xlsx_table(workbook, "Table 1", readers.SheetLayout(), WHERE, path=path,
-                                                        rejections=rejections))
+    [(table, first_row)] = list(
+        readers.read_xlsx_table(workbook, "Table 1", readers.SheetLayout(), WHERE, path=path, rejections=rejections)
+    )
 
     assert table.column("value").to_pylist() == [*ERROR_KINDS, "#N/A", "5"]
     assert table.column("code").to_pylist() == [f"R{i}" for i in range(len(ERROR_KINDS))] + ["#N/A", "Z"]
@@ -72,11 +74,11 @@ def test_every_kind_of_error_cell_keeps_its_text_and_is_flagged(tmp_path: Path) 
     assert first_row == 4
     by_cell = {(r.row, r.column): r for r in rejections}
     for offset, kind in enumerate(ERROR_KINDS):
-        assert by_cell[(4 + offset, "value")] == Rejection(4 + offset, "value", kind, f"spreadsheet error cell {kind}",
-                                                           "flagged")
+        assert by_cell[(4 + offset, "value")] == Rejection(
+            4 + offset, "value", kind, f"spreadsheet error cell {kind}", "flagged"
+        )
     last = 4 + len(ERROR_KINDS)
-    assert {(r.row, r.column) for r in rejections if r.row == last} == {(last, "code"), (last, "value"),
-                                                                        (last, "note")}
+    assert {(r.row, r.column) for r in rejections if r.row == last} == {(last, "code"), (last, "value"), (last, "note")}
     assert all(r.disposition == "flagged" for r in rejections) and len(rejections) == len(ERROR_KINDS) + 3
 
 
@@ -96,8 +98,7 @@ def test_an_error_cell_without_a_header_names_the_cell(tmp_path: Path) -> None:
     sheet.write_formula(1, 3, "=1/0", None, "#DIV/0!")
     book.close()
     with pytest.raises(IngestionError, match=r"'Table 2', row 2: spreadsheet error cell #DIV/0! in D2 has no header"):
-        list(readers.read_xlsx_table(readers.open_workbook(path, WHERE), "Table 2", readers.SheetLayout(),
-                                    WHERE))
+        list(readers.read_xlsx_table(readers.open_workbook(path, WHERE), "Table 2", readers.SheetLayout(), WHERE))
 
 
 def _ole2(path: Path, *streams: str) -> Path:
@@ -106,16 +107,20 @@ def _ole2(path: Path, *streams: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (lambda p: _ole2(p, "EncryptionInfo", "EncryptedPackage"), r"encrypted \(password-protected\)"),
-    (lambda p: _ole2(p, "Workbook", "SummaryInformation"), r"old binary Excel workbook \(\.xls"),
-    (lambda p: p.write_bytes(b"<!DOCTYPE html><html><body>Not found</body></html>"), "HTML page"),
-    (lambda p: p.write_bytes(b"code,value\nA,1\n"), "not an .xlsx workbook.*text"),
-    (lambda p: p.write_bytes(b""), "file is empty"),
-    (lambda p: p.write_bytes(b"PK\x03\x04 truncated"), "cannot read the workbook"),
-])
-def test_a_file_that_is_not_a_readable_xlsx_says_what_it_is(tmp_path: Path, content: Callable[[Path], object],
-                                                              expected: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (lambda p: _ole2(p, "EncryptionInfo", "EncryptedPackage"), r"encrypted \(password-protected\)"),
+        (lambda p: _ole2(p, "Workbook", "SummaryInformation"), r"old binary Excel workbook \(\.xls"),
+        (lambda p: p.write_bytes(b"<!DOCTYPE html><html><body>Not found</body></html>"), "HTML page"),
+        (lambda p: p.write_bytes(b"code,value\nA,1\n"), "not an .xlsx workbook.*text"),
+        (lambda p: p.write_bytes(b""), "file is empty"),
+        (lambda p: p.write_bytes(b"PK\x03\x04 truncated"), "cannot read the workbook"),
+    ],
+)
+def test_a_file_that_is_not_a_readable_xlsx_says_what_it_is(
+    tmp_path: Path, content: Callable[[Path], object], expected: str
+) -> None:
     path = tmp_path / "release.xlsx"
     content(path)
     with pytest.raises(IngestionError, match=expected) as error:
@@ -124,6 +129,7 @@ def test_a_file_that_is_not_a_readable_xlsx_says_what_it_is(tmp_path: Path, cont
 
 
 # ----------------------------------------------------------------------------------------------------------- CSV
+
 
 def _long_csv(rows: int, bad_at: int) -> tuple[str, dict[int, int]]:
     """A CSV with a quoted line break in row 10 and a blank line after row 20; the line of each id."""
@@ -146,8 +152,11 @@ def test_a_type_failure_late_in_a_large_file_names_its_line_and_later_rows_keep_
     path = _csv(tmp_path, text)
     assert line_of[250_000] == 250_003
 
-    with pytest.raises(IngestionError, match=r"row 250003: cannot parse CSV: column count: value 'abc' is not a "
-                                             r"BIGINT") as error:
+    with pytest.raises(
+        IngestionError,
+        match=r"row 250003: cannot parse CSV: column count: value 'abc' is not a "
+        r"BIGINT",
+    ) as error:
         _read(path, batch_rows=100_000)
     assert error.value.row == 250_003
 
@@ -176,19 +185,26 @@ def test_a_quoted_line_break_deep_in_a_large_file_keeps_every_row_and_line(tmp_p
 
 
 def test_a_cast_that_would_change_the_value_is_a_type_failure(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "n,d,m\n1,2025-01-02,1.25\n1.5,2025-01-02,1\n2,2025-01-02 10:30:00,1\n3,2025-01-03,1.255\n"
-                "1.0,2025-01-04,2\n")
+    path = _csv(
+        tmp_path,
+        "n,d,m\n1,2025-01-02,1.25\n1.5,2025-01-02,1\n2,2025-01-02 10:30:00,1\n3,2025-01-03,1.255\n1.0,2025-01-04,2\n",
+    )
     rejections: list[Rejection] = []
     rows = _rows(_read(path, {"n": "BIGINT", "d": "DATE", "m": "DECIMAL(5,2)"}, rejections=rejections))
     assert [(r["n"], r["_source_row"]) for r in rows] == [(1, 2), (1, 6)]
-    assert [(r.row, r.column, r.value) for r in rejections] == [(3, "n", "1.5"), (4, "d", "2025-01-02 10:30:00"),
-                                                                (5, "m", "1.255")]
+    assert [(r.row, r.column, r.value) for r in rejections] == [
+        (3, "n", "1.5"),
+        (4, "d", "2025-01-02 10:30:00"),
+        (5, "m", "1.255"),
+    ]
 
 
 def test_types_are_inferred_where_the_sniffer_gives_up_and_comment_marks_are_data(tmp_path: Path) -> None:
     rows = _rows(_read(_csv(tmp_path, 'n,x,d\r\n1,"a\nb",2025-01-02\n#2,c,2025-01-03\r\n'), rejections=[]))
-    assert rows == [{"n": "1", "x": "a\nb", "d": dt.date(2025, 1, 2), "_source_row": 2},
-                    {"n": "#2", "x": "c", "d": dt.date(2025, 1, 3), "_source_row": 4}]
+    assert rows == [
+        {"n": "1", "x": "a\nb", "d": dt.date(2025, 1, 2), "_source_row": 2},
+        {"n": "#2", "x": "c", "d": dt.date(2025, 1, 3), "_source_row": 4},
+    ]
 
 
 def test_ragged_rows_are_quarantined_with_their_line_and_text(tmp_path: Path) -> None:
@@ -197,9 +213,11 @@ def test_ragged_rows_are_quarantined_with_their_line_and_text(tmp_path: Path) ->
     [(table, _)] = _read(path, rejections=rejections)
     assert table.column("code").to_pylist() == ["A", "D"]
     assert table.column("_source_row").to_pylist() == [2, 5]
-    assert rejections == [Rejection(3, None, "B,2", "row has 2 fields, the header 3"),
-                          Rejection(4, None, "C,3,kg,extra", "row has 4 fields, the header 3"),
-                          Rejection(6, None, "  ", "row has 1 field, the header 3")]
+    assert rejections == [
+        Rejection(3, None, "B,2", "row has 2 fields, the header 3"),
+        Rejection(4, None, "C,3,kg,extra", "row has 4 fields, the header 3"),
+        Rejection(6, None, "  ", "row has 1 field, the header 3"),
+    ]
     with pytest.raises(IngestionError, match=r"row 3: cannot parse CSV: row has 2 fields, the header 3: 'B,2'"):
         _read(path)
 
@@ -207,8 +225,11 @@ def test_ragged_rows_are_quarantined_with_their_line_and_text(tmp_path: Path) ->
 @pytest.mark.parametrize(("header", "delimiter"), [("code;value;unit", ";"), ("code\tvalue\tunit", "\t")])
 def test_a_file_with_another_delimiter_says_which(tmp_path: Path, header: str, delimiter: str) -> None:
     path = _csv(tmp_path, f"{header}\n" + delimiter.join(["A", "1", "kg"]) + "\n")
-    with pytest.raises(IngestionError, match=rf"row 1: cannot parse CSV: the delimiter looks like "
-                                             rf"{re.escape(repr(delimiter))}.*line 1, the header"):
+    with pytest.raises(
+        IngestionError,
+        match=rf"row 1: cannot parse CSV: the delimiter looks like "
+        rf"{re.escape(repr(delimiter))}.*line 1, the header",
+    ):
         _read(path, rejections=[])
 
 
@@ -270,8 +291,17 @@ def test_long_cells_embedded_line_breaks_and_hostile_headers_load_exactly(tmp_pa
     header = '"a""b","; drop table x; --",,Niño,a,a,"two\nline header",\'quote'
     path = _csv(tmp_path, f'{header}\r\n1,"{long_text}",,"line one\r\nline two",5,6,7,8\r\n2,b,c,d,e,f,g,h\r\n')
     [(table, first_row)] = _read(path, rejections=[])
-    assert table.column_names == ["a_b", "drop_table_x", "column_3", "ni_o", "a", "a_2", "two_line_header", "quote",
-                                  "_source_row"]
+    assert table.column_names == [
+        "a_b",
+        "drop_table_x",
+        "column_3",
+        "ni_o",
+        "a",
+        "a_2",
+        "two_line_header",
+        "quote",
+        "_source_row",
+    ]
     assert table.column("drop_table_x").to_pylist() == [long_text, "b"]
     assert table.column("ni_o").to_pylist() == ["line one\r\nline two", "d"]
     assert table.column("column_3").to_pylist() == [None, "c"]
@@ -292,6 +322,7 @@ def test_a_duckdb_failure_leads_with_the_line(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------- ZIP
+
 
 def _zip(path: Path, members: dict[str, bytes | str]) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -314,18 +345,22 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return served
 
 
-def _member(archive: Path, name: str, limit: int = 10**9, types: dict | None = None,
-            **options: object) -> list[tuple]:
-    return list(readers.read_zip_member_batches(archive, name, limit, types or {}, {**WHERE, "file": archive.name},
-                                                **options))
+def _member(archive: Path, name: str, limit: int = 10**9, types: dict | None = None, **options: object) -> list[tuple]:
+    return list(
+        readers.read_zip_member_batches(archive, name, limit, types or {}, {**WHERE, "file": archive.name}, **options)
+    )
 
 
 def test_a_member_is_read_with_its_encoding_and_rejections(tmp_path: Path) -> None:
-    archive = _zip(tmp_path / "extracts.zip", {
-        "extracts/region_1.csv": "region_code,name,count\nE1,\"Nord, Süd\",3\nE2,x,lots\n",
-        "extracts/region_2.csv": "region_code,name\nE3,Málaga\n".encode("cp1252"),
-        "extracts/empty.csv": "", "extracts/header.csv": "region_code,name\n",
-    })
+    archive = _zip(
+        tmp_path / "extracts.zip",
+        {
+            "extracts/region_1.csv": 'region_code,name,count\nE1,"Nord, Süd",3\nE2,x,lots\n',
+            "extracts/region_2.csv": "region_code,name\nE3,Málaga\n".encode("cp1252"),
+            "extracts/empty.csv": "",
+            "extracts/header.csv": "region_code,name\n",
+        },
+    )
     rejections: list[Rejection] = []
     rows = _rows(_member(archive, "extracts/region_1.csv", types={"count": "BIGINT"}, rejections=rejections))
     assert rows == [{"region_code": "E1", "name": "Nord, Süd", "count": 3, "_source_row": 2}]
@@ -341,8 +376,11 @@ def test_a_member_is_read_with_its_encoding_and_rejections(tmp_path: Path) -> No
 def test_a_zip_bomb_is_stopped_before_it_inflates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = _zip(tmp_path / "bomb.zip", {"region_1.csv": b"a,b\n" + b"0" * 50_000_000})
     served = _count_reads(monkeypatch)
-    with pytest.raises(IngestionError, match=r"'region_1.csv': member is 50,000,004 bytes uncompressed, over the "
-                                             r"limit of 1,000,000"):
+    with pytest.raises(
+        IngestionError,
+        match=r"'region_1.csv': member is 50,000,004 bytes uncompressed, over the "
+        r"limit of 1,000,000",
+    ):
         _member(archive, "region_1.csv", limit=1_000_000)
     assert sum(served) == 0  # refused on its declared size, nothing inflated
 
@@ -353,8 +391,9 @@ def test_a_zip_bomb_is_stopped_before_it_inflates(tmp_path: Path, monkeypatch: p
     assert sum(served) <= 1_000_000 + 1024 * 1024  # at most one chunk past the limit
 
 
-def test_a_member_whose_header_lies_about_its_size_fails_without_inflating(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_member_whose_header_lies_about_its_size_fails_without_inflating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = _zip(tmp_path / "liar.zip", {"region_1.csv": b"a,b\n" + b"0" * 50_000_000})
     data = bytearray(archive.read_bytes())
     struct.pack_into("<I", data, 22, 1_000)  # local header: uncompressed size
@@ -376,35 +415,53 @@ def test_member_names_that_escape_the_folder_are_refused(tmp_path: Path, name: s
 
 # -------------------------------------------------------------------------------------------------------- config
 
+
 def _config(tmp_path: Path, files: str) -> Path:
     path = tmp_path / "publications.yml"
-    path.write_text("publications:\n  demo:\n    periods: {first: '2025-01', last: '2025-02'}\n"
-                    "    location: data\n    files:\n" + files)
+    path.write_text(
+        "publications:\n  demo:\n    periods: {first: '2025-01', last: '2025-02'}\n"
+        "    location: data\n    files:\n" + files
+    )
     return path
 
 
 CSV_ENTRY = "      - name: 'detail-{period}.csv'\n        table: detail\n"
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    (CSV_ENTRY + "        encodng: cp1252\n",
-     r"files\[0\]\.encodng: unknown setting 'encodng'; did you mean 'encoding'\? \(allowed: .*encoding"),
-    ("      - name: 'book-{period}.xlsx'\n        sheets:\n          - {match: 'Table 1', table: t, encoding: x}\n",
-     r"files\[0\]\.sheets\[0\]\.encoding: unknown setting 'encoding' \(allowed: .*match, role"),
-    ("      - name: 'x-{period}.zip'\n        members:\n          - {match: '*.csv', table: t, sheet: x}\n",
-     r"files\[0\]\.members\[0\]\.sheet: unknown setting 'sheet'"),
-    ("      - name: 'book-{period}.xlsx'\n        sheets:\n          - {match: Cover, role: cover, table: t}\n"
-     "          - {match: 'Table 1', table: t}\n",
-     r"sheets\[0\]: 'table': only a table entry has this setting; this one has role cover"),
-    (CSV_ENTRY + "        max_quarantined: lots\n", r"files\[0\]\.max_quarantined: must be a row count.*'lots'"),
-    (CSV_ENTRY + "        max_quarantined: -1\n", r"max_quarantined: must be a row count.*-1"),
-    (CSV_ENTRY + "        max_quarantined: '150%'\n", r"max_quarantined: must be .*'150%'"),
-    (CSV_ENTRY + "        max_quarantined: true\n", r"max_quarantined: Input should be a valid integer .*\(got True\)"),
-    (CSV_ENTRY + "        encoding: klingon\n", r"files\[0\]\.encoding: 'klingon' is not a known text encoding"),
-    (CSV_ENTRY + "        encoding: rot13\n", r"'rot13' is not a known text encoding"),
-    (CSV_ENTRY + "        types: {count: 'BIGINT; drop table x'}\n", r"types: count: .* is not a DuckDB type"),
-    (CSV_ENTRY + "        header_row: 3\n", r"header_row: Input should be 'auto' or 1"),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            CSV_ENTRY + "        encodng: cp1252\n",
+            r"files\[0\]\.encodng: unknown setting 'encodng'; did you mean 'encoding'\? \(allowed: .*encoding",
+        ),
+        (
+            "      - name: 'book-{period}.xlsx'\n        sheets:\n"
+            "          - {match: 'Table 1', table: t, encoding: x}\n",
+            r"files\[0\]\.sheets\[0\]\.encoding: unknown setting 'encoding' \(allowed: .*match, role",
+        ),
+        (
+            "      - name: 'x-{period}.zip'\n        members:\n          - {match: '*.csv', table: t, sheet: x}\n",
+            r"files\[0\]\.members\[0\]\.sheet: unknown setting 'sheet'",
+        ),
+        (
+            "      - name: 'book-{period}.xlsx'\n        sheets:\n          - {match: Cover, role: cover, table: t}\n"
+            "          - {match: 'Table 1', table: t}\n",
+            r"sheets\[0\]: 'table': only a table entry has this setting; this one has role cover",
+        ),
+        (CSV_ENTRY + "        max_quarantined: lots\n", r"files\[0\]\.max_quarantined: must be a row count.*'lots'"),
+        (CSV_ENTRY + "        max_quarantined: -1\n", r"max_quarantined: must be a row count.*-1"),
+        (CSV_ENTRY + "        max_quarantined: '150%'\n", r"max_quarantined: must be .*'150%'"),
+        (
+            CSV_ENTRY + "        max_quarantined: true\n",
+            r"max_quarantined: Input should be a valid integer .*\(got True\)",
+        ),
+        (CSV_ENTRY + "        encoding: klingon\n", r"files\[0\]\.encoding: 'klingon' is not a known text encoding"),
+        (CSV_ENTRY + "        encoding: rot13\n", r"'rot13' is not a known text encoding"),
+        (CSV_ENTRY + "        types: {count: 'BIGINT; drop table x'}\n", r"types: count: .* is not a DuckDB type"),
+        (CSV_ENTRY + "        header_row: 3\n", r"header_row: Input should be 'auto' or 1"),
+    ],
+)
 def test_config_mistakes_name_the_file_and_setting(tmp_path: Path, files: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected) as error:
         load_publications(_config(tmp_path, files))
@@ -412,11 +469,14 @@ def test_config_mistakes_name_the_file_and_setting(tmp_path: Path, files: str, e
 
 
 def test_encodings_and_quarantine_limits_are_read_from_the_config(tmp_path: Path) -> None:
-    config = _config(tmp_path, CSV_ENTRY + "        encoding: latin-1\n        max_quarantined: 25\n"
-                     "      - name: 'x-{period}.zip'\n        encoding: cp1252\n        members:\n"
-                     "          - {match: '*a*.csv', table: a, max_quarantined: '2%'}\n"
-                     "          - {match: '*b*.csv', table: b, encoding: utf-16, max_quarantined: 0}\n"
-                     "      - name: 'c-{period}.csv'\n        table: c\n")
+    config = _config(
+        tmp_path,
+        CSV_ENTRY + "        encoding: latin-1\n        max_quarantined: 25\n"
+        "      - name: 'x-{period}.zip'\n        encoding: cp1252\n        members:\n"
+        "          - {match: '*a*.csv', table: a, max_quarantined: '2%'}\n"
+        "          - {match: '*b*.csv', table: b, encoding: utf-16, max_quarantined: 0}\n"
+        "      - name: 'c-{period}.csv'\n        table: c\n",
+    )
     tables = {spec.table: spec for spec in load_publications(config)["demo"].tables()}
     assert (tables["detail"].encoding, tables["detail"].max_quarantined) == ("iso8859-1", QuarantineLimit(rows=25))
     assert (tables["a"].encoding, tables["a"].max_quarantined) == ("cp1252", QuarantineLimit(share=0.02))
@@ -425,8 +485,12 @@ def test_encodings_and_quarantine_limits_are_read_from_the_config(tmp_path: Path
 
 
 def test_quarantine_limits() -> None:
-    assert (str(QuarantineLimit(rows=25)), str(QuarantineLimit(rows=1)), str(QuarantineLimit(share=0.02)),
-            str(QuarantineLimit(share=0.005))) == ("25 rows", "1 row", "2% of rows", "0.5% of rows")
+    assert (
+        str(QuarantineLimit(rows=25)),
+        str(QuarantineLimit(rows=1)),
+        str(QuarantineLimit(share=0.02)),
+        str(QuarantineLimit(share=0.005)),
+    ) == ("25 rows", "1 row", "2% of rows", "0.5% of rows")
     assert not QuarantineLimit(share=0.01).exceeded(10, 1_000) and QuarantineLimit(share=0.01).exceeded(11, 1_000)
     assert not QuarantineLimit(rows=0).exceeded(0, 10) and QuarantineLimit(rows=0).exceeded(1, 10)
     assert not QuarantineLimit(rows=25).exceeded(25, 26) and QuarantineLimit(rows=25).exceeded(26, 10_000)
@@ -437,8 +501,13 @@ def test_a_value_a_whole_number_column_would_round_or_reinterpret_is_rejected(tm
     path = tmp_path / "whole.csv"
     path.write_text(f"code,count\na,1\nb,{value}\nc,3\n")
     rejections: list[Rejection] = []
-    rows = [row for table, _ in readers.read_csv_batches(path, {"count": "BIGINT"}, {"file": "whole.csv"},
-                                                         rejections=rejections) for row in table.to_pylist()]
+    rows = [
+        row
+        for table, _ in readers.read_csv_batches(
+            path, {"count": "BIGINT"}, {"file": "whole.csv"}, rejections=rejections
+        )
+        for row in table.to_pylist()
+    ]
     if value == "12 ":  # surrounding blanks are no change of value
         assert [r["count"] for r in rows] == [1, 12, 3] and not rejections
         return

@@ -32,13 +32,24 @@ def _read(book: CalamineWorkbook, header_row: int | None = None) -> list[tuple[d
 
 
 def test_header_is_found_below_title_rows_and_footnotes_are_not_data(tmp_path: Path) -> None:
-    book = _workbook(tmp_path / "a.xlsx", {
-        1: ["Table 2: Submissions by practice"], 2: ["Source: sample"], 4: ["Practice code", "Rate per 1,000", "Date"],
-        5: ["A1", 12.5, "[c]"], 6: ["A2", 3, "*"], 8: ["Figures are provisional."],
-    })
+    book = _workbook(
+        tmp_path / "a.xlsx",
+        {
+            1: ["Table 2: Submissions by practice"],
+            2: ["Source: sample"],
+            4: ["Practice code", "Rate per 1,000", "Date"],
+            5: ["A1", 12.5, "[c]"],
+            6: ["A2", 3, "*"],
+            8: ["Figures are provisional."],
+        },
+    )
     [(table, first_row)] = _read(book)
-    assert table == {"practice_code": ["A1", "A2"], "rate_per_1_000": ["12.5", "3"], "date": ["[c]", "*"],
-                     "_source_row": [5, 6]}
+    assert table == {
+        "practice_code": ["A1", "A2"],
+        "rate_per_1_000": ["12.5", "3"],
+        "date": ["[c]", "*"],
+        "_source_row": [5, 6],
+    }
     assert first_row == 5
 
 
@@ -72,7 +83,13 @@ def test_cells_land_as_the_text_they_show() -> None:
 
 def test_header_names_are_snake_case_and_unique() -> None:
     assert readers.column_names(["Rate per 1,000 patients", "Median wait (days)", "", "Code", "code", "2024"]) == [
-        "rate_per_1_000_patients", "median_wait_days", "column_3", "code", "code_2", "c_2024"]
+        "rate_per_1_000_patients",
+        "median_wait_days",
+        "column_3",
+        "code",
+        "code_2",
+        "c_2024",
+    ]
 
 
 def test_csv_keeps_integers_dates_and_nulls_as_typed_columns(tmp_path: Path) -> None:
@@ -109,12 +126,16 @@ def test_members_that_inflate_past_the_limit_are_refused(tmp_path: Path) -> None
 
 def test_config_errors_name_the_setting(tmp_path: Path) -> None:
     config = tmp_path / "publications.yml"
-    config.write_text("publications:\n  demo:\n    periods: {first: '2025-01', last: '2025-02'}\n"
-                      "    location: data\n    files:\n      - {name: 'x.xlsx', format: xlsx}\n")
+    config.write_text(
+        "publications:\n  demo:\n    periods: {first: '2025-01', last: '2025-02'}\n"
+        "    location: data\n    files:\n      - {name: 'x.xlsx', format: xlsx}\n"
+    )
     with pytest.raises(ConfigError, match=r"files\[0\].*\{period\}"):
         load_publications(config)
-    config.write_text("publications:\n  demo:\n    periods: {first: '2025-13', last: '2025-02'}\n"
-                      "    location: data\n    files: [{name: 'x-{period}.csv', table: x}]\n")
+    config.write_text(
+        "publications:\n  demo:\n    periods: {first: '2025-13', last: '2025-02'}\n"
+        "    location: data\n    files: [{name: 'x-{period}.csv', table: x}]\n"
+    )
     with pytest.raises(ConfigError, match="2025-13"):
         load_publications(config)
 

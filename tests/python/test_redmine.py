@@ -22,8 +22,8 @@ import requests
 import yaml
 
 from ingestion.ledger import Ledger, log_dir
-from ingestion.local_api import SYSTEM as LOCAL
-from ingestion.local_api import start_server
+from ingestion.devtools.local_api import SYSTEM as LOCAL
+from ingestion.devtools.local_api import start_server
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
 from ingestion.sources.servicedesk import SYSTEMS
 
@@ -60,11 +60,19 @@ def redmine(template: Template, tmp_path: Path) -> Iterator[RedmineServer]:
         yield server
 
 
-def load(ws: Workspace, server: RedmineServer, secret: str | None = None, system: object = "redmine",
-         **options: object) -> ServiceDeskRun:
-    return ingest_servicedesk(ws.warehouse, f"test-{uuid.uuid4().hex[:6]}", system, base_url=server.base_url,
-                              secret=secret or server.admin_key, request_settings=FAST, progress=lambda _: None,
-                              **options)
+def load(
+    ws: Workspace, server: RedmineServer, secret: str | None = None, system: object = "redmine", **options: object
+) -> ServiceDeskRun:
+    return ingest_servicedesk(
+        ws.warehouse,
+        f"test-{uuid.uuid4().hex[:6]}",
+        system,
+        base_url=server.base_url,
+        secret=secret or server.admin_key,
+        request_settings=FAST,
+        progress=lambda _: None,
+        **options,
+    )
 
 
 def figures(run: ServiceDeskRun) -> dict[str, dict]:
@@ -90,25 +98,38 @@ def served(server: RedmineServer) -> dict[str, set]:
     for issue in issues:
         journals = server.api("GET", f"/issues/{issue['id']}.json", params={"include": "journals"})["issue"]["journals"]
         notes |= {journal["id"] for journal in journals if journal["notes"]}
-    return {"tickets": {issue["id"] for issue in issues}, "comments": notes,
-            "timesheets": {entry["id"] for entry in listed(server, "time_entries.json") if entry.get("issue")},
-            "users": {user["id"] for user in listed(server, "users.json", status="")}}
+    return {
+        "tickets": {issue["id"] for issue in issues},
+        "comments": notes,
+        "timesheets": {entry["id"] for entry in listed(server, "time_entries.json") if entry.get("issue")},
+        "users": {user["id"] for user in listed(server, "users.json", status="")},
+    }
 
 
 def stored(ws: Workspace, system: str = "redmine") -> dict[str, set]:
-    return {table: {row[0] for row in ws.query(
-        f"select id from bronze_servicedesk.{table} where source_system = '{system}'")}
-        for table in ("tickets", "comments", "timesheets", "users")}
+    return {
+        table: {
+            row[0] for row in ws.query(f"select id from bronze_servicedesk.{table} where source_system = '{system}'")
+        }
+        for table in ("tickets", "comments", "timesheets", "users")
+    }
 
 
 def duplicates(ws: Workspace) -> int:
-    return sum(int(ws.scalar(f"select count(*) - count(distinct source_system || ':' || cast(id as varchar)) from "
-                             f"bronze_servicedesk.{table} where id is not null"))
-               for table in ("tickets", "comments", "timesheets", "users"))
+    return sum(
+        int(
+            ws.scalar(
+                f"select count(*) - count(distinct source_system || ':' || cast(id as varchar)) from "
+                f"bronze_servicedesk.{table} where id is not null"
+            )
+        )
+        for table in ("tickets", "comments", "timesheets", "users")
+    )
 
 
 def test_first_load_holds_what_redmine_serves_and_gold_builds_over_both_systems(
-        workspace: Workspace, redmine: RedmineServer, template: Template) -> None:
+    workspace: Workspace, redmine: RedmineServer, template: Template
+) -> None:
     run = load(workspace, redmine)
 
     assert run.status == "success", run.error
@@ -122,33 +143,38 @@ def test_first_load_holds_what_redmine_serves_and_gold_builds_over_both_systems(
     assert numbers["time_entries"]["inserted"] == 150 and numbers["users"]["inserted"] == 5
     # values mapped from Redmine's own fields onto the canonical columns
     issue = redmine.api("GET", f"/issues/{template.dataset.closed_issue_ids[0]}.json")["issue"]
-    row = workspace.query(f"select status, requester_id, resolved_at is not null, priority from "
-                          f"bronze_servicedesk.tickets where source_system = 'redmine' and id = {issue['id']}")[0]
+    row = workspace.query(
+        f"select status, requester_id, resolved_at is not null, priority from "
+        f"bronze_servicedesk.tickets where source_system = 'redmine' and id = {issue['id']}"
+    )[0]
     assert row[:3] == ("closed", issue["author"]["id"], True)
     assert row[3] == {"Immediate": "urgent"}.get(issue["priority"]["name"], issue["priority"]["name"].lower())
-    minutes = workspace.scalar("select sum(minutes) from bronze_servicedesk.timesheets where source_system = "
-                               "'redmine'")
+    minutes = workspace.scalar("select sum(minutes) from bronze_servicedesk.timesheets where source_system = 'redmine'")
     assert minutes == round(sum(e["hours"] for e in listed(redmine, "time_entries.json")) * 60)
-    private = workspace.scalar("select count(*) from bronze_servicedesk.comments where source_system = 'redmine' "
-                               "and not is_public")
+    private = workspace.scalar(
+        "select count(*) from bronze_servicedesk.comments where source_system = 'redmine' and not is_public"
+    )
     assert private == 10  # every 25th of the 250 notes is private
 
     with start_server(port=0, token=LOCAL_TOKEN, seed=7) as api:  # the project's local API beside it
-        local = ingest_servicedesk(workspace.warehouse, "test-local", LOCAL, base_url=api.base_url,
-                                   secret=LOCAL_TOKEN, progress=lambda _: None)
+        local = ingest_servicedesk(
+            workspace.warehouse, "test-local", LOCAL, base_url=api.base_url, secret=LOCAL_TOKEN, progress=lambda _: None
+        )
     assert local.status == "success", local.error
     build = workspace.dbt("build", "--select", "tag:servicedesk")
     assert build.ok, build.failures
     by_system = dict(workspace.query("select source_system, count(*) from gold.fct_tickets group by source_system"))
     assert by_system == {"local": 120, "redmine": 120}
     assert workspace.scalar("select count(*) from gold.dim_users where source_system = 'redmine'") == 5
-    responded = workspace.scalar("select count(*) from gold.fct_tickets where source_system = 'redmine' and "
-                                 "first_response_at is not null")
+    responded = workspace.scalar(
+        "select count(*) from gold.fct_tickets where source_system = 'redmine' and first_response_at is not null"
+    )
     assert 0 < responded < 120
 
 
 def test_changes_are_upserted_additions_inserted_deletions_marked_and_only_changes_fetched(
-        workspace: Workspace, redmine: RedmineServer, template: Template) -> None:
+    workspace: Workspace, redmine: RedmineServer, template: Template
+) -> None:
     assert load(workspace, redmine).status == "success"
     cursor = workspace.scalar("select max(updated_at) from bronze_servicedesk.tickets")
     data, ids = template.dataset, lookup_ids(redmine)
@@ -158,17 +184,27 @@ def test_changes_are_upserted_additions_inserted_deletions_marked_and_only_chang
     change_status(redmine, noted, ids["statuses"]["Closed"], as_user="user2")
     update_issue(redmine, renamed, subject="Renamed at the source")
     added = create_issue(redmine, data.project_id, "A new issue", author="user1")["id"]
-    entry = create_time_entry(redmine, issue_id=added, user_id=data.users[0].id, hours=1.5,
-                              spent_on=dt.date(2025, 6, 2),
-                              activity_id=min(ids["activities"].values()))["id"]
+    entry = create_time_entry(
+        redmine,
+        issue_id=added,
+        user_id=data.users[0].id,
+        hours=1.5,
+        spent_on=dt.date(2025, 6, 2),
+        activity_id=min(ids["activities"].values()),
+    )["id"]
     delete_issue(redmine, gone)
 
     second = load(workspace, redmine)
 
     assert second.status == "success", second.error
     numbers = figures(second)
-    boundary = len([issue for issue in listed(redmine, "issues.json", status_id="*")
-                    if issue["updated_on"] >= (cursor - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")])
+    boundary = len(
+        [
+            issue
+            for issue in listed(redmine, "issues.json", status_id="*")
+            if issue["updated_on"] >= (cursor - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ]
+    )
     assert numbers["issues"]["fetched"] == boundary < 120  # Redmine's updated_on filter: the changes, and the
     assert numbers["issues"]["inserted"] == 1 and numbers["issues"]["updated"] == 2  # records on the boundary
     assert numbers["issues"]["deleted"] == 0  # missing from one scan: not yet (a page may have shifted)
@@ -179,22 +215,28 @@ def test_changes_are_upserted_additions_inserted_deletions_marked_and_only_chang
     assert holds["tickets"] == served(redmine)["tickets"] | {gone}  # deleted at the source, kept in bronze
     assert entry in holds["timesheets"]
     assert duplicates(workspace) == 0
-    row = workspace.query(f"select subject from bronze_servicedesk.tickets where source_system = 'redmine' and "
-                          f"id = {renamed}")
+    row = workspace.query(
+        f"select subject from bronze_servicedesk.tickets where source_system = 'redmine' and id = {renamed}"
+    )
     assert row == [("Renamed at the source",)]
 
     third = load(workspace, redmine)
     assert third.status == "success", third.error
     assert figures(third)["issues"]["deleted"] == 1 and figures(third)["issues"]["fetched"] < boundary
     assert workspace.dbt("build", "--select", "tag:servicedesk").ok
-    flags = dict(workspace.query("select ticket_id, is_deleted from gold.fct_tickets where source_system = "
-                                 f"'redmine' and ticket_id in ({gone}, {noted})"))
+    flags = dict(
+        workspace.query(
+            "select ticket_id, is_deleted from gold.fct_tickets where source_system = "
+            f"'redmine' and ticket_id in ({gone}, {noted})"
+        )
+    )
     assert flags == {gone: True, noted: False}
     assert workspace.scalar(f"select status from gold.fct_tickets where ticket_key = 'redmine:{noted}'") == "closed"
 
 
 def test_a_wrong_key_anonymous_access_and_a_server_killed_mid_run_fail_clearly_with_nothing_lost(
-        workspace: Workspace, redmine: RedmineServer, template: Template, tmp_path: Path) -> None:
+    workspace: Workspace, redmine: RedmineServer, template: Template, tmp_path: Path
+) -> None:
     wrong = load(workspace, redmine, secret="0123456789abcdef-wrong")
     assert wrong.status == "failed"
     assert "SOURCES__SERVICEDESK__REDMINE__API_KEY" in wrong.error and "401" in wrong.error, wrong.error
@@ -202,8 +244,9 @@ def test_a_wrong_key_anonymous_access_and_a_server_killed_mid_run_fail_clearly_w
     # Redmine answers a request without a valid key as anonymous (public issues load): whoami refuses that
     anonymous = requests.get(f"{redmine.base_url}/issues.json", timeout=10)
     assert anonymous.status_code == 200 and anonymous.json()["total_count"] > 0
-    missing = ingest_servicedesk(workspace.warehouse, "test-nokey", "redmine", base_url=redmine.base_url,
-                                 progress=lambda _: None)
+    missing = ingest_servicedesk(
+        workspace.warehouse, "test-nokey", "redmine", base_url=redmine.base_url, progress=lambda _: None
+    )
     assert missing.status == "failed" and "api_key not configured" in missing.error, missing.error
 
     assert load(workspace, redmine).status == "success"
@@ -243,15 +286,16 @@ def _contents(ws: Workspace) -> dict[str, list[tuple]]:
     found = {}
     for table in ("tickets", "comments", "timesheets", "users"):
         columns = [c for c in ws.columns("bronze_servicedesk", table) if not c.startswith("_dlt")]
-        found[table] = sorted(tuple(map(str, row)) for row in ws.query(
-            f"select {', '.join(columns)} from bronze_servicedesk.{table}"))
+        found[table] = sorted(
+            tuple(map(str, row)) for row in ws.query(f"select {', '.join(columns)} from bronze_servicedesk.{table}")
+        )
     return found
 
 
 @pytest.mark.parametrize("scheme", ["api_key in a header", "api_key in the query", "http_basic"])
 def test_no_secret_reaches_any_output_or_table_on_each_auth_scheme(
-        duckdb_workspace: Workspace, redmine: RedmineServer, template: Template, tmp_path: Path,
-        scheme: str) -> None:
+    duckdb_workspace: Workspace, redmine: RedmineServer, template: Template, tmp_path: Path, scheme: str
+) -> None:
     """A failing run (refused, or failing on a URL that carries the key) leaves the secret in no printed line, no
     ledger row, no load figure and no log, through the CLI as a user runs it."""
     declared = yaml.safe_load((SYSTEMS / "redmine.yml").read_text())
@@ -273,16 +317,23 @@ def test_no_secret_reaches_any_output_or_table_on_each_auth_scheme(
     config = tmp_path / "redmine.yml"
     config.write_text(yaml.safe_dump(declared))
 
-    done = subprocess.run([sys.executable, "-m", "ingestion", "servicedesk", "--config", str(config),
-                           "--target", "duckdb"], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "ingestion", "servicedesk", "--config", str(config), "--target", "duckdb"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert done.returncode == 1, done.stdout + done.stderr
     ws = duckdb_workspace
     run_id = ws.scalar("select max(run_id) from ops.run_events")
-    texts = {"console": done.stdout + done.stderr,
-             "ledger": "\n".join(map(str, ws.query("select message, details from ops.run_events"))),
-             "load figures": "\n".join(map(str, ws.query("select * from ops.servicedesk_load_figures"))),
-             "jsonl mirror": (log_dir() / f"{run_id}.jsonl").read_text()}
+    texts = {
+        "console": done.stdout + done.stderr,
+        "ledger": "\n".join(map(str, ws.query("select message, details from ops.run_events"))),
+        "load figures": "\n".join(map(str, ws.query("select * from ops.servicedesk_load_figures"))),
+        "jsonl mirror": (log_dir() / f"{run_id}.jsonl").read_text(),
+    }
     assert "FAILED" in texts["console"] and ("refused" in texts["console"] or "404" in texts["console"])
     for where, text in texts.items():
         assert secret not in text, f"the secret is in the {where}: {text[:800]}"

@@ -40,8 +40,9 @@ def _bronze(ws: Workspace) -> dict[str, list[tuple]]:
     contents = {}
     for table in TABLES:
         columns = [c for c in ws.columns("bronze_publications", table) if c not in ("_dlt_load_id", "_loaded_at")]
-        contents[table] = ws.query(f"select {', '.join(columns)} from bronze_publications.{table} "
-                                   f"order by {', '.join(columns)}")
+        contents[table] = ws.query(
+            f"select {', '.join(columns)} from bronze_publications.{table} order by {', '.join(columns)}"
+        )
     return contents
 
 
@@ -55,12 +56,27 @@ def _latest_run(ws: Workspace) -> runs.RunView:
 
 
 def test_a_killed_backfill_shows_incomplete_and_resumes_to_the_same_state(
-        releases: ReleaseServer, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    releases: ReleaseServer, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     ws = releases.ws
     releases.hold.set()
-    process = subprocess.Popen([sys.executable, "-m", "ingestion", "publications", "--from", "2025-02", "--to",
-                                "2025-06", "--target", ws.engine], env=dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "publications",
+            "--from",
+            "2025-02",
+            "--to",
+            "2025-06",
+            "--target",
+            ws.engine,
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(releases.held, timeout=90, what="the 2025-04 download")
     process.send_signal(signal.SIGKILL)  # killed after its second period, fetching the third
     process.wait(timeout=10)
@@ -80,7 +96,10 @@ def test_a_killed_backfill_shows_incomplete_and_resumes_to_the_same_state(
     resumed = _latest_run(ws)
     assert resumed.run_id != killed_run and resumed.status == "SUCCESS"
     assert sorted(e["subject"] for e in resumed.events if e["event_type"] == "load_completed") == [
-        "practice_submissions/2025-04", "practice_submissions/2025-05", "practice_submissions/2025-06"]
+        "practice_submissions/2025-04",
+        "practice_submissions/2025-05",
+        "practice_submissions/2025-06",
+    ]
 
     with Workspace(ws.engine, tmp_path_factory.mktemp("clean")) as clean:
         os.environ["ANALYTICS_DATA_DIR"] = ws.env["ANALYTICS_DATA_DIR"]  # the same release files
@@ -114,16 +133,16 @@ def test_a_revised_release_is_reloaded_without_force(served: Workspace) -> None:
 
     run = _latest_run(ws)
     assert run.status == "SUCCESS"
-    assert [e["subject"] for e in run.events if e["event_type"] == "load_completed"] == [
-        "practice_submissions/2025-03"]
+    assert [e["subject"] for e in run.events if e["event_type"] == "load_completed"] == ["practice_submissions/2025-03"]
     assert ws.counts_by_period("practice_detail")["2025-03"] == len(lines) - 1 - 10
 
     assert _cli(ws, "publications", "--from", "2025-05", "--to", "2025-05", "--force") == 0
     assert _latest_run(ws).status == "SUCCESS"
 
 
-def test_a_second_backfill_is_refused_while_one_is_running(workspace: Workspace,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_backfill_is_refused_while_one_is_running(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     workspace.generate(("2025-02",), practices=8)
     running = Ledger(workspace.warehouse, "run-in-progress")
     running.ensure_schema()

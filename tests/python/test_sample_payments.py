@@ -14,8 +14,8 @@ from xml.etree import ElementTree
 import pytest
 from python_calamine import CalamineWorkbook
 
-from ingestion.sample import payments
-from ingestion.sample.publications import REGIONS, practices
+from ingestion.devtools.sample import payments
+from ingestion.devtools.sample.publications import REGIONS, practices
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 RELATIONSHIP = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -68,16 +68,23 @@ def _hidden_rows(path: Path, sheet: str) -> set[int]:
 
 
 def _hidden_columns(path: Path, sheet: str) -> set[int]:
-    return {number for col in _sheet_xml(path, sheet).iter(f"{MAIN}col") if col.get("hidden") == "1"
-            for number in range(int(col.get("min")), int(col.get("max")) + 1)}
+    return {
+        number
+        for col in _sheet_xml(path, sheet).iter(f"{MAIN}col")
+        if col.get("hidden") == "1"
+        for number in range(int(col.get("min")), int(col.get("max")) + 1)
+    }
 
 
 def _table1_data_rows(path: Path) -> list[tuple[int, list[object]]]:
     """(Excel row number, cells) of Table 1's data rows as a reader should see them: no blank, hidden or note row."""
     hidden = _hidden_rows(path, "Table 1")
     rows = _cells(path, "Table 1")
-    return [(number, row) for number, row in enumerate(rows[5:], start=6)
-            if number not in hidden and row[1] in payments.PAYMENT_TYPES]
+    return [
+        (number, row)
+        for number, row in enumerate(rows[5:], start=6)
+        if number not in hidden and row[1] in payments.PAYMENT_TYPES
+    ]
 
 
 def _table2_data_rows(path: Path) -> list[list[object]]:
@@ -92,13 +99,19 @@ def _table2_data_rows(path: Path) -> list[list[object]]:
 
 def _csv_rows(path: Path) -> dict[str, list[list[str]]]:
     with zipfile.ZipFile(path) as archive:
-        return {name: list(csv.reader(io.StringIO(archive.read(name).decode("utf-8"))))
-                for name in archive.namelist() if re.fullmatch(r"payments_E\d{8}\.csv", name)}
+        return {
+            name: list(csv.reader(io.StringIO(archive.read(name).decode("utf-8"))))
+            for name in archive.namelist()
+            if re.fullmatch(r"payments_E\d{8}\.csv", name)
+        }
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def test_the_same_call_writes_byte_identical_files(tmp_path: Path) -> None:
@@ -148,16 +161,21 @@ def test_table1_presentation_layout(root: Path) -> None:
     assert rows[0][0] == "Table 1: Payments to general practice by region and payment type"
     assert rows[1][0] == "Financial year 2023-24, England"
     assert not any(rows[2])
-    assert rows[3] == ["Region", "Payment type", "Practices", "Total payments", "Payment per registered patient",
-                       "Unrounded"]
+    assert rows[3] == [
+        "Region",
+        "Payment type",
+        "Practices",
+        "Total payments",
+        "Payment per registered patient",
+        "Unrounded",
+    ]
     assert rows[4][:5] == ["", "", "(number)", "(£ thousands)", "(£)"]
     assert _hidden_columns(path, "Table 1") == {6}
 
     # a check row hidden inside the last region, after its second row
     assert _hidden_rows(path, "Table 1") == {32}
     assert rows[31][1] == "Check total"
-    assert [row[1] for row in rows[29:33]] == ["Global sum", "Quality and outcomes", "Check total",
-                                                "Enhanced services"]
+    assert [row[1] for row in rows[29:33]] == ["Global sum", "Quality and outcomes", "Check total", "Enhanced services"]
 
     # the region only on the first row of its group, one blank row between groups
     for index, (_, region_name) in enumerate(REGIONS):
@@ -169,8 +187,12 @@ def test_table1_presentation_layout(root: Path) -> None:
             assert not any(rows[first + 3])
 
     # the footnotes below the table
-    assert [row[0] for row in rows[-4:]] == ["", "Notes:", "1. Figures are rounded to the nearest £100.",
-                                              "Source: sample generator, not real data."]
+    assert [row[0] for row in rows[-4:]] == [
+        "",
+        "Notes:",
+        "1. Figures are rounded to the nearest £100.",
+        "Source: sample generator, not real data.",
+    ]
 
 
 def test_table1_values_and_the_note_marker(root: Path) -> None:
@@ -201,7 +223,7 @@ def test_table2_two_row_header_and_suppression(root: Path) -> None:
     assert [row[0] for row in data] == [practice.code for practice in payments.year_practices("2022-23")]
     assert 1 <= sum(row[3] == "[c]" for row in data) <= 2
     assert all(isinstance(row[2], float) and isinstance(row[4], float) for row in data)
-    assert [row[0] for row in rows[len(data) + 4:]] == ["", "Source: sample generator."]
+    assert [row[0] for row in rows[len(data) + 4 :]] == ["", "Source: sample generator."]
 
 
 def test_extract_members(root: Path) -> None:
@@ -209,8 +231,10 @@ def test_extract_members(root: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         assert len(archive.read("__MACOSX/._payments_E40000003.csv")) < 16
-    assert names == {f"payments_{code}.csv" for code, _ in REGIONS} | {"__MACOSX/._payments_E40000003.csv",
-                                                                        "readme.txt"}
+    assert names == {f"payments_{code}.csv" for code, _ in REGIONS} | {
+        "__MACOSX/._payments_E40000003.csv",
+        "readme.txt",
+    }
     members = _csv_rows(path)
     codes = {practice.code: practice.region_code for practice in payments.year_practices("2024-25")}
     for name, rows in members.items():

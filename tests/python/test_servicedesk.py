@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingestion.local_api import SYSTEM, ServiceDeskAPI, start_server
+from ingestion.devtools.local_api import SYSTEM, ServiceDeskAPI, start_server
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
 from ingestion.sources.servicedesk import cursor_column, cursor_path, schema
 from ingestion.sources.servicedesk.http import RequestStats
@@ -35,8 +35,16 @@ def api() -> Iterator[ServiceDeskAPI]:
 
 
 def ingest(ws: Workspace, api: ServiceDeskAPI, token: str = TOKEN, **options: object) -> ServiceDeskRun:
-    return ingest_servicedesk(ws.warehouse, f"test-{uuid.uuid4().hex[:6]}", SYSTEM, base_url=api.base_url,
-                              secret=token, request_settings=FAST, progress=lambda _: None, **options)
+    return ingest_servicedesk(
+        ws.warehouse,
+        f"test-{uuid.uuid4().hex[:6]}",
+        SYSTEM,
+        base_url=api.base_url,
+        secret=token,
+        request_settings=FAST,
+        progress=lambda _: None,
+        **options,
+    )
 
 
 def figures(run: ServiceDeskRun) -> dict[str, dict]:
@@ -69,8 +77,10 @@ def test_first_run_loads_everything_with_figures(workspace: Workspace, api: Serv
         assert numbers[table]["fetched"] == len(served)
         assert numbers[table]["inserted"] == workspace.scalar(f"select count(*) from bronze_servicedesk.{table}")
         assert numbers[table]["updated"] == 0 and numbers[table]["rejected"] == 0
-    recorded = workspace.query("select resource, status, inserted from ops.servicedesk_load_figures "
-                               f"where run_id = '{run.run_id}' order by resource")
+    recorded = workspace.query(
+        "select resource, status, inserted from ops.servicedesk_load_figures "
+        f"where run_id = '{run.run_id}' order by resource"
+    )
     assert [(r, s) for r, s, _ in recorded] == sorted((t, "success") for t in TABLES)
 
 
@@ -83,13 +93,16 @@ def test_exact_duplicate_timesheets_are_stored_once(workspace: Workspace, api: S
     assert workspace.scalar("select count(*) from bronze_servicedesk.timesheets") == len(keys)
 
 
-def test_changed_records_are_fetched_alone_updated_in_place_and_snapshotted(workspace: Workspace,
-                                                                            api: ServiceDeskAPI) -> None:
+def test_changed_records_are_fetched_alone_updated_in_place_and_snapshotted(
+    workspace: Workspace, api: ServiceDeskAPI
+) -> None:
     assert ingest(workspace, api).status == "success"
     assert workspace.dbt("build", "--select", "tag:servicedesk").ok
     tickets_before = workspace.scalar("select count(*) from bronze_servicedesk.tickets")
-    boundary = workspace.scalar("select count(*) from bronze_servicedesk.tickets where updated_at = "
-                                "(select max(updated_at) from bronze_servicedesk.tickets)")
+    boundary = workspace.scalar(
+        "select count(*) from bronze_servicedesk.tickets where updated_at = "
+        "(select max(updated_at) from bronze_servicedesk.tickets)"
+    )
     changed = api.mutate(tickets=3, users=1, comments=2)["changed"]
 
     second = ingest(workspace, api)
@@ -107,14 +120,14 @@ def test_changed_records_are_fetched_alone_updated_in_place_and_snapshotted(work
     assert stored == served
 
     assert workspace.dbt("build", "--select", "tag:servicedesk").ok
-    versions = dict(workspace.query("select ticket_key, count(*) from snapshots.snap_servicedesk__tickets "
-                                    "group by ticket_key"))
+    versions = dict(
+        workspace.query("select ticket_key, count(*) from snapshots.snap_servicedesk__tickets group by ticket_key")
+    )
     assert all(versions[f"local:{ticket}"] == 2 for ticket in changed["tickets"])
     assert sum(1 for count in versions.values() if count > 1) == len(changed["tickets"])
 
 
-def test_a_change_within_the_same_second_as_the_cursor_is_not_missed(workspace: Workspace,
-                                                                     api: ServiceDeskAPI) -> None:
+def test_a_change_within_the_same_second_as_the_cursor_is_not_missed(workspace: Workspace, api: ServiceDeskAPI) -> None:
     assert ingest(workspace, api).status == "success"
     changed = api.mutate(tickets=1, same_timestamp=True)["changed"]["tickets"]
 
@@ -126,9 +139,13 @@ def test_a_change_within_the_same_second_as_the_cursor_is_not_missed(workspace: 
 
 
 def test_server_errors_and_rate_limits_are_retried(duckdb_workspace: Workspace, api: ServiceDeskAPI) -> None:
-    api.add_faults([{"path": "/api/v1/tickets", "status": 500, "count": 2},
-                    {"path": "/api/v1/comments", "status": 429, "retry_after": 1},
-                    {"path": "/api/v1/users", "delay": 3}])
+    api.add_faults(
+        [
+            {"path": "/api/v1/tickets", "status": 500, "count": 2},
+            {"path": "/api/v1/comments", "status": 429, "retry_after": 1},
+            {"path": "/api/v1/users", "delay": 3},
+        ]
+    )
 
     run = ingest(duckdb_workspace, api)
 
@@ -137,11 +154,13 @@ def test_server_errors_and_rate_limits_are_retried(duckdb_workspace: Workspace, 
     assert (numbers["tickets"]["retries"], numbers["comments"]["retries"]) == (2, 1)
     assert numbers["users"]["retries"] == 1  # the slow response timed out once
     assert duckdb_workspace.scalar("select count(*) from bronze_servicedesk.tickets") == len(
-        api_records(api, "tickets"))
+        api_records(api, "tickets")
+    )
 
 
-def test_unauthorised_fails_at_once_naming_endpoint_and_loads_nothing(workspace: Workspace,
-                                                                      api: ServiceDeskAPI) -> None:
+def test_unauthorised_fails_at_once_naming_endpoint_and_loads_nothing(
+    workspace: Workspace, api: ServiceDeskAPI
+) -> None:
     api.add_faults([{"path": "/api/v1/comments", "status": 401}])
 
     run = ingest(workspace, api)
@@ -150,18 +169,22 @@ def test_unauthorised_fails_at_once_naming_endpoint_and_loads_nothing(workspace:
     assert "/comments" in run.error and "401" in run.error and "permanent" in run.error
     assert "SOURCES__SERVICEDESK__LOCAL__TOKEN" in run.error
     for table in TABLES:  # tickets and users were fetched fine, but nothing of the failed run is visible
-        assert not workspace.warehouse.table_exists("bronze_servicedesk", table) or workspace.scalar(
-            f"select count(*) from bronze_servicedesk.{table}") == 0
-    assert workspace.query(f"select distinct status from ops.servicedesk_load_figures "
-                           f"where run_id = '{run.run_id}'") == [("failed",)]
+        assert (
+            not workspace.warehouse.table_exists("bronze_servicedesk", table)
+            or workspace.scalar(f"select count(*) from bronze_servicedesk.{table}") == 0
+        )
+    assert workspace.query(
+        f"select distinct status from ops.servicedesk_load_figures where run_id = '{run.run_id}'"
+    ) == [("failed",)]
     assert api.stats()["requests"].get("/api/v1/comments") == 1  # not retried
 
     again = ingest(workspace, api)
     assert again.status == "success" and figures(again)["tickets"]["inserted"] > 0
 
 
-def test_wrong_token_and_malformed_page_fail_with_clear_messages(duckdb_workspace: Workspace,
-                                                                 api: ServiceDeskAPI) -> None:
+def test_wrong_token_and_malformed_page_fail_with_clear_messages(
+    duckdb_workspace: Workspace, api: ServiceDeskAPI
+) -> None:
     wrong = ingest(duckdb_workspace, api, token="not-the-token")
     assert wrong.status == "failed" and "401" in wrong.error
 
@@ -180,12 +203,20 @@ def _table_contents(ws: Workspace) -> dict[str, list[tuple]]:
 
 
 def test_a_load_killed_midway_and_started_again_ends_like_an_uninterrupted_one(
-        workspace: Workspace, api: ServiceDeskAPI, tmp_path_factory: pytest.TempPathFactory) -> None:
+    workspace: Workspace, api: ServiceDeskAPI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     api.add_faults([{"path": "/api/v1/comments", "page": 2, "delay": 60}])
-    env = {**os.environ, "SOURCES__SERVICEDESK__LOCAL__BASE_URL": api.base_url,
-           "SOURCES__SERVICEDESK__LOCAL__TOKEN": TOKEN}
-    process = subprocess.Popen([sys.executable, "-m", "ingestion", "servicedesk", "--target", workspace.engine],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SOURCES__SERVICEDESK__LOCAL__BASE_URL": api.base_url,
+        "SOURCES__SERVICEDESK__LOCAL__TOKEN": TOKEN,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingestion", "servicedesk", "--target", workspace.engine],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while api.stats()["requests"].get("/api/v1/comments", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -203,17 +234,35 @@ def test_a_load_killed_midway_and_started_again_ends_like_an_uninterrupted_one(
 
 
 REDMINE_LIKE = {
-    "system": "redmine_like", "auth": {"type": "api_key", "name": "X-Redmine-API-Key"},
+    "system": "redmine_like",
+    "auth": {"type": "api_key", "name": "X-Redmine-API-Key"},
     "resource_defaults": {"endpoint": {"incremental": {"cursor_path": "updated_on", "start_param": "updated_on"}}},
     "resources": [
-        {"name": "issues", "entity": "tickets", "endpoint": {"path": "issues.json"},
-         "fields": {"updated_at": "updated_on", "requester_id": "author.id"}},
-        {"name": "journals", "entity": "comments", "endpoint": {"path": "issues/{resources.issues.id}.json"},
-         "include_from_parent": ["id"], "fields": {"ticket_id": "_issues_id"}},
-        {"name": "users", "entity": "users", "endpoint": {"path": "users.json", "incremental": {
-            "cursor_path": "author.updated"}}, "fields": {"updated_at": "author.updated"}},
-        {"name": "time_entries", "entity": "timesheets", "endpoint": "time_entries.json",
-         "fields": {"updated_at": "updated_on"}},
+        {
+            "name": "issues",
+            "entity": "tickets",
+            "endpoint": {"path": "issues.json"},
+            "fields": {"updated_at": "updated_on", "requester_id": "author.id"},
+        },
+        {
+            "name": "journals",
+            "entity": "comments",
+            "endpoint": {"path": "issues/{resources.issues.id}.json"},
+            "include_from_parent": ["id"],
+            "fields": {"ticket_id": "_issues_id"},
+        },
+        {
+            "name": "users",
+            "entity": "users",
+            "endpoint": {"path": "users.json", "incremental": {"cursor_path": "author.updated"}},
+            "fields": {"updated_at": "author.updated"},
+        },
+        {
+            "name": "time_entries",
+            "entity": "timesheets",
+            "endpoint": "time_entries.json",
+            "fields": {"updated_at": "updated_on"},
+        },
     ],
 }
 
@@ -221,20 +270,32 @@ REDMINE_LIKE = {
 def test_cursors_and_retry_counts_follow_the_declaration_not_one_systems_names() -> None:
     system = schema.validate(REDMINE_LIKE, "redmine_like.yml")
     cursors = {r.name: (cursor_path(system, r), cursor_column(system, r)) for r in system.resources}
-    assert cursors == {"issues": ("updated_on", "updated_at"), "journals": (None, None),
-                       "users": ("author.updated", "updated_at"), "time_entries": ("updated_on", "updated_at")}
+    assert cursors == {
+        "issues": ("updated_on", "updated_at"),
+        "journals": (None, None),
+        "users": ("author.updated", "updated_at"),
+        "time_entries": ("updated_on", "updated_at"),
+    }
     stats = RequestStats()
-    for name, path in (("issues", "issues.json"), ("journals", "issues/{resources.issues.id}.json"),
-                       ("time_entries", "time_entries.json")):
+    for name, path in (
+        ("issues", "issues.json"),
+        ("journals", "issues/{resources.issues.id}.json"),
+        ("time_entries", "time_entries.json"),
+    ):
         stats.declare(name, path)
-    for url in ("http://desk/redmine/issues.json?offset=25", "http://desk/redmine/issues/19.json?include=journals",
-                "http://desk/redmine/issues/20.json", "http://desk/redmine/time_entries.json"):
+    for url in (
+        "http://desk/redmine/issues.json?offset=25",
+        "http://desk/redmine/issues/19.json?include=journals",
+        "http://desk/redmine/issues/20.json",
+        "http://desk/redmine/time_entries.json",
+    ):
         stats.count_transient(url)
     assert dict(stats.transient) == {"issues": 1, "journals": 2, "time_entries": 1}  # not "19.json", "20.json"
 
 
-def test_a_deleted_ticket_is_marked_after_two_scans_and_a_missed_one_is_recovered(workspace: Workspace,
-                                                                                    api: ServiceDeskAPI) -> None:
+def test_a_deleted_ticket_is_marked_after_two_scans_and_a_missed_one_is_recovered(
+    workspace: Workspace, api: ServiceDeskAPI
+) -> None:
     assert ingest(workspace, api).status == "success"
     gone = api.mutate(deleted_tickets=2)["changed"]["deleted_tickets"]
     # a ticket bronze lost (as if a page had shifted under a concurrent change while the list was read)

@@ -19,18 +19,25 @@ DETAIL = BronzeTable("bronze_publications", "practice_detail", ("practice_code",
 
 def test_a_column_that_changes_type_lands_beside_the_old_one_and_a_lossless_widening_is_cast() -> None:
     known = {"practice_code": "text", "submission_date": "date", "mean_days": "double", "wait_days": "double"}
-    chunk = pa.table({
-        "practice_code": ["A1", "B2"],
-        "submission_date": ["2025-W18-4", "2025-W18-5"],  # dates now published as ISO weeks
-        "mean_days": pa.array([3, 4], pa.int64()),  # whole numbers this month: still a double column
-        "wait_days": pa.array([None, None], pa.string()),  # nothing published: typed as bronze holds it
-        "staff_role": ["GP", "Nurse"],  # new
-    })
+    chunk = pa.table(
+        {
+            "practice_code": ["A1", "B2"],
+            "submission_date": ["2025-W18-4", "2025-W18-5"],  # dates now published as ISO weeks
+            "mean_days": pa.array([3, 4], pa.int64()),  # whole numbers this month: still a double column
+            "wait_days": pa.array([None, None], pa.string()),  # nothing published: typed as bronze holds it
+            "staff_role": ["GP", "Nurse"],  # new
+        }
+    )
 
     conformed = conform(chunk, known)
 
-    assert conformed.column_names == ["practice_code", "submission_date__v_text", "mean_days", "wait_days",
-                                      "staff_role"]
+    assert conformed.column_names == [
+        "practice_code",
+        "submission_date__v_text",
+        "mean_days",
+        "wait_days",
+        "staff_role",
+    ]
     assert conformed.column("submission_date__v_text").to_pylist() == ["2025-W18-4", "2025-W18-5"]
     assert conformed.schema.field("mean_days").type == pa.float64()
     assert conformed.column("mean_days").to_pylist() == [3.0, 4.0]
@@ -71,11 +78,22 @@ def test_policy_defaults_and_per_table_overrides() -> None:
         suite.policy  # noqa: B018
 
 
-@pytest.mark.parametrize(("catalog_type", "expected"), [
-    ("VARCHAR", "text"), ("character varying", "text"), ("BIGINT", "bigint"), ("integer", "bigint"),
-    ("DOUBLE", "double"), ("double precision", "double"), ("DATE", "date"), ("BOOLEAN", "bool"),
-    ("TIMESTAMP WITH TIME ZONE", "timestamp"), ("timestamp with time zone", "timestamp"), ("numeric", "decimal"),
-])
+@pytest.mark.parametrize(
+    ("catalog_type", "expected"),
+    [
+        ("VARCHAR", "text"),
+        ("character varying", "text"),
+        ("BIGINT", "bigint"),
+        ("integer", "bigint"),
+        ("DOUBLE", "double"),
+        ("double precision", "double"),
+        ("DATE", "date"),
+        ("BOOLEAN", "bool"),
+        ("TIMESTAMP WITH TIME ZONE", "timestamp"),
+        ("timestamp with time zone", "timestamp"),
+        ("numeric", "decimal"),
+    ],
+)
 def test_catalog_types_are_named_alike_on_duckdb_and_postgres(catalog_type: str, expected: str) -> None:
     assert catalog.dlt_type(catalog_type) == expected
     assert type_expectation("c", expected)["meta"]["dlt_type"] == expected

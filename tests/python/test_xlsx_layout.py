@@ -37,14 +37,22 @@ def _rows(sheet: Worksheet, rows: dict[int, list[object]], column: int = 0) -> N
                 sheet.write(number - 1, column + offset, value)
 
 
-def _read(path: Path, layout: SheetLayout, sheet: str = "Table 3", chunk_rows: int = 50_000,
-          rejections: list[readers.Rejection] | None = None) -> tuple[pa.Table, list[int], TableReport]:
+def _read(
+    path: Path,
+    layout: SheetLayout,
+    sheet: str = "Table 3",
+    chunk_rows: int = 50_000,
+    rejections: list[readers.Rejection] | None = None,
+) -> tuple[pa.Table, list[int], TableReport]:
     """The table read (chunks concatenated), the first rows of the chunks, and the report; the report checked to
     account for every row under the header."""
     report = TableReport(sheet)
     workbook = readers.open_workbook(path, WHERE)
-    chunks = list(readers.read_xlsx_table(workbook, sheet, layout, WHERE, chunk_rows, path=path,
-                                          rejections=rejections, report=report))
+    chunks = list(
+        readers.read_xlsx_table(
+            workbook, sheet, layout, WHERE, chunk_rows, path=path, rejections=rejections, report=report
+        )
+    )
     table = pa.concat_tables([chunk for chunk, _ in chunks])
     assert report.rows_read == table.num_rows
     _assert_accounted(report)
@@ -63,30 +71,51 @@ def _assert_accounted(report: TableReport) -> None:
 GROUPS = {"North": (6, 5), "South": (12, 6), "East": (19, 5), "West": (25, 5), "Central": (31, 5)}  # first row, rows
 HIDDEN_ROW = 14  # inside South
 NOTE_ROW = 20  # "512.3 [note 3]" in East's payments
-FOOTNOTES = {38: "Source: Practice Payments Collection", 39: "Notes", 40: "1. Figures are provisional.",
-             41: "[note 3] Includes a late adjustment."}
+FOOTNOTES = {
+    38: "Source: Practice Payments Collection",
+    39: "Notes",
+    40: "1. Figures are provisional.",
+    41: "[note 3] Includes a late adjustment.",
+}
 
 
 def _presentation(sheet: Worksheet) -> None:
     sheet.merge_range("A1:E1", "Table 3: Practice payments by region, 2024-25")
     sheet.write("A2", "Source: Practice Payments Collection")
-    _rows(sheet, {4: ["Region", "Practice code", "Practice name", "Patients", "Payments (£) [note 1]"],
-                  5: [None, None, None, "(number)", "(£ thousands)"]})
+    _rows(
+        sheet,
+        {
+            4: ["Region", "Practice code", "Practice name", "Patients", "Payments (£) [note 1]"],
+            5: [None, None, None, "(number)", "(£ thousands)"],
+        },
+    )
     sheet.set_column("F:F", None, None, {"hidden": True})  # unrounded payments, no header
     practice = 0
     for region, (first, count) in GROUPS.items():
         for number in range(first, first + count):
             practice += 1
             payments: object = "512.3 [note 3]" if number == NOTE_ROW else round(100 + practice * 1.5, 1)
-            _rows(sheet, {number: [region if number == first else None, f"P{practice:03d}", f"Practice {practice}",
-                                   1000 + practice, payments, 100 + practice * 1.5 + 0.0123]})
+            _rows(
+                sheet,
+                {
+                    number: [
+                        region if number == first else None,
+                        f"P{practice:03d}",
+                        f"Practice {practice}",
+                        1000 + practice,
+                        payments,
+                        100 + practice * 1.5 + 0.0123,
+                    ]
+                },
+            )
     sheet.set_row(HIDDEN_ROW - 1, None, None, {"hidden": True})
     _rows(sheet, {number: [text] for number, text in FOOTNOTES.items()})
 
 
 def _presentation_rows() -> list[int]:
-    return [number for first, count in GROUPS.values() for number in range(first, first + count)
-            if number != HIDDEN_ROW]
+    return [
+        number for first, count in GROUPS.values() for number in range(first, first + count) if number != HIDDEN_ROW
+    ]
 
 
 def test_a_presentation_sheet_is_read_whole(tmp_path: Path) -> None:
@@ -96,12 +125,20 @@ def test_a_presentation_sheet_is_read_whole(tmp_path: Path) -> None:
     table, _, report = _read(path, layout)
 
     assert table.num_rows == 25
-    assert table.column_names == ["region", "practice_code", "practice_name", "patients", "payments", "_notes",
-                                  "_source_row"]  # the hidden column F is not there
+    assert table.column_names == [
+        "region",
+        "practice_code",
+        "practice_name",
+        "patients",
+        "payments",
+        "_notes",
+        "_source_row",
+    ]  # the hidden column F is not there
     assert table.column("_source_row").to_pylist() == _presentation_rows()
     regions = table.column("region").to_pylist()
-    assert regions == [region for region, (_, count) in GROUPS.items()
-                       for _ in range(count - (region == "South"))]  # filled down; South lost its hidden row
+    assert regions == [
+        region for region, (_, count) in GROUPS.items() for _ in range(count - (region == "South"))
+    ]  # filled down; South lost its hidden row
     assert "(number)" not in table.column("patients").to_pylist()  # the units row is not data
     by_row = {row["_source_row"]: row for row in table.to_pylist()}
     assert by_row[NOTE_ROW]["payments"] == "512.3" and by_row[NOTE_ROW]["_notes"] == "payments: [note 3]"
@@ -115,8 +152,12 @@ def test_a_presentation_sheet_is_read_whole(tmp_path: Path) -> None:
     assert report.skipped == {"units": 1, "hidden": 1, "blank": 6, "notes": 4}
     assert (report.first_data_row, report.table_end_row, report.last_sheet_row) == (6, 35, 41)
     assert report.notes_found == 1 and report.rows_read == 25
-    assert report.detected == {"header_row": "detected", "header_rows": "detected", "units_row": "detected",
-                               "table_end": "detected"}
+    assert report.detected == {
+        "header_row": "detected",
+        "header_rows": "detected",
+        "units_row": "detected",
+        "table_end": "detected",
+    }
 
 
 def test_without_note_markers_the_text_is_kept_and_there_is_no_notes_column(tmp_path: Path) -> None:
@@ -151,30 +192,48 @@ def test_an_unknown_fill_down_column_names_the_columns_there_are(tmp_path: Path)
 
 # --------------------------------------------------------------------------------------------- two-row headers
 
+
 def _two_row_header(sheet: Worksheet) -> None:
     sheet.write("A1", "Table 4: Patients and payments by practice")
     sheet.merge_range("A3:A4", "Region")
     sheet.write("B3", "Practice")
     sheet.merge_range("C3:D3", "Patients")
     sheet.merge_range("E3:F3", "Payments")
-    _rows(sheet, {4: [None, None, "Number", "Rate per 1,000", "2023-24", "2024-25"],
-                  5: ["North", "P001", 1200, 3.5, 100, 110], 6: ["North", "P002", 900, 2.5, 90, 95],
-                  8: ["Figures are provisional."]})
+    _rows(
+        sheet,
+        {
+            4: [None, None, "Number", "Rate per 1,000", "2023-24", "2024-25"],
+            5: ["North", "P001", 1200, 3.5, 100, 110],
+            6: ["North", "P002", 900, 2.5, 90, 95],
+            8: ["Figures are provisional."],
+        },
+    )
 
 
 def test_a_two_row_header_with_merged_group_labels_is_joined(tmp_path: Path) -> None:
     path = _book(tmp_path / "two.xlsx", _two_row_header)
     table, _, report = _read(path, SheetLayout())
-    assert table.column_names == ["region", "practice", "patients_number", "patients_rate_per_1_000",
-                                  "payments_2023_24", "payments_2024_25", "_source_row"]
+    assert table.column_names == [
+        "region",
+        "practice",
+        "patients_number",
+        "patients_rate_per_1_000",
+        "payments_2023_24",
+        "payments_2024_25",
+        "_source_row",
+    ]
     assert table.column("payments_2024_25").to_pylist() == ["110", "95"]
     assert report.header_rows == [3, 4] and report.detected["header_rows"] == "detected"
     assert report.skipped == {"blank": 1, "notes": 1}
 
 
 def test_a_declared_two_row_header_without_merges_joins_column_by_column(tmp_path: Path) -> None:
-    path = _book(tmp_path / "plain.xlsx", lambda sheet: _rows(sheet, {
-        2: ["Code", "Patients", None, "Wait"], 3: [None, "Number", "Rate", "(days)"], 4: ["A", 1, 2, 3]}))
+    path = _book(
+        tmp_path / "plain.xlsx",
+        lambda sheet: _rows(
+            sheet, {2: ["Code", "Patients", None, "Wait"], 3: [None, "Number", "Rate", "(days)"], 4: ["A", 1, 2, 3]}
+        ),
+    )
     table, _, report = _read(path, SheetLayout(header_row=2, header_rows=2))
     # without a merge, a blank upper cell does not take the text on its left
     assert table.column_names == ["code", "patients_number", "rate", "wait_days", "_source_row"]
@@ -183,9 +242,9 @@ def test_a_declared_two_row_header_without_merges_joins_column_by_column(tmp_pat
 
 def test_merged_cells_in_a_one_row_header_over_a_units_row_stay_one_row(tmp_path: Path) -> None:
     def build(sheet: Worksheet) -> None:
-        _rows(sheet, {1: ["Table 5"], 3: ["Code", "Name"], 4: [None, None, "(number)", "(£000s)"],
-                      5: ["A", "x", 1, 2]})
+        _rows(sheet, {1: ["Table 5"], 3: ["Code", "Name"], 4: [None, None, "(number)", "(£000s)"], 5: ["A", "x", 1, 2]})
         sheet.merge_range("C3:D3", "Payments")
+
     table, _, report = _read(_book(tmp_path / "units.xlsx", build), SheetLayout())
     assert table.column_names == ["code", "name", "payments", "column_4", "_source_row"]
     assert report.header_rows == [3] and report.units == {"payments": "(number)", "column_4": "(£000s)"}
@@ -193,10 +252,23 @@ def test_merged_cells_in_a_one_row_header_over_a_units_row_stay_one_row(tmp_path
 
 # -------------------------------------------------------------------------------------------------- table ends
 
+
 def _end_sheet(sheet: Worksheet) -> None:
-    _rows(sheet, {1: ["Code", "Value"], 2: ["A", 1], 3: ["B", 2], 5: ["C", 3], 6: ["D", 4],
-                  8: ["Source: the collection"], 10: ["Total", 10], 11: ["Mean", 2.5], 12: ["Max", 4],
-                  15: ["Min", 1]})
+    _rows(
+        sheet,
+        {
+            1: ["Code", "Value"],
+            2: ["A", 1],
+            3: ["B", 2],
+            5: ["C", 3],
+            6: ["D", 4],
+            8: ["Source: the collection"],
+            10: ["Total", 10],
+            11: ["Mean", 2.5],
+            12: ["Max", 4],
+            15: ["Min", 1],
+        },
+    )
 
 
 def test_rows_below_the_end_that_are_not_notes_fail_naming_them(tmp_path: Path) -> None:
@@ -210,8 +282,12 @@ def test_rows_below_the_end_that_are_not_notes_fail_naming_them(tmp_path: Path) 
 
 
 def test_one_blank_row_inside_a_table_does_not_end_it(tmp_path: Path) -> None:
-    path = _book(tmp_path / "gap.xlsx", lambda sheet: _rows(sheet, {
-        1: ["Code", "Value"], 2: ["A", 1], 4: ["B", 2], 5: ["C", 3], 7: ["Note: provisional"]}))
+    path = _book(
+        tmp_path / "gap.xlsx",
+        lambda sheet: _rows(
+            sheet, {1: ["Code", "Value"], 2: ["A", 1], 4: ["B", 2], 5: ["C", 3], 7: ["Note: provisional"]}
+        ),
+    )
     table, _, report = _read(path, SheetLayout())
     assert table.column("_source_row").to_pylist() == [2, 4, 5]
     assert report.skipped == {"blank": 2, "notes": 1} and report.table_end_row == 5
@@ -243,11 +319,24 @@ def test_table_end_last_row(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ two tables, a range
 
+
 def _two_tables(sheet: Worksheet) -> None:
-    _rows(sheet, {1: ["Table 6a: by region"], 3: ["Region", "Practices", "Patients"], 4: ["North", 3, 900],
-                  5: ["South", 2, 700], 6: ["East", 4, 1100], 8: ["Table 6b: by practice"],
-                  9: ["Practice code", "Patients"], 10: ["P1", 300], 11: ["P2", 200], 12: ["P3", 400],
-                  14: ["Source: the collection"]})
+    _rows(
+        sheet,
+        {
+            1: ["Table 6a: by region"],
+            3: ["Region", "Practices", "Patients"],
+            4: ["North", 3, 900],
+            5: ["South", 2, 700],
+            6: ["East", 4, 1100],
+            8: ["Table 6b: by practice"],
+            9: ["Practice code", "Patients"],
+            10: ["P1", 300],
+            11: ["P2", 200],
+            12: ["P3", 400],
+            14: ["Source: the collection"],
+        },
+    )
 
 
 def test_the_second_table_of_a_sheet_by_header_text(tmp_path: Path) -> None:
@@ -266,25 +355,45 @@ def test_both_tables_of_a_sheet_by_range(tmp_path: Path) -> None:
     assert first.column("region").to_pylist() == ["North", "South", "East"]
     assert report.last_sheet_row == 6 and report.skipped == {}  # rows below the range are not counted
     second, _, report = _read(path, SheetLayout(range="A9:B14"))
-    assert second.column("practice_code").to_pylist() == ["P1", "P2", "P3"] and report.skipped == {"blank": 1,
-                                                                                                   "notes": 1}
+    assert second.column("practice_code").to_pylist() == ["P1", "P2", "P3"] and report.skipped == {
+        "blank": 1,
+        "notes": 1,
+    }
     with pytest.raises(IngestionError, match="rows 9-12 below the table's end at row 6 are not notes"):
         _read(path, SheetLayout(header_text="Region"))  # without a range, table 6b is under table 6a's end
 
 
 def test_a_range_leaves_out_columns_outside_it(tmp_path: Path) -> None:
-    path = _book(tmp_path / "side.xlsx", lambda sheet: _rows(sheet, {
-        2: ["Code", "Value", None, "Other", "Side"], 3: ["A", 1, None, "x", 9], 4: ["B", 2, None, "y", 8]}))
+    path = _book(
+        tmp_path / "side.xlsx",
+        lambda sheet: _rows(
+            sheet, {2: ["Code", "Value", None, "Other", "Side"], 3: ["A", 1, None, "x", 9], 4: ["B", 2, None, "y", 8]}
+        ),
+    )
     table, _, _ = _read(path, SheetLayout(range="D2:E4"))
     assert table.to_pydict() == {"other": ["x", "y"], "side": ["9", "8"], "_source_row": [3, 4]}
 
 
 # --------------------------------------------------------------------------------------------------- chunks
 
+
 def test_fill_down_carries_across_chunks_and_separators(tmp_path: Path) -> None:
-    path = _book(tmp_path / "chunks.xlsx", lambda sheet: _rows(sheet, {
-        1: ["Region", "Code", "Value"], 2: ["North", "a", 1], 3: [None, "b", 2], 4: [None, "c", 3],
-        5: [None, "d", 4], 7: ["South", "e", 5], 8: [None, "f", 6], 9: [None, "g", 7]}))
+    path = _book(
+        tmp_path / "chunks.xlsx",
+        lambda sheet: _rows(
+            sheet,
+            {
+                1: ["Region", "Code", "Value"],
+                2: ["North", "a", 1],
+                3: [None, "b", 2],
+                4: [None, "c", 3],
+                5: [None, "d", 4],
+                7: ["South", "e", 5],
+                8: [None, "f", 6],
+                9: [None, "g", 7],
+            },
+        ),
+    )
     table, firsts, report = _read(path, SheetLayout(fill_down=("region",)), chunk_rows=3)
     assert firsts == [2, 5, 9]
     assert table.column("region").to_pylist() == ["North"] * 4 + ["South"] * 3
@@ -297,6 +406,7 @@ def test_error_cells_keep_their_text_in_a_presentation_sheet(tmp_path: Path) -> 
         _presentation(sheet)
         sheet.write_formula("E7", "=1/0", None, "#DIV/0!")
         sheet.write_formula("F8", "=1/0", None, "#DIV/0!")  # in the hidden column: not loaded, not flagged
+
     rejections: list[readers.Rejection] = []
     table, _, _ = _read(_book(tmp_path / "errors.xlsx", build), SheetLayout(note_markers=NOTES), rejections=rejections)
     assert table.column("payments").to_pylist()[1] == "#DIV/0!"
@@ -304,6 +414,7 @@ def test_error_cells_keep_their_text_in_a_presentation_sheet(tmp_path: Path) -> 
 
 
 # ------------------------------------------------------------------------------------------ XML facts, rules
+
 
 def test_sheet_facts_find_hidden_rows_columns_and_merges_with_any_prefix(tmp_path: Path) -> None:
     path = _book(tmp_path / "facts.xlsx", _presentation)
@@ -322,11 +433,25 @@ def test_sheet_facts_find_hidden_rows_columns_and_merges_with_any_prefix(tmp_pat
     assert readers.sheet_error_cells(path, "Table 3", WHERE) == {}
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("(thousands)", True), ("(£ thousands)", True), ("(number)", True), ("(%)", True), ("£000s", True),
-    ("%", True), ("per cent", True), ("Rate per 1,000", True), ("number", True), ("£", True), ("days", True),
-    ("Region", False), ("North East", False), ("Practice code", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(thousands)", True),
+        ("(£ thousands)", True),
+        ("(number)", True),
+        ("(%)", True),
+        ("£000s", True),
+        ("%", True),
+        ("per cent", True),
+        ("Rate per 1,000", True),
+        ("number", True),
+        ("£", True),
+        ("days", True),
+        ("Region", False),
+        ("North East", False),
+        ("Practice code", False),
+    ],
+)
 def test_units_vocabulary(text: str, expected: bool) -> None:
     assert looks_like_units(text) is expected
 
@@ -339,9 +464,14 @@ def test_units_and_note_rows() -> None:
 
 def test_end_tracker_separator_then_end() -> None:
     tracker = EndTracker(TableEnd())
-    steps = [tracker.step(2, empty=False, note=False), tracker.step(3, empty=True, note=False),
-             tracker.step(4, empty=False, note=False), tracker.step(5, empty=True, note=False),
-             tracker.step(6, empty=False, note=True), tracker.step(7, empty=False, note=False)]
+    steps = [
+        tracker.step(2, empty=False, note=False),
+        tracker.step(3, empty=True, note=False),
+        tracker.step(4, empty=False, note=False),
+        tracker.step(5, empty=True, note=False),
+        tracker.step(6, empty=False, note=True),
+        tracker.step(7, empty=False, note=False),
+    ]
     assert steps == ["read", "blank", "read", "blank", "notes", "not_notes"] and tracker.last_read == 4
 
 
@@ -350,17 +480,33 @@ def test_sheets_are_classified(tmp_path: Path) -> None:
     book = xlsxwriter.Workbook(str(path))
     cover = book.add_worksheet("Front")
     _rows(cover, {1: ["Practice Payments, 2024-25"], 3: ["Published", "1 May 2025"], 4: ["Contact", "x@y.org"]})
-    _rows(book.add_worksheet("Title page"), {1: ["Practice Payments, England"], 3: ["Published: 1 May 2025"],
-                                             4: ["Status: official statistics"], 5: ["Contact: x@y.org"]})
+    _rows(
+        book.add_worksheet("Title page"),
+        {
+            1: ["Practice Payments, England"],
+            3: ["Published: 1 May 2025"],
+            4: ["Status: official statistics"],
+            5: ["Contact: x@y.org"],
+        },
+    )
     notes = book.add_worksheet("Background")
     _rows(notes, {1: ["About these figures"], 2: ["Payments are in pounds."], 3: ["Rates are per 1,000."]})
     _presentation(book.add_worksheet("Table 3"))
-    _rows(book.add_worksheet("Contents"), {1: ["Sheet", "Title"], 2: ["Table 3", "Payments"],
-                                           3: ["Table 4", "Patients"], 4: ["Table 5", "Other"]})
+    _rows(
+        book.add_worksheet("Contents"),
+        {1: ["Sheet", "Title"], 2: ["Table 3", "Payments"], 3: ["Table 4", "Patients"], 4: ["Table 5", "Other"]},
+    )
     _rows(book.add_worksheet("Sheet5"), {7: [42]})
     book.add_worksheet("Empty")
     book.close()
     workbook = readers.open_workbook(path, WHERE)
     kinds = {sheet: readers.classify_sheet(workbook, sheet, path) for sheet in workbook.sheet_names}
-    assert kinds == {"Front": "cover", "Title page": "cover", "Background": "notes", "Table 3": "table",
-                     "Contents": "notes", "Sheet5": "junk", "Empty": "junk"}
+    assert kinds == {
+        "Front": "cover",
+        "Title page": "cover",
+        "Background": "notes",
+        "Table 3": "table",
+        "Contents": "notes",
+        "Sheet5": "junk",
+        "Empty": "junk",
+    }

@@ -15,8 +15,8 @@ import pytest
 from psycopg2 import sql
 
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
-from ingestion.sample import payments
-from ingestion.sample import publications as sample
+from ingestion.devtools.sample import payments
+from ingestion.devtools.sample import publications as sample
 from ingestion.sources.publications.settings import load_publications
 from ingestion.transform import DbtResult, run_dbt
 from ingestion.warehouse import Warehouse, cursor
@@ -27,8 +27,14 @@ PG_USER = os.environ.get("PGUSER", "postgres")
 
 
 def _admin_connection():
-    connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5,
-                                  password=os.environ.get("PGPASSWORD") or None)
+    connection = psycopg2.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        dbname="postgres",
+        connect_timeout=5,
+        password=os.environ.get("PGPASSWORD") or None,
+    )
     connection.autocommit = True
     return connection
 
@@ -78,8 +84,7 @@ class Workspace:
         if self.engine == "postgres" and not self.keep_database:
             admin = _admin_connection()
             with admin.cursor() as cursor:
-                cursor.execute(sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(self.database)))
+                cursor.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.database)))
             admin.close()
 
     # helpers a test reads like prose ---------------------------------------------------------------------------
@@ -96,11 +101,19 @@ class Workspace:
         """Load the monthly publication's periods (and, once, the annual one, which silver and gold also need)."""
         declared = load_publications()
         if (self.data_dir / "publications" / payments.PUBLICATION).is_dir():
-            run = ingest_publication(declared[payments.PUBLICATION], self.warehouse, f"test-{uuid.uuid4().hex[:6]}",
-                                     progress=lambda _: None)
+            run = ingest_publication(
+                declared[payments.PUBLICATION], self.warehouse, f"test-{uuid.uuid4().hex[:6]}", progress=lambda _: None
+            )
             assert not run.failed, [period.error for period in run.failed]
-        return ingest_publication(declared["practice_submissions"], self.warehouse, f"test-{uuid.uuid4().hex[:6]}",
-                                  first, last, progress=lambda _: None, force=force)
+        return ingest_publication(
+            declared["practice_submissions"],
+            self.warehouse,
+            f"test-{uuid.uuid4().hex[:6]}",
+            first,
+            last,
+            progress=lambda _: None,
+            force=force,
+        )
 
     def dbt(self, *args: str) -> DbtResult:
         return run_dbt(list(args), self.warehouse, echo=False)
@@ -133,6 +146,10 @@ class Workspace:
         return dict(self.query(f"select _period, count(*) from bronze_publications.{table} group by _period"))
 
     def columns(self, schema: str, table: str) -> list[str]:
-        return [row[0] for row in self.query(
-            "select column_name from information_schema.columns "
-            f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position")]
+        return [
+            row[0]
+            for row in self.query(
+                "select column_name from information_schema.columns "
+                f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"
+            )
+        ]

@@ -62,13 +62,22 @@ class Part:
     def manifest_row(self, run_id: str, publication: str, period: str, status: str) -> dict:
         absent = self.classification == "absent"
         return {
-            "run_id": run_id, "publication": publication, "period": period, "file_name": self.file.name,
-            "file_location": self.file.location, "file_sha256": None if absent else self.file.sha256,
-            "file_size_bytes": None if absent else self.file.size_bytes, "part_kind": self.kind,
-            "part_name": self.name, "classification": self.classification,
+            "run_id": run_id,
+            "publication": publication,
+            "period": period,
+            "file_name": self.file.name,
+            "file_location": self.file.location,
+            "file_sha256": None if absent else self.file.sha256,
+            "file_size_bytes": None if absent else self.file.size_bytes,
+            "part_kind": self.kind,
+            "part_name": self.name,
+            "classification": self.classification,
             "bronze_table": self.spec.table if self.spec else None,
-            "row_count": self.rows if self.spec else None, "columns": ",".join(self.header) or None,
-            "status": status, "name_rule": self.rule, **_report_columns(self.report),
+            "row_count": self.rows if self.spec else None,
+            "columns": ",".join(self.header) or None,
+            "status": status,
+            "name_rule": self.rule,
+            **_report_columns(self.report),
         }
 
 
@@ -76,12 +85,22 @@ def _report_columns(report: TableReport | None) -> dict:
     """The manifest's account of a sheet: its layout (declared or detected) and every skipped row by reason."""
     if report is None:
         return {}
-    layout = {"header_rows": report.header_rows, "units_row": report.units_row, "units": report.units,
-              "hidden_columns": report.hidden_columns, "hidden_rows": report.hidden_rows,
-              "first_data_row": report.first_data_row, "detected": report.detected,
-              "notes_found": report.notes_found}
-    return {"layout": json.dumps(layout, ensure_ascii=False), "rows_skipped": json.dumps(report.skipped),
-            "table_end_row": report.table_end_row, "last_sheet_row": report.last_sheet_row}
+    layout = {
+        "header_rows": report.header_rows,
+        "units_row": report.units_row,
+        "units": report.units,
+        "hidden_columns": report.hidden_columns,
+        "hidden_rows": report.hidden_rows,
+        "first_data_row": report.first_data_row,
+        "detected": report.detected,
+        "notes_found": report.notes_found,
+    }
+    return {
+        "layout": json.dumps(layout, ensure_ascii=False),
+        "rows_skipped": json.dumps(report.skipped),
+        "table_end_row": report.table_end_row,
+        "last_sheet_row": report.last_sheet_row,
+    }
 
 
 @dataclass
@@ -137,20 +156,27 @@ def resolve_name(location: str, rules: list[str], where: dict) -> tuple[str, str
             matched.setdefault(rule, rule)
     if len(matched) > 1:
         listing = ", ".join(f"{name} (by {rule!r})" for name, rule in matched.items())
-        raise IngestionError(f"{len(matched)} files match the one declared file {rules[0]!r}: {listing}; make the "
-                             "name rules match exactly one (or add a per-period override)", **where)
+        raise IngestionError(
+            f"{len(matched)} files match the one declared file {rules[0]!r}: {listing}; make the "
+            "name rules match exactly one (or add a per-period override)",
+            **where,
+        )
     return next(iter(matched.items()), None)
 
 
-def _fetch(publication: Publication, file_spec: FileSpec, period: str, location: str,
-           cache_dir: Path) -> tuple[files.ReleaseFile, str]:
+def _fetch(
+    publication: Publication, file_spec: FileSpec, period: str, location: str, cache_dir: Path
+) -> tuple[files.ReleaseFile, str]:
     """The period's file for ``file_spec`` and the name rule it matched; FileMissing when none matches."""
     rules = file_spec.file_names(period, publication.calendar)
     where = {"publication": publication.name, "period": period, "file": rules[0]}
     globs = [rule for rule in rules if files.GLOB.search(rule)]
     if globs and files.is_url(location):
-        raise IngestionError(f"name rule {globs[0]!r} is a glob, and a folder over http(s) cannot be listed "
-                             f"({location}); give the exact names, as a list of alternatives", **where)
+        raise IngestionError(
+            f"name rule {globs[0]!r} is a glob, and a folder over http(s) cannot be listed "
+            f"({location}); give the exact names, as a list of alternatives",
+            **where,
+        )
     fetch = functools.partial(files.fetch, location, cache_dir=cache_dir, publication=publication.name, period=period)
     if not files.is_url(location):  # a folder: list it once, match every rule
         found = resolve_name(location, rules, where)
@@ -188,14 +214,24 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
         except FileMissing as error:
             if file_spec.optional:
                 name = file_spec.file_name(period, publication.calendar)
-                parts.append(Part(files.ReleaseFile(name, location, Path(name), "", 0), "file", name, "absent",
-                                  file_spec=file_spec, rule=", ".join(file_spec.file_names(period,
-                                                                                           publication.calendar))))
+                parts.append(
+                    Part(
+                        files.ReleaseFile(name, location, Path(name), "", 0),
+                        "file",
+                        name,
+                        "absent",
+                        file_spec=file_spec,
+                        rule=", ".join(file_spec.file_names(period, publication.calendar)),
+                    )
+                )
             else:
                 missing.append(error)
     if missing and not fetched:
-        raise NotPublished(f"none of the period's {len(missing)} declared files is there ({location})",
-                           publication=publication.name, period=period)
+        raise NotPublished(
+            f"none of the period's {len(missing)} declared files is there ({location})",
+            publication=publication.name,
+            period=period,
+        )
     if missing:
         raise missing[0]  # some files of the release are there, this one is not: a broken release
     for file_spec, release, rule in fetched:
@@ -220,9 +256,11 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
         for declared in file_spec.parts:  # junk that matches the glob (__MACOSX/._region_1.csv) is no table
             if declared.role == "table" and not any(declared.matches(n) for n in tables):
                 listing = ", ".join(names) or "nothing"
-                raise IngestionError(f"no {kind} matches {declared.match!r} (declared for table "
-                                     f"{declared.spec.table if declared.spec else '?'}); the file holds: {listing}",
-                                     **where)
+                raise IngestionError(
+                    f"no {kind} matches {declared.match!r} (declared for table "
+                    f"{declared.spec.table if declared.spec else '?'}); the file holds: {listing}",
+                    **where,
+                )
     taken = {release.name for _, release, _ in fetched}
     unexpected = [n for n in files.local_folder_names(location) if n not in taken]
     return PeriodPlan(publication, period, parts, unexpected)
@@ -250,8 +288,14 @@ def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int, loa
     return table
 
 
-_ARROW_TYPES = {"text": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(),
-                "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC")}
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
 _SAFE_WIDENING = {("double", "bigint"), ("text", "bigint"), ("text", "double"), ("text", "bool"), ("text", "date")}
 
 
@@ -285,18 +329,28 @@ def _read_part(part: Part, where: dict, rejections: list[readers.Rejection]) -> 
     if part.kind == "sheet":
         workbook = readers.open_workbook(part.file.path, where)
         part.report = TableReport(part.name)
-        yield from readers.read_xlsx_table(workbook, part.name, spec.layout, where, path=part.file.path,
-                                           rejections=rejections, report=part.report)
+        yield from readers.read_xlsx_table(
+            workbook, part.name, spec.layout, where, path=part.file.path, rejections=rejections, report=part.report
+        )
     elif part.kind == "member":
-        yield from readers.read_zip_member_batches(part.file.path, part.name, part.file_spec.max_member_bytes,
-                                                   spec.types, where, encoding=spec.encoding, rejections=rejections)
+        yield from readers.read_zip_member_batches(
+            part.file.path,
+            part.name,
+            part.file_spec.max_member_bytes,
+            spec.types,
+            where,
+            encoding=spec.encoding,
+            rejections=rejections,
+        )
     else:
-        yield from readers.read_csv_batches(part.file.path, spec.types, where, encoding=spec.encoding,
-                                            rejections=rejections)
+        yield from readers.read_csv_batches(
+            part.file.path, spec.types, where, encoding=spec.encoding, rejections=rejections
+        )
 
 
-def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime,
-                known: dict[str, str]) -> Iterator[pa.Table]:
+def _table_rows(
+    plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime, known: dict[str, str]
+) -> Iterator[pa.Table]:
     total = rejected = 0
     for part in plan.table_parts(table.table):
         where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
@@ -308,9 +362,18 @@ def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime,
             yield _with_metadata(chunk, part, plan.period, first_row, loaded_at)
         total += part.rows
         rejected += sum(r.disposition == "rejected" for r in rejections)
-        plan.quarantine += [asdict(r) | {"bronze_table": table.table, "file_name": part.file.name,
-                                         "part_name": part.name, "source_row": r.row, "column_name": r.column,
-                                         "raw_value": r.value} for r in rejections]
+        plan.quarantine += [
+            asdict(r)
+            | {
+                "bronze_table": table.table,
+                "file_name": part.file.name,
+                "part_name": part.name,
+                "source_row": r.row,
+                "column_name": r.column,
+                "raw_value": r.value,
+            }
+            for r in rejections
+        ]
     if total == 0:
         # A declared table with no rows is almost always a broken release; replacing the period with nothing would
         # delete what was loaded before, so fail and keep it.
@@ -318,28 +381,36 @@ def _table_rows(plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime,
         parts = plan.table_parts(table.table)
         files_ = sorted({part.file.name for part in parts})
         named = [part.name for part in parts if part.kind != "file"]
-        raise IngestionError(f"table {table.table} got no data rows{detail}; the rows loaded earlier for this period "
-                             "are kept", publication=plan.publication.name, period=plan.period,
-                             file=", ".join(files_) or None, part=", ".join(named) or None)
+        raise IngestionError(
+            f"table {table.table} got no data rows{detail}; the rows loaded earlier for this period are kept",
+            publication=plan.publication.name,
+            period=plan.period,
+            file=", ".join(files_) or None,
+            part=", ".join(named) or None,
+        )
 
 
-def table_resources(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
-                    known_types: dict[str, dict[str, str]] | None = None) -> list[DltResource]:
+def table_resources(
+    plan: PeriodPlan, loaded_at: dt.datetime | None = None, known_types: dict[str, dict[str, str]] | None = None
+) -> list[DltResource]:
     """One resource per bronze table of the period, each replacing its incoming table (the period is published
     from there). ``known_types``: table -> column -> dlt type of what bronze holds already (see :func:`conform`)."""
     loaded_at, known_types = loaded_at or dt.datetime.now(dt.UTC), known_types or {}
     return [
         dlt.resource(
-            _table_rows(plan, table, loaded_at, dict(known_types.get(table.table, {}))), name=table.table,
+            _table_rows(plan, table, loaded_at, dict(known_types.get(table.table, {}))),
+            name=table.table,
             max_table_nesting=0,
-            write_disposition="replace", columns=METADATA_COLUMNS,
+            write_disposition="replace",
+            columns=METADATA_COLUMNS,
         )
         for table in plan.tables()
     ]
 
 
-def publication_source(plan: PeriodPlan, loaded_at: dt.datetime | None = None,
-                       known_types: dict[str, dict[str, str]] | None = None) -> dlt.sources.DltSource:
+def publication_source(
+    plan: PeriodPlan, loaded_at: dt.datetime | None = None, known_types: dict[str, dict[str, str]] | None = None
+) -> dlt.sources.DltSource:
     """The dlt source for one period of one publication; its schema is named after the publication."""
     source = dlt.source(table_resources, name=plan.publication.name, max_table_nesting=0)
     return source(plan, loaded_at, known_types)

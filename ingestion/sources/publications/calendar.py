@@ -27,8 +27,12 @@ NOTATION = {
     Frequency.FINANCIAL_YEAR: ("YYYY-YY", re.compile(r"^(?P<year>\d{4})-(?P<next>\d{2})$")),
 }
 
-EXAMPLE = {Frequency.MONTHLY: "2025-03", Frequency.QUARTERLY: "2025-Q1", Frequency.ANNUAL: "2025",
-           Frequency.FINANCIAL_YEAR: "2016-17"}
+EXAMPLE = {
+    Frequency.MONTHLY: "2025-03",
+    Frequency.QUARTERLY: "2025-Q1",
+    Frequency.ANNUAL: "2025",
+    Frequency.FINANCIAL_YEAR: "2016-17",
+}
 
 
 class PeriodError(ValueError):
@@ -53,16 +57,19 @@ class Calendar:
         match = NOTATION[self.frequency][1].match(str(period))
         if not match:
             article = "an" if self.frequency[0] in "aeiou" else "a"
-            raise PeriodError(f"period {period!r} is not {article} {self.frequency} period of the form {self.notation} "
-                              f"(for example {EXAMPLE[self.frequency]})")
+            raise PeriodError(
+                f"period {period!r} is not {article} {self.frequency} period of the form {self.notation} "
+                f"(for example {EXAMPLE[self.frequency]})"
+            )
         year = int(match["year"])
         if self.frequency is Frequency.MONTHLY:
             return year * 12 + int(match["month"]) - 1
         if self.frequency is Frequency.QUARTERLY:
             return year * 4 + int(match["quarter"]) - 1
         if self.frequency is Frequency.FINANCIAL_YEAR and int(match["next"]) != (year + 1) % 100:
-            raise PeriodError(f"period {period!r} is not a financial year: {year}-{(year + 1) % 100:02d} follows "
-                              f"{year}")
+            raise PeriodError(
+                f"period {period!r} is not a financial year: {year}-{(year + 1) % 100:02d} follows {year}"
+            )
         return year
 
     def label(self, index: int) -> str:

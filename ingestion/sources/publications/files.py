@@ -53,16 +53,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(location: str, name: str, cache_dir: Path, *, publication: str, period: str,
-          timeout: float = 60.0) -> ReleaseFile:
+def fetch(
+    location: str, name: str, cache_dir: Path, *, publication: str, period: str, timeout: float = 60.0
+) -> ReleaseFile:
     """The file ``name`` in folder or URL ``location``; a URL is streamed into ``cache_dir`` first."""
     where = {"publication": publication, "period": period, "file": name}
     if not is_url(location):
         path = paths.resolve(location) / name
         if not path.is_file():
             present = sorted(p.name for p in path.parent.iterdir() if p.is_file()) if path.parent.is_dir() else []
-            holds = f"; the folder holds: {', '.join(present)}" if present else (
-                "; the folder is empty" if path.parent.is_dir() else "; the folder does not exist")
+            holds = (
+                f"; the folder holds: {', '.join(present)}"
+                if present
+                else ("; the folder is empty" if path.parent.is_dir() else "; the folder does not exist")
+            )
             raise FileMissing(f"file not found at {path}{holds}", **where)
         return ReleaseFile(name, str(path), path, sha256_of(path), path.stat().st_size)
 
@@ -98,8 +102,10 @@ def local_folder_names(location: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------- CSV text
 
-def utf8_file(chunks: Iterator[bytes], where: dict, encoding: str | None, stack: ExitStack,
-              original: Path | None) -> Path:
+
+def utf8_file(
+    chunks: Iterator[bytes], where: dict, encoding: str | None, stack: ExitStack, original: Path | None
+) -> Path:
     """A UTF-8 file with the text of ``chunks``: ``original`` itself when it is UTF-8 already, else a temporary file
     written chunk by chunk (transcoded from ``encoding``). Refuses an empty or binary file, and a file that is not
     UTF-8 when no encoding is declared (naming the likely one)."""
@@ -123,13 +129,19 @@ def utf8_file(chunks: Iterator[bytes], where: dict, encoding: str | None, stack:
         return _write(stack, rest, None, where)
     wide = codec.startswith(("utf-16", "utf-32"))
     if wide and b"\x00" not in head:
-        raise IngestionError(f"the file is declared as encoding {encoding} but it is not: its text has no zero "
-                             "bytes, which UTF-16 and UTF-32 text always has; check `encoding` for this file in "
-                             "publications.yml", **where)
+        raise IngestionError(
+            f"the file is declared as encoding {encoding} but it is not: its text has no zero "
+            "bytes, which UTF-16 and UTF-32 text always has; check `encoding` for this file in "
+            "publications.yml",
+            **where,
+        )
     if not wide and _is_utf8(head):
-        raise IngestionError(f"the file is declared as encoding {encoding} but its text is UTF-8 (with non-ASCII "
-                             "characters that would be misread): remove `encoding` from its entry in "
-                             "publications.yml", **where)
+        raise IngestionError(
+            f"the file is declared as encoding {encoding} but its text is UTF-8 (with non-ASCII "
+            "characters that would be misread): remove `encoding` from its entry in "
+            "publications.yml",
+            **where,
+        )
     return _write(stack, rest, codec, where)
 
 
@@ -147,9 +159,12 @@ def _write(stack: ExitStack, chunks: Iterable[bytes], codec: str | None, where: 
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as error:
                 at = line + chunk[: max(error.start, 0)].count(b"\n")
-                raise IngestionError(f"cannot decode the file as its declared encoding {codec}: byte "
-                                     f"{chunk[error.start:error.start + 1].hex()} near line {at} is not {codec}; "
-                                     "check `encoding` for this file in publications.yml", **where) from error
+                raise IngestionError(
+                    f"cannot decode the file as its declared encoding {codec}: byte "
+                    f"{chunk[error.start : error.start + 1].hex()} near line {at} is not {codec}; "
+                    "check `encoding` for this file in publications.yml",
+                    **where,
+                ) from error
             if first and text:
                 text, first = text.removeprefix("\ufeff"), False
             line += text.count("\n")
@@ -163,8 +178,11 @@ def bounded(stream: BinaryIO, limit: int, where: dict) -> Iterator[bytes]:
     while chunk := stream.read(CHUNK):
         total += len(chunk)
         if total > limit:
-            raise IngestionError(f"member inflates past the limit of {limit:,} bytes (max_member_bytes); reading "
-                                 f"stopped after {total:,} bytes", **where)
+            raise IngestionError(
+                f"member inflates past the limit of {limit:,} bytes (max_member_bytes); reading "
+                f"stopped after {total:,} bytes",
+                **where,
+            )
         yield chunk
 
 
@@ -201,8 +219,12 @@ def _check_utf8(head: bytes, complete: bool, where: dict, declared: str | None) 
 
 def zero_byte_error(line: int, where: dict) -> IngestionError:
     """A NUL byte in UTF-8 text: text never has one, so the file is binary or broken; never loaded as a value."""
-    return IngestionError(f"the file has a zero (NUL) byte on line {line}, which text never has: is it binary "
-                          "data, or text in another encoding?", row=line, **where)
+    return IngestionError(
+        f"the file has a zero (NUL) byte on line {line}, which text never has: is it binary "
+        "data, or text in another encoding?",
+        row=line,
+        **where,
+    )
 
 
 def encoding_error(sample: bytes, line: int, where: dict, declared: str | None) -> IngestionError:
@@ -212,14 +234,18 @@ def encoding_error(sample: bytes, line: int, where: dict, declared: str | None) 
     names = _likely_encodings(charset_normalizer.from_bytes(sample), sample)
     said = f"declared as {declared} but " if declared else ""
     if names:
-        guess = (f"its encoding looks like {names[0]}"
-                 + (f" (other candidates: {', '.join(names[1:4])})" if len(names) > 1 else ""))
+        guess = f"its encoding looks like {names[0]}" + (
+            f" (other candidates: {', '.join(names[1:4])})" if len(names) > 1 else ""
+        )
         how = f"declare it with `encoding: {names[0]}`"
     else:
         guess, how = "its encoding could not be detected", "declare it with `encoding: <name>`"
-    return IngestionError(f"the file is {said}not UTF-8 text (the first byte that is not is on line {line}); "
-                          f"{guess}: {how} on this file's entry in publications.yml (for a ZIP member, on the zip "
-                          "file's entry)", **where)
+    return IngestionError(
+        f"the file is {said}not UTF-8 text (the first byte that is not is on line {line}); "
+        f"{guess}: {how} on this file's entry in publications.yml (for a ZIP member, on the zip "
+        "file's entry)",
+        **where,
+    )
 
 
 _PREFERRED = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp1252", "iso8859-1", "iso8859-15", "cp1250")

@@ -123,13 +123,20 @@ def _inspect_sheet(part: InspectedPart, workbook: object, path: Path, where: dic
     """Read the sheet as a load would, with note markers cut; then say which settings the entry needs."""
     layout = SheetLayout(note_markers=DEFAULT_NOTE_MARKERS)
     part.report = TableReport(part.name)
-    _read_into(part, lambda: readers.read_xlsx_table(workbook, part.name, layout, where, path=path,
-                                                      rejections=[], report=part.report), preview_rows)
+    _read_into(
+        part,
+        lambda: readers.read_xlsx_table(
+            workbook, part.name, layout, where, path=path, rejections=[], report=part.report
+        ),
+        preview_rows,
+    )
     report = part.report
     if part.error is not None:
         if "below the table's end" in part.error:
-            part.hints.append("rows below the table are not notes: set table_end (blank_rows(N), marker(text) or "
-                              "last_row) once you know where the table ends")
+            part.hints.append(
+                "rows below the table are not notes: set table_end (blank_rows(N), marker(text) or "
+                "last_row) once you know where the table ends"
+            )
         return
     if report.notes_found:
         part.settings["note_markers"] = True
@@ -144,8 +151,13 @@ def _inspect_sheet(part: InspectedPart, workbook: object, path: Path, where: dic
         part.settings["fill_down"] = fill
         layout = SheetLayout(note_markers=DEFAULT_NOTE_MARKERS if report.notes_found else None, fill_down=tuple(fill))
         part.report = TableReport(part.name)
-        _read_into(part, lambda: readers.read_xlsx_table(workbook, part.name, layout, where, path=path,
-                                                          rejections=[], report=part.report), preview_rows)
+        _read_into(
+            part,
+            lambda: readers.read_xlsx_table(
+                workbook, part.name, layout, where, path=path, rejections=[], report=part.report
+            ),
+            preview_rows,
+        )
 
 
 def _fill_down_candidates(part: InspectedPart) -> list[str]:
@@ -176,8 +188,11 @@ def _inspect_archive(path: Path, where: dict, preview_rows: int) -> list[Inspect
             parts.append(InspectedPart(member, "member", "notes"))
         elif member.lower().endswith((".csv", ".tsv")):
             part = InspectedPart(member, "member", "table")
-            _read_into(part, lambda m=member: readers.read_zip_member_batches(path, m, 4 * 1024**3, {}, where,
-                                                                               rejections=[]), preview_rows)
+            _read_into(
+                part,
+                lambda m=member: readers.read_zip_member_batches(path, m, 4 * 1024**3, {}, where, rejections=[]),
+                preview_rows,
+            )
             parts.append(part)
         else:
             parts.append(InspectedPart(member, "member", "ignored"))
@@ -229,6 +244,7 @@ def _type_of(column: pa.ChunkedArray) -> str:
 
 # -- the config entry -------------------------------------------------------------------------------------------
 
+
 def _template(name: str, period: str | None, frequency: Frequency | None) -> str:
     """The file name with its period as a template part: {period}, else {fy_short} (2324) or {yyyy}."""
     if period is None:
@@ -245,18 +261,30 @@ def config_entry(inspection: Inspection, publication: str | None = None) -> str:
     """A ``publications.yml`` entry (under ``publications:``) that loads the inspected file as it is."""
     path = inspection.path.resolve()
     period, frequency = inspection.period, inspection.frequency
-    stem = snake_case(re.sub(re.escape(period), "", path.stem) if period and period in path.stem
-                      else re.sub(r"\d{4}", "", path.stem)) or "publication"
+    stem = (
+        snake_case(
+            re.sub(re.escape(period), "", path.stem)
+            if period and period in path.stem
+            else re.sub(r"\d{4}", "", path.stem)
+        )
+        or "publication"
+    )
     name = publication or stem
     parent, _, last = inspection.folder.rstrip("/").rpartition("/")
     folder = f"{parent}/{{period}}" if period and last == period else inspection.folder
     if period is None:
-        raise IngestionError("the file name carries no period (2025-03, 2025-Q1, 2025, 2016-17), so a release "
-                             "per period cannot be declared from it; rename it with its period and inspect again",
-                             file=path.name)
+        raise IngestionError(
+            "the file name carries no period (2025-03, 2025-Q1, 2025, 2016-17), so a release "
+            "per period cannot be declared from it; rename it with its period and inspect again",
+            file=path.name,
+        )
     periods: dict = {"frequency": str(frequency), "first": period, "last": period}
-    entry: dict = {"title": f"{path.stem} (from ingestion inspect)", "periods": periods, "location": folder,
-                   "files": [_file_entry(inspection, name)]}
+    entry: dict = {
+        "title": f"{path.stem} (from ingestion inspect)",
+        "periods": periods,
+        "location": folder,
+        "files": [_file_entry(inspection, name)],
+    }
     if frequency is Frequency.MONTHLY:
         periods.pop("frequency")
     Calendar(frequency or Frequency.MONTHLY).check(period)
@@ -274,14 +302,21 @@ def _file_entry(inspection: Inspection, publication: str) -> dict:
         sheets = []
         for part in inspection.parts:
             if part.classification == "table" and part.error is None:
-                sheets.append({"match": part.name, "table": snake_case(f"{publication}_{part.name}"),
-                               **part.settings})
+                sheets.append({"match": part.name, "table": snake_case(f"{publication}_{part.name}"), **part.settings})
             elif part.classification in ("cover", "notes"):
                 sheets.append({"match": part.name, "role": part.classification})
         entry["sheets"] = sheets
     else:
-        entry["members"] = [{"match": _member_glob([part.name for part in tables]),
-                             "table": snake_case(f"{publication}_{_member_stem(tables)}")}] if tables else []
+        entry["members"] = (
+            [
+                {
+                    "match": _member_glob([part.name for part in tables]),
+                    "table": snake_case(f"{publication}_{_member_stem(tables)}"),
+                }
+            ]
+            if tables
+            else []
+        )
     return entry
 
 
@@ -307,34 +342,43 @@ def _member_stem(parts: list[InspectedPart]) -> str:
 
 # -- the printout ---------------------------------------------------------------------------------------------
 
+
 def render(inspection: Inspection, publication: str | None = None) -> str:
-    lines = [f"{inspection.path.name}: {inspection.format}"
-             + (f", period {inspection.period} ({inspection.frequency})" if inspection.period else ", no period in "
-                "the name")]
+    lines = [
+        f"{inspection.path.name}: {inspection.format}"
+        + (f", period {inspection.period} ({inspection.frequency})" if inspection.period else ", no period in the name")
+    ]
     for part in inspection.parts:
         lines.append(f"\n  {part.kind} {part.name!r}: {part.classification}")
         if part.error:
             lines.append(f"    cannot be read as a table: {part.error}")
         report = part.report
         if report is not None and part.error is None:
-            lines.append(f"    header row{'s' if len(report.header_rows) > 1 else ''} "
-                         f"{', '.join(map(str, report.header_rows))} ({report.detected.get('header_row', 'detected')})"
-                         + (f"; units row {report.units_row}: "
-                            + ", ".join(f"{c} {u}" for c, u in report.units.items()) if report.units_row else ""))
+            lines.append(
+                f"    header row{'s' if len(report.header_rows) > 1 else ''} "
+                f"{', '.join(map(str, report.header_rows))} ({report.detected.get('header_row', 'detected')})"
+                + (
+                    f"; units row {report.units_row}: " + ", ".join(f"{c} {u}" for c, u in report.units.items())
+                    if report.units_row
+                    else ""
+                )
+            )
             if report.hidden_columns or report.hidden_rows:
-                lines.append(f"    hidden, skipped: columns {', '.join(report.hidden_columns) or 'none'}; rows "
-                             f"{', '.join(map(str, report.hidden_rows)) or 'none'}")
+                lines.append(
+                    f"    hidden, skipped: columns {', '.join(report.hidden_columns) or 'none'}; rows "
+                    f"{', '.join(map(str, report.hidden_rows)) or 'none'}"
+                )
             skipped = ", ".join(f"{count} {reason}" for reason, count in report.skipped.items())
-            lines.append(f"    table rows {report.first_data_row}-{report.table_end_row} (sheet's last non-empty "
-                         f"row {report.last_sheet_row}): {part.rows:,} read" + (f"; skipped {skipped}" if skipped
-                                                                                 else ""))
+            lines.append(
+                f"    table rows {report.first_data_row}-{report.table_end_row} (sheet's last non-empty "
+                f"row {report.last_sheet_row}): {part.rows:,} read" + (f"; skipped {skipped}" if skipped else "")
+            )
         if part.columns:
             lines.append("    columns: " + ", ".join(f"{name} ({kind})" for name, kind in part.columns.items()))
         if part.preview:
             lines.append(f"    first {len(part.preview)} rows as they would load:")
             for row in part.preview:
-                lines.append("      " + " | ".join("" if row.get(c) is None else str(row.get(c))
-                                                   for c in part.columns))
+                lines.append("      " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in part.columns))
         if part.rows:
             lines.append(f"    {part.rows:,} rows")
         lines += [f"    hint: {hint}" for hint in part.hints]
@@ -343,8 +387,10 @@ def render(inspection: Inspection, publication: str | None = None) -> str:
     except IngestionError as error:
         lines.append(f"\nno config entry: {error}")
     else:
-        lines.append("\nA publications.yml entry (under `publications:`) that loads this file; add keys, check the "
-                     "table names, widen the periods:\n")
+        lines.append(
+            "\nA publications.yml entry (under `publications:`) that loads this file; add keys, check the "
+            "table names, widen the periods:\n"
+        )
         lines += ["  " + line for line in entry.rstrip().splitlines()]
     return "\n".join(lines)
 

@@ -38,26 +38,47 @@ CELL_RANGE = re.compile(r"^\$?[A-Za-z]{1,3}\$?[1-9]\d*:\$?[A-Za-z]{1,3}\$?[1-9]\
 SCHEMA_FILE = Path(__file__).with_name("publications.schema.json")
 RESERVED_TABLES = ("publication_manifest", "quarantine", "publication_periods")  # written by the publish step
 # Settings that only mean something for a sheet or member whose role is table.
-TABLE_SETTINGS = ("table", "keys", "max_quarantined", "header_row", "header_rows", "header_text", "range",
-                  "units_row", "skip_hidden_columns", "skip_hidden_rows", "fill_down", "table_end", "note_markers",
-                  "types", "encoding")
-MOVED = {"suppression_markers": "suppression markers are a dbt setting: the var suppression_markers in "
-                                "dbt_project.yml, used by the staging models that cast published text"}
+TABLE_SETTINGS = (
+    "table",
+    "keys",
+    "max_quarantined",
+    "header_row",
+    "header_rows",
+    "header_text",
+    "range",
+    "units_row",
+    "skip_hidden_columns",
+    "skip_hidden_rows",
+    "fill_down",
+    "table_end",
+    "note_markers",
+    "types",
+    "encoding",
+)
+MOVED = {
+    "suppression_markers": "suppression markers are a dbt setting: the var suppression_markers in "
+    "dbt_project.yml, used by the staging models that cast published text"
+}
 
 TableName = Annotated[str, Field(pattern=SNAKE, description="the bronze table (lower_snake_case)")]
-Quarantine = Annotated[StrictInt | StrictStr, Field(
-    description="rows of the table that may be quarantined in one period before the load fails: a row count (0, 25) "
-                "or a share of the period's rows (\"2%\"); default \"1%\"")]
+Quarantine = Annotated[
+    StrictInt | StrictStr,
+    Field(
+        description="rows of the table that may be quarantined in one period before the load fails: "
+        'a row count (0, 25) or a share of the period\'s rows ("2%"); default "1%"'
+    ),
+]
 
 
 def _check_quarantine(value: int | str | None) -> int | str | None:
-    problem = f"must be a row count (0, 25) or a share of the period's rows like \"2%\", not {value!r}"
+    problem = f'must be a row count (0, 25) or a share of the period\'s rows like "2%", not {value!r}'
     if value is None:
         return value
     if isinstance(value, bool) or (isinstance(value, int) and value < 0):
         raise ValueError(problem)
-    if isinstance(value, str) and not (re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value)
-                                       and float(value.strip().rstrip("%")) <= 100):
+    if isinstance(value, str) and not (
+        re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", value) and float(value.strip().rstrip("%")) <= 100
+    ):
         raise ValueError(problem)
     return value
 
@@ -96,8 +117,10 @@ class _TablePart(Strict):
     @classmethod
     def _not_reserved(cls, value: str | None) -> str | None:
         if value in RESERVED_TABLES:
-            raise ValueError(f"{value!r} is the name of a table every publication dataset has "
-                             f"({', '.join(RESERVED_TABLES)}); choose another")
+            raise ValueError(
+                f"{value!r} is the name of a table every publication dataset has "
+                f"({', '.join(RESERVED_TABLES)}); choose another"
+            )
         return value
 
 
@@ -110,9 +133,11 @@ class _Part(_TablePart):
         if self.role != "table":
             extra = [name for name in TABLE_SETTINGS if name in self.model_fields_set]
             if extra:
-                raise ValueError(f"{', '.join(map(repr, extra))}: only a table entry has "
-                                 f"{'this setting' if len(extra) == 1 else 'these settings'}; this one has role "
-                                 f"{self.role}")
+                raise ValueError(
+                    f"{', '.join(map(repr, extra))}: only a table entry has "
+                    f"{'this setting' if len(extra) == 1 else 'these settings'}; this one has role "
+                    f"{self.role}"
+                )
         elif self.table is None:
             raise ValueError("a table entry needs 'table' (or role: cover, notes or ignore)")
         return self
@@ -122,22 +147,36 @@ class SheetEntry(_Part):
     """A sheet of a workbook; the layout settings say where its table is (each detected when not given)."""
 
     header_row: Literal["auto"] | Annotated[StrictInt, Field(ge=1)] = Field(
-        "auto", description="the 1-based (first) header row, or auto: detected")
+        "auto", description="the 1-based (first) header row, or auto: detected"
+    )
     header_rows: StrictInt = Field(1, ge=1, le=5, description="rows the header spans; their texts join into one name")
     header_text: str | None = Field(None, description="the header is the first row with a cell equal to this text")
-    range: str | None = Field(None, pattern=CELL_RANGE.pattern, description="only these cells are the table: A5:F40",
-                              json_schema_extra={"form": "a cell range like A5:F40"})
-    units_row: Literal["auto"] | bool = Field("auto", description="the row under the header holds units (auto: "
-                                                                  "detected); kept in the manifest, never as data")
+    range: str | None = Field(
+        None,
+        pattern=CELL_RANGE.pattern,
+        description="only these cells are the table: A5:F40",
+        json_schema_extra={"form": "a cell range like A5:F40"},
+    )
+    units_row: Literal["auto"] | bool = Field(
+        "auto", description="the row under the header holds units (auto: detected); kept in the manifest, never as data"
+    )
     skip_hidden_columns: bool = True
     skip_hidden_rows: bool = True
-    fill_down: list[str] = Field(default_factory=list, description="columns whose blanks take the value above "
-                                                                   "(group labels written once per group)")
-    table_end: str = Field("auto", pattern=TABLE_END.pattern, description=(
-        "auto (a blank row followed only by notes), blank_rows(N), marker(text) or last_row"), json_schema_extra={
-        "form": "a table end: use auto, blank_rows(N), marker(text) or last_row"})
-    note_markers: bool | str = Field(False, description="cut note markers such as [note 3] out of cell values into "
-                                                        "the row's _notes column: true, or a regex")
+    fill_down: list[str] = Field(
+        default_factory=list,
+        description="columns whose blanks take the value above (group labels written once per group)",
+    )
+    table_end: str = Field(
+        "auto",
+        pattern=TABLE_END.pattern,
+        description=("auto (a blank row followed only by notes), blank_rows(N), marker(text) or last_row"),
+        json_schema_extra={"form": "a table end: use auto, blank_rows(N), marker(text) or last_row"},
+    )
+    note_markers: bool | str = Field(
+        False,
+        description="cut note markers such as [note 3] out of cell values into "
+        "the row's _notes column: true, or a regex",
+    )
 
     @field_validator("note_markers")
     @classmethod
@@ -161,9 +200,15 @@ class MemberEntry(_Part):
     _encoding = field_validator("encoding")(_check_encoding)
 
 
-FileName = Annotated[str | list[str], Field(description=(
-    "the file name: a template with {period} or its parts {yyyy} {yy} {mm} {q} {fy_short}, which may be a glob "
-    "(* ?), or a list of such alternatives for names that change between releases"))]
+FileName = Annotated[
+    str | list[str],
+    Field(
+        description=(
+            "the file name: a template with {period} or its parts {yyyy} {yy} {mm} {q} {fy_short}, which may be a glob "
+            "(* ?), or a list of such alternatives for names that change between releases"
+        )
+    ),
+]
 
 
 class Override(Strict):
@@ -188,8 +233,10 @@ class _File(Strict):
             raise ValueError("give at least one file name")
         for name in names:
             if not re.search(r"\{[a-z_]+\}", name):
-                raise ValueError(f"{name!r} must be a file name template with the period in it: {{period}}, or its "
-                                 "parts {yyyy}, {yy}, {mm}, {q}, {fy_short}")
+                raise ValueError(
+                    f"{name!r} must be a file name template with the period in it: {{period}}, or its "
+                    "parts {yyyy}, {yy}, {mm}, {q}, {fy_short}"
+                )
         return value
 
 
@@ -257,20 +304,28 @@ def _file_format(raw: Any) -> str | None:
     return suffix if suffix in ("csv", "xlsx", "zip") else None
 
 
-FileEntry = Annotated[Union[Annotated[CsvFile, Tag("csv")], Annotated[XlsxFile, Tag("xlsx")],  # noqa: UP007
-                            Annotated[ZipFile, Tag("zip")]],
-                      Discriminator(_file_format, custom_error_type="format_kind",
-                                    custom_error_message="format must be one of csv, xlsx, zip (or a name ending so)")]
+FileEntry = Annotated[
+    Union[  # noqa: UP007
+        Annotated[CsvFile, Tag("csv")],
+        Annotated[XlsxFile, Tag("xlsx")],
+        Annotated[ZipFile, Tag("zip")],
+    ],
+    Discriminator(
+        _file_format,
+        custom_error_type="format_kind",
+        custom_error_message="format must be one of csv, xlsx, zip (or a name ending so)",
+    ),
+]
 
 
 class Periods(Strict):
     frequency: Literal["monthly", "quarterly", "annual", "financial_year"] = "monthly"
-    first: str | None = Field(None, description="the first period, in the frequency's notation (2025-03, 2025-Q1, "
-                                                "2025, 2016-17)")
+    first: str | None = Field(
+        None, description="the first period, in the frequency's notation (2025-03, 2025-Q1, 2025, 2016-17)"
+    )
     last: str | None = None
     start_month: StrictInt = Field(4, ge=1, le=12, description="the month a financial year starts in")
-    listed: list[str] | None = Field(None, alias="list", description="the periods published, instead of first and "
-                                                                     "last")
+    listed: list[str] | None = Field(None, alias="list", description="the periods published, instead of first and last")
 
     @field_validator("first", "last", mode="before")
     @classmethod
@@ -300,8 +355,10 @@ class PublicationEntry(Strict):
     title: str | None = None
     dataset: str | None = Field(None, pattern=SNAKE, description="the bronze schema (default: the top-level one)")
     periods: Periods
-    location: str = Field(description="a folder or an http(s) URL; {data_dir}, {publication}, {period} and its "
-                                      "parts, ${VAR} and ${VAR:-default} are filled in")
+    location: str = Field(
+        description="a folder or an http(s) URL; {data_dir}, {publication}, {period} and its "
+        "parts, ${VAR} and ${VAR:-default} are filled in"
+    )
     files: list[FileEntry] = Field(min_length=1)
 
     @field_validator("periods", mode="before")
@@ -313,8 +370,12 @@ class PublicationEntry(Strict):
 class PublicationsConfig(Strict):
     """``publications.yml``: the file-based publications loaded into bronze."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="publications.yml",
-                              json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"})
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="publications.yml",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
 
     dataset: str = Field("bronze_publications", pattern=SNAKE, description="the bronze schema of every publication")
     publications: dict[Annotated[str, Field(pattern=SNAKE)], PublicationEntry] = Field(min_length=1)
@@ -333,10 +394,19 @@ def write_schema(path: Path = SCHEMA_FILE) -> Path:
 
 def validate(raw: Any, source: str) -> PublicationsConfig:
     """``raw`` (parsed YAML) as a checked config; ConfigError naming ``source`` and the YAML path otherwise."""
-    return config_schema.validate(PublicationsConfig, raw, source, moved=MOVED,
-                                  discriminators={"format": _file_format})
+    return config_schema.validate(PublicationsConfig, raw, source, moved=MOVED, discriminators={"format": _file_format})
 
 
-__all__ = ["RESERVED_TABLES", "TABLE_END", "CsvFile", "MemberEntry", "PublicationEntry", "PublicationsConfig",
-           "SheetEntry", "XlsxFile", "ZipFile", "json_schema", "validate"]
-
+__all__ = [
+    "RESERVED_TABLES",
+    "TABLE_END",
+    "CsvFile",
+    "MemberEntry",
+    "PublicationEntry",
+    "PublicationsConfig",
+    "SheetEntry",
+    "XlsxFile",
+    "ZipFile",
+    "json_schema",
+    "validate",
+]

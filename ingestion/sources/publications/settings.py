@@ -168,12 +168,16 @@ class Publication:
         if low and high and low > high:
             raise PeriodError(f"--from {first} is after --to {last}")
         calendar = self.calendar
-        return [period for period in self.periods()
-                if (low is None or calendar.end(period) >= low) and (high is None or calendar.start(period) <= high)]
+        return [
+            period
+            for period in self.periods()
+            if (low is None or calendar.end(period) >= low) and (high is None or calendar.start(period) <= high)
+        ]
 
     def location_for(self, period: str) -> str:
-        return _expand_env(self.location).format(data_dir=paths.data_dir(), publication=self.name, period=period,
-                                                 **self.calendar.parts(period))
+        return _expand_env(self.location).format(
+            data_dir=paths.data_dir(), publication=self.name, period=period, **self.calendar.parts(period)
+        )
 
     def tables(self) -> list[TableSpec]:
         """Every bronze table the publication declares, in declaration order, each once."""
@@ -192,8 +196,15 @@ def _days(period: str) -> tuple[dt.date, dt.date]:
             return calendar.start(period), calendar.end(period)
         except PeriodError:
             continue
-    notations = ", ".join(f"{calendar} ({example})" for calendar, example in
-                          (("YYYY-MM", "2025-03"), ("YYYY-Qn", "2025-Q1"), ("YYYY", "2025"), ("YYYY-YY", "2016-17")))
+    notations = ", ".join(
+        f"{calendar} ({example})"
+        for calendar, example in (
+            ("YYYY-MM", "2025-03"),
+            ("YYYY-Qn", "2025-Q1"),
+            ("YYYY", "2025"),
+            ("YYYY-YY", "2016-17"),
+        )
+    )
     raise PeriodError(f"period {period!r} is in none of the notations {notations}")
 
 
@@ -227,23 +238,30 @@ def _table_end(text: str) -> TableEnd:
 def _layout(sheet: schema.SheetEntry) -> SheetLayout:
     markers = sheet.note_markers
     return SheetLayout(
-        header_row=None if sheet.header_row == "auto" else sheet.header_row, header_rows=sheet.header_rows,
-        header_text=sheet.header_text, range=sheet.range,
+        header_row=None if sheet.header_row == "auto" else sheet.header_row,
+        header_rows=sheet.header_rows,
+        header_text=sheet.header_text,
+        range=sheet.range,
         units_row=None if sheet.units_row == "auto" else sheet.units_row,
-        skip_hidden_columns=sheet.skip_hidden_columns, skip_hidden_rows=sheet.skip_hidden_rows,
-        fill_down=tuple(sheet.fill_down), table_end=_table_end(sheet.table_end),
+        skip_hidden_columns=sheet.skip_hidden_columns,
+        skip_hidden_rows=sheet.skip_hidden_rows,
+        fill_down=tuple(sheet.fill_down),
+        table_end=_table_end(sheet.table_end),
         note_markers=DEFAULT_NOTE_MARKERS if markers is True else (markers or None),
     )
 
 
-def _table_spec(entry: schema.CsvFile | schema.SheetEntry | schema.MemberEntry,
-                encoding: str | None = None) -> TableSpec:
+def _table_spec(
+    entry: schema.CsvFile | schema.SheetEntry | schema.MemberEntry, encoding: str | None = None
+) -> TableSpec:
     assert entry.table is not None
     sheet = isinstance(entry, schema.SheetEntry)
     return TableSpec(
-        table=entry.table, keys=tuple(entry.keys),
+        table=entry.table,
+        keys=tuple(entry.keys),
         header_row=entry.header_row if sheet and entry.header_row != "auto" else None,  # type: ignore[arg-type]
-        types=dict(getattr(entry, "types", {})), encoding=getattr(entry, "encoding", None) or encoding,
+        types=dict(getattr(entry, "types", {})),
+        encoding=getattr(entry, "encoding", None) or encoding,
         max_quarantined=QuarantineLimit.parse(entry.max_quarantined),
         layout=_layout(entry) if sheet else SheetLayout(),
     )
@@ -256,11 +274,19 @@ def _file(entry: schema.CsvFile | schema.XlsxFile | schema.ZipFile) -> FileSpec:
     else:
         declared = entry.sheets if isinstance(entry, schema.XlsxFile) else entry.members
         encoding = getattr(entry, "encoding", None)
-        parts = tuple(PartSpec(item.match, item.role, _table_spec(item, encoding) if item.role == "table" else None)
-                      for item in declared)
-        spec = FileSpec(names, entry.format, parts=parts, junk=tuple(entry.junk or DEFAULT_JUNK),
-                        notes=tuple(entry.notes or DEFAULT_NOTES),
-                        max_member_bytes=getattr(entry, "max_member_bytes", 4 * 1024**3), optional=entry.optional)
+        parts = tuple(
+            PartSpec(item.match, item.role, _table_spec(item, encoding) if item.role == "table" else None)
+            for item in declared
+        )
+        spec = FileSpec(
+            names,
+            entry.format,
+            parts=parts,
+            junk=tuple(entry.junk or DEFAULT_JUNK),
+            notes=tuple(entry.notes or DEFAULT_NOTES),
+            max_member_bytes=getattr(entry, "max_member_bytes", 4 * 1024**3),
+            optional=entry.optional,
+        )
     overrides: dict[str, FileSpec] = {}
     for period, override in entry.overrides.items():
         changed = override.model_dump(exclude_none=True, exclude_unset=True)
@@ -288,21 +314,27 @@ def _check_names(publication: Publication, where: str) -> None:
     for index, file in enumerate(publication.files):
         for period in file.overrides:
             if period not in declared:
-                raise ConfigError(f"{where}.files[{index}].overrides: {period!r} is not one of the publication's "
-                                  f"periods ({calendar.notation}, {publication.first_period} to "
-                                  f"{publication.last_period})")
+                raise ConfigError(
+                    f"{where}.files[{index}].overrides: {period!r} is not one of the publication's "
+                    f"periods ({calendar.notation}, {publication.first_period} to "
+                    f"{publication.last_period})"
+                )
         for period in [first, *file.overrides]:
             try:
                 names = file.file_names(period, calendar)
             except (KeyError, IndexError, ValueError) as error:
                 parts = ", ".join("{" + part + "}" for part in ("period", *calendar.parts(first)))
                 article = "an" if calendar.frequency[0] in "aeiou" else "a"
-                raise ConfigError(f"{where}.files[{index}].name: {file.for_period(period).names!r} uses {error} "
-                                  f"which {article} {calendar.frequency} period does not have; it may use "
-                                  f"{parts}") from None
+                raise ConfigError(
+                    f"{where}.files[{index}].name: {file.for_period(period).names!r} uses {error} "
+                    f"which {article} {calendar.frequency} period does not have; it may use "
+                    f"{parts}"
+                ) from None
             if any(files.GLOB.search(name) for name in names) and re.match(r"^https?://", publication.location):
-                raise ConfigError(f"{where}.files[{index}].name: a glob needs a folder location to list; over "
-                                  "http(s) give the exact name, or a list of alternatives")
+                raise ConfigError(
+                    f"{where}.files[{index}].name: a glob needs a folder location to list; over "
+                    "http(s) give the exact name, or a list of alternatives"
+                )
 
 
 def load_publications(path: Path | None = None) -> dict[str, Publication]:
@@ -319,9 +351,15 @@ def load_publications(path: Path | None = None) -> dict[str, Publication]:
         where = f"{path.name}: publications.{name}"
         calendar, first, last, listed = _calendar(item.periods, f"{where}.periods")
         publication = Publication(
-            name=name, title=item.title or name, dataset=item.dataset or config.dataset, first_period=first,
-            last_period=last, location=item.location, files=tuple(_file(entry) for entry in item.files),
-            calendar=calendar, listed=listed,
+            name=name,
+            title=item.title or name,
+            dataset=item.dataset or config.dataset,
+            first_period=first,
+            last_period=last,
+            location=item.location,
+            files=tuple(_file(entry) for entry in item.files),
+            calendar=calendar,
+            listed=listed,
         )
         publication.periods()  # validates the range
         _check_names(publication, where)

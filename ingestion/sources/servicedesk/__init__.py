@@ -59,8 +59,9 @@ def load_system(path: Path) -> SystemConfig:
         raise ConfigError(f"cannot read service-desk system {path}: {error}") from error
     system = schema.validate(raw, Path(path).name)
     if Path(path).parent == SYSTEMS and Path(path).stem != system.system:
-        raise ConfigError(f"{Path(path).name}: system: {system.system!r} must match the file name "
-                          f"({Path(path).stem}.yml)")
+        raise ConfigError(
+            f"{Path(path).name}: system: {system.system!r} must match the file name ({Path(path).stem}.yml)"
+        )
     return system
 
 
@@ -79,8 +80,10 @@ def select_systems(names: list[str] | None = None, paths: list[Path] | None = No
         declared = declared_systems()
         for name in names:
             if name not in declared:
-                raise ConfigError(f"no service-desk system {name!r} in {SYSTEMS.relative_to(HERE.parents[2])}; "
-                                  f"declared: {', '.join(declared) or 'none'}")
+                raise ConfigError(
+                    f"no service-desk system {name!r} in {SYSTEMS.relative_to(HERE.parents[2])}; "
+                    f"declared: {', '.join(declared) or 'none'}"
+                )
             chosen.append(declared[name])
     seen: set[str] = set()
     for system in chosen:
@@ -119,8 +122,9 @@ def _lookup(system: SystemConfig, name: str, secret: bool) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def resolve_credentials(system: SystemConfig, base_url: str | None = None, secret: str | None = None,
-                        username: str | None = None) -> Credentials:
+def resolve_credentials(
+    system: SystemConfig, base_url: str | None = None, secret: str | None = None, username: str | None = None
+) -> Credentials:
     """The system's base URL and secret: as given, else from dlt config and secrets; ConfigError naming the
     environment variable to set when one is missing. The secret is registered for masking before it is used."""
     base_url = base_url or _lookup(system, "base_url", secret=False) or system.base_url
@@ -133,9 +137,11 @@ def resolve_credentials(system: SystemConfig, base_url: str | None = None, secre
         missing.append("username")
     if missing:
         wanted = ", ".join(setting_names(system, name)[1] for name in missing)
-        raise ConfigError(f"servicedesk {system.system}: {' and '.join(missing)} not configured: set {wanted}, or "
-                          f"{', '.join(missing)} under [sources.servicedesk.{system.system}] in .dlt/secrets.toml "
-                          "(see .dlt/secrets.toml.example)")
+        raise ConfigError(
+            f"servicedesk {system.system}: {' and '.join(missing)} not configured: set {wanted}, or "
+            f"{', '.join(missing)} under [sources.servicedesk.{system.system}] in .dlt/secrets.toml "
+            "(see .dlt/secrets.toml.example)"
+        )
     assert base_url is not None and secret is not None
     redact.register(secret)  # masked in every message from here on, as written and as a URL or header carries it
     if isinstance(system.auth, ApiKey):
@@ -171,21 +177,26 @@ def check_identity(system: SystemConfig, credentials: Credentials, session: requ
     path = "/" + system.whoami.path.lstrip("/")
     response = session.get(url, auth=auth_for(system, credentials), timeout=system.requests.timeout_seconds)
     if response.status_code in (401, 403):
-        raise ServiceDeskAuthError(f"servicedesk {system.system}: {describe_secret(system)} was refused: GET {path} "
-                                   f"answered {response.status_code} {response.reason}")
+        raise ServiceDeskAuthError(
+            f"servicedesk {system.system}: {describe_secret(system)} was refused: GET {path} "
+            f"answered {response.status_code} {response.reason}"
+        )
     response.raise_for_status()  # anything else: described like any failed request
     try:
         identity = mapping.path_getter(system.whoami.identity)(response.json())
     except ValueError as error:
-        raise ServiceDeskAuthError(f"servicedesk {system.system}: GET {path} did not answer JSON ({error})") \
-            from error
+        raise ServiceDeskAuthError(f"servicedesk {system.system}: GET {path} did not answer JSON ({error})") from error
     if identity in (None, "", "anonymous"):
-        raise ServiceDeskAuthError(f"servicedesk {system.system}: GET {path} answered as anonymous (no "
-                                   f"{system.whoami.identity}): {describe_secret(system)} is not recognised")
+        raise ServiceDeskAuthError(
+            f"servicedesk {system.system}: GET {path} answered as anonymous (no "
+            f"{system.whoami.identity}): {describe_secret(system)} is not recognised"
+        )
     expected = _expand(system.whoami.expect)
     if expected and str(identity) != expected:
-        raise ServiceDeskAuthError(f"servicedesk {system.system}: {describe_secret(system)} belongs to "
-                                   f"{identity!r}, not {expected!r} (whoami.expect)")
+        raise ServiceDeskAuthError(
+            f"servicedesk {system.system}: {describe_secret(system)} belongs to "
+            f"{identity!r}, not {expected!r} (whoami.expect)"
+        )
     return str(identity)
 
 
@@ -226,8 +237,7 @@ def cursor_column(system: SystemConfig, resource: Resource) -> str | None:
 def table_columns(resource: Resource) -> dict[str, dict[str, Any]]:
     """dlt column hints of a resource's canonical table: every column typed and nullable from the first load (a
     column the system never fills is there, null, rather than appearing later as drift)."""
-    columns: dict[str, dict[str, Any]] = {
-        mapping.SOURCE_SYSTEM: {"data_type": "text", "nullable": False}}
+    columns: dict[str, dict[str, Any]] = {mapping.SOURCE_SYSTEM: {"data_type": "text", "nullable": False}}
     for name, column in canonical().entities[resource.entity].columns.items():
         columns[name] = {"data_type": column.type, "nullable": True}
         if column.type == "decimal":
@@ -258,7 +268,7 @@ def _steps(system: SystemConfig, resource: Resource, stats: RequestStats) -> lis
     def complete(row: dict) -> bool:
         missing = [column for column in key if row.get(column) in (None, "")]
         if missing:
-            stats.reject(name, f"{name}: record {({c: row.get(c) for c in key})} lacks {missing}")
+            stats.reject(name, f"{name}: record { ({c: row.get(c) for c in key}) } lacks {missing}")
             return False
         if resource.deletions:
             stats.seen[name].add(str(row[key[0]]))
@@ -279,9 +289,12 @@ def _without_incremental(endpoint: dict[str, Any] | str) -> dict[str, Any] | str
     """An endpoint (a resource's, or the defaults') with its incremental filter taken out: every record is listed."""
     if not isinstance(endpoint, dict):
         return endpoint
-    params = {key: value for key, value in (endpoint.get("params") or {}).items()
-              if not (isinstance(value, str) and "{incremental." in value)
-              and not (isinstance(value, dict) and value.get("type") == "incremental")}
+    params = {
+        key: value
+        for key, value in (endpoint.get("params") or {}).items()
+        if not (isinstance(value, str) and "{incremental." in value)
+        and not (isinstance(value, dict) and value.get("type") == "incremental")
+    }
     return {**endpoint, "incremental": None, "params": params}
 
 
@@ -294,8 +307,9 @@ def _incremental(system: SystemConfig, resource: Resource) -> dict[str, Any] | N
     if raw is None:
         return None
     endpoint = resource.endpoint if isinstance(resource.endpoint, dict) else {}
-    settings = copy.deepcopy(endpoint.get("incremental") or
-                             (system.resource_defaults.get("endpoint") or {}).get("incremental") or {})
+    settings = copy.deepcopy(
+        endpoint.get("incremental") or (system.resource_defaults.get("endpoint") or {}).get("incremental") or {}
+    )
     settings["cursor_path"] = mapping.column_of(resource, raw)
     return settings
 
@@ -305,8 +319,12 @@ def _resource_spec(system: SystemConfig, resource: Resource, stats: RequestStats
     endpoint = {"path": endpoint} if isinstance(endpoint, str) else endpoint
     endpoint["incremental"] = _incremental(system, resource)  # None overrides a default the resource does not use
     spec: dict[str, Any] = {
-        "name": resource.name, "table_name": resource.entity, "endpoint": endpoint, "write_disposition": "merge",
-        "primary_key": [mapping.SOURCE_SYSTEM, *resource.key()], "columns": table_columns(resource),
+        "name": resource.name,
+        "table_name": resource.entity,
+        "endpoint": endpoint,
+        "write_disposition": "merge",
+        "primary_key": [mapping.SOURCE_SYSTEM, *resource.key()],
+        "columns": table_columns(resource),
         "processing_steps": _steps(system, resource, stats),
     }
     if resource.include_from_parent:
@@ -314,19 +332,26 @@ def _resource_spec(system: SystemConfig, resource: Resource, stats: RequestStats
     return spec
 
 
-def rest_api_config(system: SystemConfig, credentials: Credentials, stats: RequestStats,
-                    request_settings: dict | None = None) -> dict[str, Any]:
+def rest_api_config(
+    system: SystemConfig, credentials: Credentials, stats: RequestStats, request_settings: dict | None = None
+) -> dict[str, Any]:
     """The system's YAML turned into dlt's RESTAPIConfig: credentials, session and processing steps added."""
     settings = system.requests.model_dump() | (request_settings or {})
     client = copy.deepcopy(system.client) | {
-        "base_url": credentials.base_url, "auth": auth_for(system, credentials),
-        "session": retrying_session(stats, settings)}
-    rest: dict[str, Any] = {"client": client, "resource_defaults": copy.deepcopy(system.resource_defaults),
-                            "resources": []}
+        "base_url": credentials.base_url,
+        "auth": auth_for(system, credentials),
+        "session": retrying_session(stats, settings),
+    }
+    rest: dict[str, Any] = {
+        "client": client,
+        "resource_defaults": copy.deepcopy(system.resource_defaults),
+        "resources": [],
+    }
     for resource in system.resources:
         endpoint = resource.endpoint
-        stats.declare(resource.name, endpoint if isinstance(endpoint, str) else (endpoint or {}).get(
-            "path", resource.name))
+        stats.declare(
+            resource.name, endpoint if isinstance(endpoint, str) else (endpoint or {}).get("path", resource.name)
+        )
         rest["resources"].append(_resource_spec(system, resource, stats))
     return rest
 
@@ -336,13 +361,24 @@ def _scan_config(system: SystemConfig, resource: Resource, rest: dict[str, Any])
     resource's own records are."""
     defaults = copy.deepcopy(rest["resource_defaults"])
     defaults["endpoint"] = _without_incremental(defaults.get("endpoint") or {})
-    keep, to_canonical, [key] = mapping.compile_filter(resource), mapping.compile_mapping(system.system, resource), \
-        resource.key()
+    keep, to_canonical, [key] = (
+        mapping.compile_filter(resource),
+        mapping.compile_mapping(system.system, resource),
+        resource.key(),
+    )
     steps: list[dict] = [{"filter": keep}] if keep is not None else []
     steps += [{"map": to_canonical}, {"filter": lambda row: row.get(key) not in (None, "")}]
-    return {"client": rest["client"], "resource_defaults": defaults, "resources": [{
-        "name": f"{resource.name}{SCAN}", "endpoint": _without_incremental(_endpoint(resource)),
-        "processing_steps": steps}]}
+    return {
+        "client": rest["client"],
+        "resource_defaults": defaults,
+        "resources": [
+            {
+                "name": f"{resource.name}{SCAN}",
+                "endpoint": _without_incremental(_endpoint(resource)),
+                "processing_steps": steps,
+            }
+        ],
+    }
 
 
 SCAN = "__deletion_check"  # the suffix of a deletion check's resources (named in errors as the check)
@@ -354,8 +390,9 @@ class _KeyScan:
     """Every record a system lists for one resource, read once (by whichever of the check's two resources asks
     first), against what bronze holds."""
 
-    def __init__(self, system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys,
-                 stats: RequestStats) -> None:
+    def __init__(
+        self, system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys, stats: RequestStats
+    ) -> None:
         self.system, self.resource, self.scan, self.known_keys, self.stats = system, resource, scan, known_keys, stats
         self._result: tuple[dict[str, dict], set[str], dict[str, int]] | None = None
 
@@ -369,8 +406,9 @@ class _KeyScan:
         return self._result
 
 
-def deletion_check(system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys,
-                   stats: RequestStats) -> list[Any]:
+def deletion_check(
+    system: SystemConfig, resource: Resource, scan: Any, known_keys: KnownKeys, stats: RequestStats
+) -> list[Any]:
     """Two dlt resources over one listing of every key of ``resource``:
 
     * ``deletions``: a record bronze holds that the system no longer lists is marked ``is_deleted`` once it is
@@ -381,13 +419,20 @@ def deletion_check(system: SystemConfig, resource: Resource, scan: Any, known_ke
     listing = _KeyScan(system, resource, scan, known_keys, stats)
     name = resource.name
 
-    @dlt.resource(name=f"{name}{SCAN}", table_name=DELETIONS, write_disposition="merge",
-                  primary_key=[mapping.SOURCE_SYSTEM, "entity", "record_key"],
-                  columns={"source_system": {"data_type": "text", "nullable": False},
-                           "entity": {"data_type": "text", "nullable": False},
-                           "record_key": {"data_type": "text", "nullable": False},
-                           "is_deleted": {"data_type": "bool"}, "missed_scans": {"data_type": "bigint"},
-                           "checked_at": {"data_type": "timestamp"}})
+    @dlt.resource(
+        name=f"{name}{SCAN}",
+        table_name=DELETIONS,
+        write_disposition="merge",
+        primary_key=[mapping.SOURCE_SYSTEM, "entity", "record_key"],
+        columns={
+            "source_system": {"data_type": "text", "nullable": False},
+            "entity": {"data_type": "text", "nullable": False},
+            "record_key": {"data_type": "text", "nullable": False},
+            "is_deleted": {"data_type": "bool"},
+            "missed_scans": {"data_type": "bigint"},
+            "checked_at": {"data_type": "timestamp"},
+        },
+    )
     def deletions() -> Iterator[dict[str, Any]]:
         listed, in_bronze, missed = listing.result()
         marker = {"source_system": system.system, "entity": resource.entity, "checked_at": dt.datetime.now(dt.UTC)}
@@ -396,13 +441,21 @@ def deletion_check(system: SystemConfig, resource: Resource, scan: Any, known_ke
             if before >= MISSED_TO_DELETE:
                 continue  # marked already
             stats.deleted[name] += before + 1 == MISSED_TO_DELETE
-            yield marker | {"record_key": record_key, "missed_scans": before + 1,
-                            "is_deleted": before + 1 >= MISSED_TO_DELETE}
+            yield marker | {
+                "record_key": record_key,
+                "missed_scans": before + 1,
+                "is_deleted": before + 1 >= MISSED_TO_DELETE,
+            }
         for record_key in sorted(missed.keys() & listed.keys()):
             yield marker | {"record_key": record_key, "missed_scans": 0, "is_deleted": False}
 
-    @dlt.resource(name=f"{name}{SCAN}_recovered", table_name=resource.entity, write_disposition="merge",
-                  primary_key=[mapping.SOURCE_SYSTEM, *resource.key()], columns=table_columns(resource))
+    @dlt.resource(
+        name=f"{name}{SCAN}_recovered",
+        table_name=resource.entity,
+        write_disposition="merge",
+        primary_key=[mapping.SOURCE_SYSTEM, *resource.key()],
+        columns=table_columns(resource),
+    )
     def recovered() -> Iterator[dict[str, Any]]:
         listed, in_bronze, _ = listing.result()
         for record_key in sorted(listed.keys() - in_bronze - stats.seen[name]):
@@ -412,8 +465,13 @@ def deletion_check(system: SystemConfig, resource: Resource, scan: Any, known_ke
     return [deletions, recovered]
 
 
-def servicedesk_source(system: SystemConfig, credentials: Credentials, stats: RequestStats | None = None,
-                       request_settings: dict | None = None, known_keys: KnownKeys | None = None) -> Any:
+def servicedesk_source(
+    system: SystemConfig,
+    credentials: Credentials,
+    stats: RequestStats | None = None,
+    request_settings: dict | None = None,
+    known_keys: KnownKeys | None = None,
+) -> Any:
     """The system's resources as one dlt source (schema ``servicedesk_<system>``), each loading its canonical
     table, merged on ``source_system`` and the declared key; plus the declared deletion checks."""
     stats = stats or RequestStats()
@@ -429,6 +487,23 @@ def servicedesk_source(system: SystemConfig, credentials: Credentials, stats: Re
     return source
 
 
-__all__ = ["DELETIONS", "SCAN", "SYSTEMS", "Credentials", "ServiceDeskAuthError", "auth_for", "check_identity",
-           "cursor_column", "cursor_path", "dataset", "declared_systems", "load_system", "resolve_credentials",
-           "rest_api_config", "select_systems", "servicedesk_source", "setting_names", "table_columns"]
+__all__ = [
+    "DELETIONS",
+    "SCAN",
+    "SYSTEMS",
+    "Credentials",
+    "ServiceDeskAuthError",
+    "auth_for",
+    "check_identity",
+    "cursor_column",
+    "cursor_path",
+    "dataset",
+    "declared_systems",
+    "load_system",
+    "resolve_credentials",
+    "rest_api_config",
+    "select_systems",
+    "servicedesk_source",
+    "setting_names",
+    "table_columns",
+]

@@ -26,8 +26,10 @@ CANONICAL = HERE / "canonical.yml"
 SCHEMA_FILE = HERE / "servicedesk.schema.json"
 SNAKE = r"^[a-z][a-z0-9_]*$"
 SECRET_SETTINGS = ("token", "api_key", "password", "key", "secret")
-SECRET_MOVED = ("a secret is never written in a config file: it comes from the environment "
-                "(SOURCES__SERVICEDESK__<SYSTEM>__<NAME>) or .dlt/secrets.toml ([sources.servicedesk.<system>])")
+SECRET_MOVED = (
+    "a secret is never written in a config file: it comes from the environment "
+    "(SOURCES__SERVICEDESK__<SYSTEM>__<NAME>) or .dlt/secrets.toml ([sources.servicedesk.<system>])"
+)
 
 
 _SECRET_NAME = re.compile(r"(?i)(authorization|key|token|password|passwd|secret)$")
@@ -37,9 +39,11 @@ def _no_secret_names(settings: Any, where: str) -> None:
     """A header or query parameter that carries a credential is the auth setting's job, never written here."""
     for name in settings or {}:
         if _SECRET_NAME.search(str(name)):
-            raise ValueError(f"{where}.{name}: a credential is never written in a config file; declare it as auth "
-                             "(type: api_key, name: ..., location: header or query) and set the secret in the "
-                             "environment or .dlt/secrets.toml")
+            raise ValueError(
+                f"{where}.{name}: a credential is never written in a config file; declare it as auth "
+                "(type: api_key, name: ..., location: header or query) and set the secret in the "
+                "environment or .dlt/secrets.toml"
+            )
 
 
 class CanonicalColumn(Strict):
@@ -92,8 +96,11 @@ class Whoami(Strict):
 
     path: str = Field(description="relative to the base URL: users/current.json")
     identity: str = Field(description="where the identity is in the answer, a dotted path: user.login")
-    expect: str | None = Field(None, description="the identity the credentials must belong to (${VAR} allowed); "
-                                                 "any non-empty identity when not given")
+    expect: str | None = Field(
+        None,
+        description="the identity the credentials must belong to (${VAR} allowed); "
+        "any non-empty identity when not given",
+    )
 
 
 class Requests(Strict):
@@ -113,7 +120,8 @@ class FieldRule(Strict):
     separator: str = " "
     const: str | int | float | bool | None = Field(None, description="a fixed value for every record")
     values: dict[str, str | int | float | bool | None] | None = Field(
-        None, description="value translations (Immediate: urgent); a value not listed is kept as it is")
+        None, description="value translations (Immediate: urgent); a value not listed is kept as it is"
+    )
     multiply: StrictInt | StrictFloat | None = Field(None, description="a factor: hours to minutes is 60")
     negate: bool = Field(False, description="a boolean turned around: private_notes -> is_public")
 
@@ -134,19 +142,33 @@ class Resource(Strict):
     name: str = Field(pattern=SNAKE, description="the resource's name (dlt's), e.g. the API's word for it")
     entity: Literal["users", "tickets", "comments", "timesheets"]
     primary_key: str | list[str] = Field("id", description="canonical columns that identify a record in its system")
-    endpoint: str | dict[str, Any] | None = Field(None, description="dlt rest_api endpoint: path, params, "
-                                                                      "data_selector, paginator, incremental ...")
+    endpoint: str | dict[str, Any] | None = Field(
+        None, description="dlt rest_api endpoint: path, params, data_selector, paginator, incremental ..."
+    )
     include_from_parent: list[str] | None = None
-    fields: dict[str, Rule] = Field(default_factory=dict, description=(
-        "canonical column -> where its value comes from; a column not listed takes the record's field of the same "
-        "name, if there is one"))
-    skip_if_empty: list[str] = Field(default_factory=list, description=(
-        "paths that must hold a value for a record to be taken: journals without notes are not comments"))
-    deletions: Literal["full_scan"] | None = Field(None, description=(
-        "full_scan: every run also lists every key (the endpoint without its incremental filter) and marks records "
-        "no longer listed as deleted"))
-    full_reread: bool = Field(False, description="the API has no filter for changed records: every run reads all "
-                                                 "of them (merged on the key, so nothing is duplicated)")
+    fields: dict[str, Rule] = Field(
+        default_factory=dict,
+        description=(
+            "canonical column -> where its value comes from; a column not listed takes the record's field of the same "
+            "name, if there is one"
+        ),
+    )
+    skip_if_empty: list[str] = Field(
+        default_factory=list,
+        description=("paths that must hold a value for a record to be taken: journals without notes are not comments"),
+    )
+    deletions: Literal["full_scan"] | None = Field(
+        None,
+        description=(
+            "full_scan: every run also lists every key (the endpoint without its incremental filter) and marks records "
+            "no longer listed as deleted"
+        ),
+    )
+    full_reread: bool = Field(
+        False,
+        description="the API has no filter for changed records: every run reads all "
+        "of them (merged on the key, so nothing is duplicated)",
+    )
 
     @model_validator(mode="after")
     def _canonical_columns(self) -> Resource:
@@ -155,13 +177,16 @@ class Resource(Strict):
             if name not in columns:
                 close = difflib.get_close_matches(name, list(columns), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"{name!r} is not a column of the canonical {self.entity}{hint} "
-                                 f"(columns: {', '.join(columns)})")
+                raise ValueError(
+                    f"{name!r} is not a column of the canonical {self.entity}{hint} (columns: {', '.join(columns)})"
+                )
         if self.deletions and len(self.key()) != 1:
             raise ValueError("deletions: full_scan needs a one-column primary_key (a record's id)")
         if self.deletions and self.include_from_parent:
-            raise ValueError("deletions: full_scan lists a resource on its own; a child resource (include_from_parent)"
-                             " cannot be listed without its parent")
+            raise ValueError(
+                "deletions: full_scan lists a resource on its own; a child resource (include_from_parent)"
+                " cannot be listed without its parent"
+            )
         if isinstance(self.endpoint, dict):
             _no_secret_names(self.endpoint.get("headers"), "endpoint.headers")
             _no_secret_names(self.endpoint.get("params"), "endpoint.params")
@@ -175,19 +200,26 @@ class SystemConfig(Strict):
     """``systems/<system>.yml``: one service desk, declared for dlt's rest_api and mapped to the canonical model."""
 
     model_config = config_schema.Strict.model_config | {
-        "title": "service-desk system", "json_schema_extra": {"$schema": "https://json-schema.org/draft/2020-12/schema"}}
+        "title": "service-desk system",
+        "json_schema_extra": {"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    }
 
-    system: str = Field(pattern=SNAKE, max_length=24, description=(
-        "its name: source_system in bronze, silver and gold, and its secrets' section sources.servicedesk.<system>"))
+    system: str = Field(
+        pattern=SNAKE,
+        max_length=24,
+        description=(
+            "its name: source_system in bronze, silver and gold, and its secrets' section sources.servicedesk.<system>"
+        ),
+    )
     title: str | None = None
     enabled: bool = Field(True, description="loaded by `ingestion run` and `ingestion servicedesk` without --system")
-    base_url: str | None = Field(None, description="the API's root; sources.servicedesk.<system>.base_url overrides "
-                                                   "it")
+    base_url: str | None = Field(None, description="the API's root; sources.servicedesk.<system>.base_url overrides it")
     auth: Auth
     whoami: Whoami | None = None
     requests: Requests = Requests()
-    client: dict[str, Any] = Field(default_factory=dict, description="dlt rest_api client settings (paginator, "
-                                                                     "headers); not auth, not base_url")
+    client: dict[str, Any] = Field(
+        default_factory=dict, description="dlt rest_api client settings (paginator, headers); not auth, not base_url"
+    )
     resource_defaults: dict[str, Any] = Field(default_factory=dict, description="dlt rest_api resource_defaults")
     resources: list[Resource] = Field(min_length=1)
 
@@ -196,8 +228,10 @@ class SystemConfig(Strict):
     def _no_credentials(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in ("auth", "base_url", "session"):
             if key in value:
-                raise ValueError(f"client.{key}: set {'auth: at the top level' if key == 'auth' else key} here, "
-                                 "not under client (the project adds it, with the secret from the environment)")
+                raise ValueError(
+                    f"client.{key}: set {'auth: at the top level' if key == 'auth' else key} here, "
+                    "not under client (the project adds it, with the secret from the environment)"
+                )
         _no_secret_names(value.get("headers"), "client.headers")
         return value
 
@@ -206,11 +240,15 @@ class SystemConfig(Strict):
     def _merged_only(cls, value: dict[str, Any]) -> dict[str, Any]:
         extra = sorted(set(value) - {"endpoint", "write_disposition"})
         if extra:
-            raise ValueError(f"resource_defaults takes endpoint (and write_disposition: merge) only, not "
-                             f"{', '.join(extra)}: every canonical table is merged on source_system and the key")
+            raise ValueError(
+                f"resource_defaults takes endpoint (and write_disposition: merge) only, not "
+                f"{', '.join(extra)}: every canonical table is merged on source_system and the key"
+            )
         if value.get("write_disposition", "merge") != "merge":
-            raise ValueError("resource_defaults.write_disposition: the canonical tables are shared by every system "
-                             "and merged on source_system and the key; only merge is possible")
+            raise ValueError(
+                "resource_defaults.write_disposition: the canonical tables are shared by every system "
+                "and merged on source_system and the key; only merge is possible"
+            )
         endpoint = value.get("endpoint") or {}
         _no_secret_names(endpoint.get("headers"), "resource_defaults.endpoint.headers")
         _no_secret_names(endpoint.get("params"), "resource_defaults.endpoint.params")
@@ -231,8 +269,10 @@ class SystemConfig(Strict):
         for resource in self.resources:
             path = cursor_path(self, resource)
             if path and mapping.column_of(resource, path) is None:
-                raise ValueError(f"resources.{resource.name}: the cursor {path!r} must fill a canonical column (for "
-                                 f"example fields: {{updated_at: {path}}}): dlt reads the cursor from the mapped row")
+                raise ValueError(
+                    f"resources.{resource.name}: the cursor {path!r} must fill a canonical column (for "
+                    f"example fields: {{updated_at: {path}}}): dlt reads the cursor from the mapped row"
+                )
         return self
 
 
@@ -250,5 +290,4 @@ def write_schema(path: Path = SCHEMA_FILE) -> Path:
     return path
 
 
-__all__ = ["ApiKey", "Bearer", "FieldRule", "HttpBasic", "Resource", "SystemConfig", "Whoami",
-           "canonical", "validate"]
+__all__ = ["ApiKey", "Bearer", "FieldRule", "HttpBasic", "Resource", "SystemConfig", "Whoami", "canonical", "validate"]

@@ -51,7 +51,26 @@ from ingestion.sources.publications.readers.xlsx import (
     sheet_facts,
 )
 
-__all__ = ["CSV_BATCH_ROWS", "DEFAULT_NOTE_MARKERS", "XLSX_CHUNK_ROWS", "Rejection", "SheetFacts", "SheetLayout",
-           "TableEnd", "TableReport", "cell_text", "check_member_name", "classify_sheet", "column_names",
-           "extract_member", "open_workbook", "open_zip", "read_csv_batches", "read_xlsx_table",
-           "read_zip_member_batches", "sheet_error_cells", "sheet_facts", "snake_case"]
+__all__ = [
+    "CSV_BATCH_ROWS",
+    "DEFAULT_NOTE_MARKERS",
+    "XLSX_CHUNK_ROWS",
+    "Rejection",
+    "SheetFacts",
+    "SheetLayout",
+    "TableEnd",
+    "TableReport",
+    "cell_text",
+    "check_member_name",
+    "classify_sheet",
+    "column_names",
+    "extract_member",
+    "open_workbook",
+    "open_zip",
+    "read_csv_batches",
+    "read_xlsx_table",
+    "read_zip_member_batches",
+    "sheet_error_cells",
+    "sheet_facts",
+    "snake_case",
+]

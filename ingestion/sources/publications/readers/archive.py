@@ -20,9 +20,16 @@ from ingestion.sources.publications.readers.common import (
 from ingestion.sources.publications.readers.delimited import read_text_csv
 
 
-def read_zip_member_batches(archive_path: Path, member: str, max_bytes: int, types: dict[str, str], where: dict,
-                            *, encoding: str | None = None,
-                            rejections: list[Rejection] | None = None) -> Iterator[tuple[pa.Table, int]]:
+def read_zip_member_batches(
+    archive_path: Path,
+    member: str,
+    max_bytes: int,
+    types: dict[str, str],
+    where: dict,
+    *,
+    encoding: str | None = None,
+    rejections: list[Rejection] | None = None,
+) -> Iterator[tuple[pa.Table, int]]:
     """Like :func:`read_csv_batches` for the CSV ``member`` of a ZIP archive.
 
     The member is streamed out of the archive in chunks into a private temporary file (transcoded to UTF-8 on the
@@ -50,11 +57,14 @@ def _check_member_info(info: zipfile.ZipInfo, max_bytes: int, where: dict) -> No
     if info.flag_bits & 0x1:
         raise IngestionError("member is encrypted (password-protected): it cannot be read", **where)
     if info.file_size > max_bytes:
-        raise IngestionError(f"member is {info.file_size:,} bytes uncompressed, over the limit of {max_bytes:,} "
-                             "(max_member_bytes)", **where)
+        raise IngestionError(
+            f"member is {info.file_size:,} bytes uncompressed, over the limit of {max_bytes:,} (max_member_bytes)",
+            **where,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------- ZIP
+
 
 def open_zip(path: Path, where: dict) -> zipfile.ZipFile:
     try:
@@ -67,12 +77,12 @@ def check_member_name(name: str, where: dict) -> None:
     """Refuse names that would escape an extraction folder: absolute paths, drive letters, ``..``."""
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", name):
-        raise IngestionError("unsafe member name (absolute path or '..'): refusing to read the archive",
-                             **{**where, "part": name})
+        raise IngestionError(
+            "unsafe member name (absolute path or '..'): refusing to read the archive", **{**where, "part": name}
+        )
 
 
-def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path, max_bytes: int,
-                   where: dict) -> Path:
+def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path, max_bytes: int, where: dict) -> Path:
     """Copy one member to ``folder``, stopping at ``max_bytes`` whatever the archive claims its size is."""
     where = {**where, "part": info.filename}
     check_member_name(info.filename, where)

@@ -82,5 +82,3 @@ def _source_rows(rows: range | np.ndarray) -> pa.Array:
 
 
 _SOURCE_ROW = pa.field("_source_row", pa.int64(), nullable=False)
-
-

@@ -37,9 +37,16 @@ from ingestion.sources.publications.schema import TYPE_NAME
 
 # ----------------------------------------------------------------------------------------------------------- CSV
 
-def read_csv_batches(path: Path, types: dict[str, str], where: dict, *, encoding: str | None = None,
-                     rejections: list[Rejection] | None = None,
-                     batch_rows: int = CSV_BATCH_ROWS) -> Iterator[tuple[pa.Table, int]]:
+
+def read_csv_batches(
+    path: Path,
+    types: dict[str, str],
+    where: dict,
+    *,
+    encoding: str | None = None,
+    rejections: list[Rejection] | None = None,
+    batch_rows: int = CSV_BATCH_ROWS,
+) -> Iterator[tuple[pa.Table, int]]:
     """Yield ``(typed table + _source_row, first source line)`` batches of a CSV file (header on line 1).
 
     ``types`` pins column types (DuckDB names) by header or snake_case name; the others are inferred by DuckDB.
@@ -58,8 +65,9 @@ def read_csv_batches(path: Path, types: dict[str, str], where: dict, *, encoding
         yield from read_text_csv(utf8, types, where, rejections, batch_rows)
 
 
-def read_text_csv(path: Path, types: dict[str, str], where: dict, rejections: list[Rejection] | None,
-                   batch_rows: int) -> Iterator[tuple[pa.Table, int]]:
+def read_text_csv(
+    path: Path, types: dict[str, str], where: dict, rejections: list[Rejection] | None, batch_rows: int
+) -> Iterator[tuple[pa.Table, int]]:
     """The typed batches of a UTF-8 CSV file: DuckDB reads text, casts in SQL, flags rows that do not fit."""
     _check_first_line(path, where)
     index = _RecordIndex(path, where)
@@ -100,16 +108,26 @@ def _failure(error: Exception, index: _RecordIndex, doing: str, where: dict) -> 
     """Our account of a DuckDB failure first (the line, what is wrong with it), DuckDB's own words after."""
     index.scan_all()  # raises itself on a problem it knows better: encoding, quotes
     if index.too_long is not None:
-        return IngestionError(f"{doing}: line {index.too_long} is longer than {MAX_LINE_BYTES // 2**20} MiB, the "
-                              f"longest record this reader takes; DuckDB says: {_first_line(error)}",
-                              row=index.too_long, **where)
+        return IngestionError(
+            f"{doing}: line {index.too_long} is longer than {MAX_LINE_BYTES // 2**20} MiB, the "
+            f"longest record this reader takes; DuckDB says: {_first_line(error)}",
+            row=index.too_long,
+            **where,
+        )
     line = index.next_line()
     at = " at this line or after it" if line else ""
     return IngestionError(f"{doing}{at}; DuckDB says: {_first_line(error)}", row=line, **where)
 
 
-def _column_types(connection: duckdb.DuckDBPyConnection, path: Path, header: list[str], names: list[str],
-                  types: dict[str, str], index: _RecordIndex, where: dict) -> tuple[list[str], dict[str, str]]:
+def _column_types(
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: list[str],
+    names: list[str],
+    types: dict[str, str],
+    index: _RecordIndex,
+    where: dict,
+) -> tuple[list[str], dict[str, str]]:
     """Each column's DuckDB type, sniffed from up to 100,000 rows (as DuckDB's reader would) or pinned in ``types``
     by header or snake_case name; and the date and timestamp formats the sniffer found. Where the sniffer gives up
     (it can, on a small file with mixed line endings), each column gets the first type all its sampled values cast
@@ -136,8 +154,9 @@ def _column_types(connection: duckdb.DuckDBPyConnection, path: Path, header: lis
             try:
                 connection.execute(f"select cast(null as {kind})").fetchall()
             except duckdb.Error as error:
-                raise IngestionError(f"types: {kind!r} (pinned for column {name}) is not a DuckDB type "
-                                     f"({_first_line(error)})", **where) from error
+                raise IngestionError(
+                    f"types: {kind!r} (pinned for column {name}) is not a DuckDB type ({_first_line(error)})", **where
+                ) from error
             kinds[position] = kind.upper()
     formats = {"DATE": date_format or "", "TIMESTAMP": timestamp_format or ""}
     return kinds, {kind: text for kind, text in formats.items() if text and text not in ("%Y-%m-%d",)}
@@ -146,28 +165,34 @@ def _column_types(connection: duckdb.DuckDBPyConnection, path: Path, header: lis
 _CANDIDATE_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
 
 
-def _inferred_types(connection: duckdb.DuckDBPyConnection, path: Path, width: int, index: _RecordIndex,
-                    where: dict) -> list[str]:
+def _inferred_types(
+    connection: duckdb.DuckDBPyConnection, path: Path, width: int, index: _RecordIndex, where: dict
+) -> list[str]:
     """The first of :data:`_CANDIDATE_TYPES` every sampled value of a column casts to (VARCHAR if none does, or if
     the column is empty), over the first rows that have as many fields as the header. One SQL aggregate."""
-    checks = [f"bool_and(c{i} = '' or not (try_cast(c{i} as {kind}) is null"
-              f"{_lossy(f'c{i}', f'try_cast(c{i} as {kind})', kind)}))" for i in range(width)
-              for kind in _CANDIDATE_TYPES] + [f"count(nullif(c{i}, ''))" for i in range(width)]
+    checks = [
+        f"bool_and(c{i} = '' or not (try_cast(c{i} as {kind}) is null"
+        f"{_lossy(f'c{i}', f'try_cast(c{i} as {kind})', kind)}))"
+        for i in range(width)
+        for kind in _CANDIDATE_TYPES
+    ] + [f"count(nullif(c{i}, ''))" for i in range(width)]
     for parallel in (not index.quoted_breaks, False):
         sample = f"select * from {_scan(path, width, parallel)} limit {SAMPLE_ROWS}"
         try:
-            [answers] = connection.execute(f"select {', '.join(checks)} from ({sample}) "
-                                           f"where c{width} is null and c{width - 1} is not null").fetchall()
+            [answers] = connection.execute(
+                f"select {', '.join(checks)} from ({sample}) where c{width} is null and c{width - 1} is not null"
+            ).fetchall()
             break
         except duckdb.Error as error:
             if not (parallel and "parallel=false" in str(error)):
                 raise _failure(error, index, "cannot parse CSV: the column types cannot be inferred", where) from error
-    fits, filled = answers[: width * len(_CANDIDATE_TYPES)], answers[width * len(_CANDIDATE_TYPES):]
+    fits, filled = answers[: width * len(_CANDIDATE_TYPES)], answers[width * len(_CANDIDATE_TYPES) :]
     kinds = []
     for i in range(width):
-        own = fits[i * len(_CANDIDATE_TYPES): (i + 1) * len(_CANDIDATE_TYPES)]
-        kinds.append(next((kind for kind, fit in zip(_CANDIDATE_TYPES, own, strict=True) if fit and filled[i]),
-                          "VARCHAR"))
+        own = fits[i * len(_CANDIDATE_TYPES) : (i + 1) * len(_CANDIDATE_TYPES)]
+        kinds.append(
+            next((kind for kind, fit in zip(_CANDIDATE_TYPES, own, strict=True) if fit and filled[i]), "VARCHAR")
+        )
     return kinds
 
 
@@ -180,8 +205,25 @@ def _cast(column: str, kind: str, formats: dict[str, str]) -> str:
     return f"try_cast({value} as {kind})"
 
 
-_WHOLE_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                  "UBIGINT", "UHUGEINT", "INT1", "INT2", "INT4", "INT8", "LONG", "SHORT")
+_WHOLE_NUMBERS = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "INT",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "INT1",
+    "INT2",
+    "INT4",
+    "INT8",
+    "LONG",
+    "SHORT",
+)
 
 
 def _lossy(text: str, value: str, kind: str) -> str:
@@ -200,10 +242,12 @@ def _scan(path: Path, width: int, parallel: bool) -> str:
     """DuckDB's scan of the file with every field as text: ``c0`` ... and one overflow column ``c<width>``; a short
     row is padded with null (an empty field reads as ``''``, never null), a long one fills the overflow column."""
     fields = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width + 1))
-    return (f"read_csv('{_sql_text(str(path))}', header = true, auto_detect = false, delim = ',', quote = '\"', "
-            f"escape = '\"', strict_mode = false, null_padding = true, parallel = {str(parallel).lower()}, "
-            f"nullstr = '{_NULL_TEXT}', max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES}, "
-            f"columns = {{{fields}}})")
+    return (
+        f"read_csv('{_sql_text(str(path))}', header = true, auto_detect = false, delim = ',', quote = '\"', "
+        f"escape = '\"', strict_mode = false, null_padding = true, parallel = {str(parallel).lower()}, "
+        f"nullstr = '{_NULL_TEXT}', max_line_size = {MAX_LINE_BYTES}, buffer_size = {2 * MAX_LINE_BYTES}, "
+        f"columns = {{{fields}}})"
+    )
 
 
 def _typed_query(path: Path, width: int, kinds: list[str], formats: dict[str, str], parallel: bool) -> str:
@@ -211,18 +255,30 @@ def _typed_query(path: Path, width: int, kinds: list[str], formats: dict[str, st
     the first value that is not its column's type."""
     scan = _scan(path, width, parallel)
     typed = [i for i, kind in enumerate(kinds) if kind != "VARCHAR"]
-    inner = ", ".join([f"c{i}" for i in range(width + 1)] + [f"{_cast(f'c{i}', kinds[i], formats)} as v{i}"
-                                                              for i in range(width)])
+    inner = ", ".join(
+        [f"c{i}" for i in range(width + 1)] + [f"{_cast(f'c{i}', kinds[i], formats)} as v{i}" for i in range(width)]
+    )
     failed = {i: f"(c{i} <> '' and (v{i} is null{_lossy(f'c{i}', f'v{i}', kinds[i])}))" for i in typed}
-    bad = (f"case when c{width} is not null then -2 when c{width - 1} is null then -1 "
-           + "".join(f"when {failed[i]} then {i} " for i in typed) + "end")
+    bad = (
+        f"case when c{width} is not null then -2 when c{width - 1} is null then -1 "
+        + "".join(f"when {failed[i]} then {i} " for i in typed)
+        + "end"
+    )
     outer = ", ".join(f"v{i}" for i in range(width))
     return f"select {outer}, {bad} as __bad from (select {inner} from {scan})"
 
 
-def _typed_batch(batch: pa.RecordBatch, names: list[str], kinds: list[str], formats: dict[str, str],
-                 lines: np.ndarray, offsets: np.ndarray, index: _RecordIndex, where: dict,
-                 rejections: list[Rejection] | None) -> pa.Table:
+def _typed_batch(
+    batch: pa.RecordBatch,
+    names: list[str],
+    kinds: list[str],
+    formats: dict[str, str],
+    lines: np.ndarray,
+    offsets: np.ndarray,
+    index: _RecordIndex,
+    where: dict,
+    rejections: list[Rejection] | None,
+) -> pa.Table:
     width = len(names)
     table = pa.Table.from_arrays(batch.columns[:width], names=names)
     table = table.append_column(_SOURCE_ROW, _source_rows(lines))
@@ -358,9 +414,14 @@ class _RecordIndex:
         with self.path.open("rb") as handle:
             handle.seek(start)
             raw = handle.read(end - start + 1)
-        ending = raw[end - start:]
-        self.newline = "\\r\\n" if ending == b"\n" and raw[-2:-1] == b"\r" else "\\n" if ending == b"\n" else (
-            "\\r" if ending == b"\r" else None)
+        ending = raw[end - start :]
+        self.newline = (
+            "\\r\\n"
+            if ending == b"\n" and raw[-2:-1] == b"\r"
+            else "\\n"
+            if ending == b"\n"
+            else ("\\r" if ending == b"\r" else None)
+        )
         text = raw[: end - start].decode("utf-8").rstrip("\r")
         header, _ = _parse_record(text)
         _check_delimiter(text, header, self.where)
@@ -375,8 +436,11 @@ class _RecordIndex:
         self._wait(count)
         with self.changed:
             if self.ready < count:
-                raise IngestionError("cannot parse CSV: DuckDB read more rows than the file has records; the line "
-                                     "numbers cannot be trusted, so nothing is loaded", **self.where)
+                raise IngestionError(
+                    "cannot parse CSV: DuckDB read more rows than the file has records; the line "
+                    "numbers cannot be trusted, so nothing is loaded",
+                    **self.where,
+                )
             starts, lines = np.concatenate(self.starts), np.concatenate(self.lines)
             self.starts, self.lines, self.ready = [starts[count:]], [lines[count:]], self.ready - count
             self.changed.notify_all()
@@ -393,9 +457,11 @@ class _RecordIndex:
     def finish(self) -> None:
         self.scan_all()
         if self.ready:
-            raise IngestionError(f"cannot parse CSV: DuckDB read {self.ready:,} rows fewer than the file has "
-                                 f"records (the first missing one on line {self.next_line()}); nothing is loaded",
-                                 **self.where)
+            raise IngestionError(
+                f"cannot parse CSV: DuckDB read {self.ready:,} rows fewer than the file has "
+                f"records (the first missing one on line {self.next_line()}); nothing is loaded",
+                **self.where,
+            )
 
     def raw_record(self, offset: int) -> tuple[list[str], str]:
         """The fields and the text of the record at ``offset``, as published (Python work, for a rejected row)."""
@@ -421,7 +487,7 @@ class _RecordIndex:
             self.decoder.decode(data, final=at_end)
         except UnicodeDecodeError as error:
             line = self.breaks + data[: error.start].count(b"\n") + 1
-            around = data[max(0, error.start - files.SAMPLE_BYTES // 2): error.start + files.SAMPLE_BYTES // 2]
+            around = data[max(0, error.start - files.SAMPLE_BYTES // 2) : error.start + files.SAMPLE_BYTES // 2]
             raise files.encoding_error(around, line, self.where, None) from error
         if b"\x00" in data:
             raise files.zero_byte_error(self.breaks + data[: data.index(b"\x00")].count(b"\n") + 1, self.where)
@@ -470,8 +536,9 @@ class _RecordIndex:
         blank = (lengths == 0) | ((lengths == 1) & (first == 13))
         if self.header_span is None:
             if blank[0]:
-                raise IngestionError("cannot parse CSV: line 1 is empty; the header must be on line 1", row=1,
-                                     **self.where)
+                raise IngestionError(
+                    "cannot parse CSV: line 1 is empty; the header must be on line 1", row=1, **self.where
+                )
             self.header_span = (int(starts[0]), int(ends[0]))
             starts, lines, blank = starts[1:], lines[1:], blank[1:]
         keep = ~blank
@@ -485,8 +552,11 @@ class _RecordIndex:
     def _end(self) -> None:
         self.done = True
         if self.quotes % 2:
-            raise IngestionError(f"cannot parse CSV: a quoted field is never closed (it opens on line "
-                                 f"{self.open_line} or later)", row=self.open_line, **self.where)
+            raise IngestionError(
+                f"cannot parse CSV: a quoted field is never closed (it opens on line {self.open_line} or later)",
+                row=self.open_line,
+                **self.where,
+            )
         end = self.base
         if end > self.open_start:  # the last record has no line break after it
             self._add(np.array([self.open_start]), np.array([self.open_line]), np.array([end]), np.zeros(0, np.uint8))
@@ -494,7 +564,7 @@ class _RecordIndex:
     def _check_quotes(self, raw: np.ndarray, quotes: np.ndarray, breaks: np.ndarray) -> None:
         """An opening quote must start a field, a closing quote must end one (or be doubled)."""
         first = self.quotes & 1  # 1: the chunk starts inside a quoted field, its first quote closes it
-        opening, closing = quotes[first::2], quotes[1 - first::2]
+        opening, closing = quotes[first::2], quotes[1 - first :: 2]
         padded = np.empty(raw.size + 2, dtype=np.uint8)  # padded[i] is raw[i - 1]
         padded[0], padded[1:-1], padded[-1] = self.previous, raw, 44  # past the chunk is the end of the file
         before, after = _QUOTE_NEIGHBOURS[padded[opening]], _QUOTE_NEIGHBOURS[padded[closing + 2]]
@@ -503,10 +573,14 @@ class _RecordIndex:
         position = int(np.concatenate([opening[~before], closing[~after]]).min())
         line = self.breaks + int(np.searchsorted(breaks, position)) + 1
         start = int(breaks[breaks < position].max() + 1) if (breaks < position).any() else 0
-        text = bytes(raw[start: start + 200]).decode("utf-8", "replace").split("\n")[0]
-        raise IngestionError(f"cannot parse CSV: a quote character inside a field that is not quoted whole (or text "
-                             f"after a closing quote): {text!r}; a field with quotes must be wrapped in quotes, "
-                             "its quotes doubled", row=line, **self.where)
+        text = bytes(raw[start : start + 200]).decode("utf-8", "replace").split("\n")[0]
+        raise IngestionError(
+            f"cannot parse CSV: a quote character inside a field that is not quoted whole (or text "
+            f"after a closing quote): {text!r}; a field with quotes must be wrapped in quotes, "
+            "its quotes doubled",
+            row=line,
+            **self.where,
+        )
 
 
 _QUOTE_NEIGHBOURS = np.zeros(256, dtype=bool)
@@ -530,9 +604,12 @@ def _check_delimiter(line: str, header: list[str], where: dict) -> None:
     counts = {delimiter: unquoted.count(delimiter) for delimiter in _DELIMITERS}
     best = max(counts, key=lambda delimiter: counts[delimiter])
     if counts[best] and (len(header) == 1 or counts[best] > 2 * commas):
-        raise IngestionError(f"cannot parse CSV: the delimiter looks like {best!r} ({_DELIMITERS[best]}), not a comma "
-                             f"(line 1, the header: {_clip(line)!r}); this reader reads comma-separated files",
-                             row=1, **where)
+        raise IngestionError(
+            f"cannot parse CSV: the delimiter looks like {best!r} ({_DELIMITERS[best]}), not a comma "
+            f"(line 1, the header: {_clip(line)!r}); this reader reads comma-separated files",
+            row=1,
+            **where,
+        )
 
 
 def _sql_text(value: str) -> str:
@@ -543,10 +620,10 @@ def _first_line(error: Exception) -> str:
     """DuckDB's reason, without its long list of suggestions."""
     lines = []
     for line in str(error).strip().splitlines():
-        if line.startswith(("The search space", "Possible fixes", "  file=", "  file =", "Original Line")) or len(
-                lines) == 3:
+        if (
+            line.startswith(("The search space", "Possible fixes", "  file=", "  file =", "Original Line"))
+            or len(lines) == 3
+        ):
             break
         lines.append(line.strip())
     return " ".join(lines) or type(error).__name__
-
-

@@ -102,14 +102,17 @@ Merge = tuple[int, int, int, int]
 # "per N" or "rate per N" with up to two words after ("rate per 1,000", "per 100,000 population");
 # days, weeks, months, years, hours, minutes. Nothing numeric: a row with a number in it is data.
 UNIT_PARENTHESISED = re.compile(r"\([^()]{1,40}\)")
-UNIT_WORDS = re.compile(r"""
+UNIT_WORDS = re.compile(
+    r"""
       [£$€]\s?(?:000s?|k|m|bn|thousands?|millions?|billions?)?
     | (?:000s?|thousands?|millions?|billions?)
     | %|per\s?cent|percent(?:age)?
     | numbers?|count|ratio|index|rate
     | (?:rate\s+)?per\s+[\d,.]+(?:\s+[a-z]+){0,2}
     | days|weeks|months|years|hours|minutes
-""", re.IGNORECASE | re.VERBOSE)
+""",
+    re.IGNORECASE | re.VERBOSE,
+)
 
 
 def filled(row: Row) -> list[object]:
@@ -179,8 +182,15 @@ def units_under(rows: list[tuple[int, Row]], last: int, units_row: bool | None) 
     return last + 1 < len(rows) and is_units_row(rows[last + 1][1])
 
 
-def header_at(rows: list[tuple[int, Row]], merges: list[Merge], first: int, count: int, units_row: bool | None,
-              *, grouped: bool = False) -> HeaderFound | None:
+def header_at(
+    rows: list[tuple[int, Row]],
+    merges: list[Merge],
+    first: int,
+    count: int,
+    units_row: bool | None,
+    *,
+    grouped: bool = False,
+) -> HeaderFound | None:
     """Whether rows ``first`` .. ``first + count - 1`` of ``rows`` ((sheet row, cells), consecutive visible rows) are
     a header with data under it: the last header row has two or more text cells; each upper row is filled and not a
     title; the row under the header (past a units row) has two or more filled cells. ``grouped``: the first upper
@@ -195,8 +205,9 @@ def header_at(rows: list[tuple[int, Row]], merges: list[Merge], first: int, coun
     for number, row in rows[first:last]:
         if not filled(row) or is_title_row(row, number, merges, width):
             return None
-    if grouped and not any(m[3] > m[1] and m[1] >= width[0] and m[3] <= width[1]
-                           for m in _merges_in_row(merges, rows[first][0])):
+    if grouped and not any(
+        m[3] > m[1] and m[1] >= width[0] and m[3] <= width[1] for m in _merges_in_row(merges, rows[first][0])
+    ):
         return None
     units = units_under(rows, last, units_row)
     data = last + 1 + units
@@ -205,8 +216,9 @@ def header_at(rows: list[tuple[int, Row]], merges: list[Merge], first: int, coun
     return HeaderFound(first, count, units)
 
 
-def detect_header(rows: list[tuple[int, Row]], merges: list[Merge], header_rows: int = 1,
-                  units_row: bool | None = None) -> HeaderFound | None:
+def detect_header(
+    rows: list[tuple[int, Row]], merges: list[Merge], header_rows: int = 1, units_row: bool | None = None
+) -> HeaderFound | None:
     """The first header in ``rows`` (the sheet's first rows, visible ones only, blank ones included).
 
     A header is the first row of two or more text cells whose next row (past a units row) has two or more filled

@@ -51,6 +51,7 @@ from ingestion.sources.publications.readers.layout import (
 
 # ------------------------------------------------------------------------------------------------ opening a file
 
+
 def open_workbook(path: Path, where: dict) -> CalamineWorkbook:
     """Open an .xlsx workbook; an encrypted, binary (.xls, .xlsb), OpenDocument or non-workbook file is refused
     with a message that says what it is."""
@@ -71,10 +72,16 @@ def _refuse_other_workbooks(path: Path, where: dict) -> None:
         raise IngestionError("file is empty (0 bytes), not a workbook", **where)
     if head.startswith(files.OLE2_MAGIC):
         if _file_contains(path, "EncryptedPackage".encode("utf-16-le")):
-            raise IngestionError("the workbook is encrypted (password-protected): it cannot be read; ask the "
-                                 "publisher for a copy without a password", **where)
-        raise IngestionError("the file is an old binary Excel workbook (.xls, an OLE2 compound file), not .xlsx; "
-                             "its error cells cannot be checked, so it is not read: save it as .xlsx", **where)
+            raise IngestionError(
+                "the workbook is encrypted (password-protected): it cannot be read; ask the "
+                "publisher for a copy without a password",
+                **where,
+            )
+        raise IngestionError(
+            "the file is an old binary Excel workbook (.xls, an OLE2 compound file), not .xlsx; "
+            "its error cells cannot be checked, so it is not read: save it as .xlsx",
+            **where,
+        )
     if head.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -85,19 +92,22 @@ def _refuse_other_workbooks(path: Path, where: dict) -> None:
         if "xl/workbook.bin" in names:
             raise IngestionError("the file is a binary Excel workbook (.xlsb), not .xlsx: save it as .xlsx", **where)
         if b"opendocument" in mimetype:
-            raise IngestionError("the file is an OpenDocument spreadsheet (.ods), not .xlsx: save it as .xlsx",
-                                 **where)
+            raise IngestionError("the file is an OpenDocument spreadsheet (.ods), not .xlsx: save it as .xlsx", **where)
         if "[Content_Types].xml" not in names:
-            raise IngestionError("the file is a ZIP archive but not an .xlsx workbook (no [Content_Types].xml)",
-                                 **where)
+            raise IngestionError(
+                "the file is a ZIP archive but not an .xlsx workbook (no [Content_Types].xml)", **where
+            )
         return
     text = head[:2000].lstrip(_BOM).lstrip().lower()
     if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:500]:
-        raise IngestionError("the file is an HTML page, not a workbook (an error page saved under the workbook's "
-                             "name?)", **where)
+        raise IngestionError(
+            "the file is an HTML page, not a workbook (an error page saved under the workbook's name?)", **where
+        )
     kind = "text (a CSV file?)" if _looks_like_text(head) else f"bytes {head[:8].hex(' ')}"
-    raise IngestionError(f"the file is not an .xlsx workbook (an .xlsx file is a ZIP archive starting with 'PK'); "
-                         f"it starts with {kind}", **where)
+    raise IngestionError(
+        f"the file is not an .xlsx workbook (an .xlsx file is a ZIP archive starting with 'PK'); it starts with {kind}",
+        **where,
+    )
 
 
 def _file_contains(path: Path, needle: bytes) -> bool:
@@ -107,7 +117,7 @@ def _file_contains(path: Path, needle: bytes) -> bool:
         while chunk := handle.read(files.CHUNK):
             if needle in tail + chunk:
                 return True
-            tail = chunk[-len(needle):]
+            tail = chunk[-len(needle) :]
     return False
 
 
@@ -122,10 +132,18 @@ def _looks_like_text(sample: bytes) -> bool:
 
 # ------------------------------------------------------------------------------------------------ reading a table
 
-def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, where: dict,
-                    chunk_rows: int = XLSX_CHUNK_ROWS, *, path: Path | None = None,
-                    rejections: list[Rejection] | None = None,
-                    report: TableReport | None = None) -> Iterator[tuple[pa.Table, int]]:
+
+def read_xlsx_table(
+    workbook: CalamineWorkbook,
+    sheet: str,
+    layout: SheetLayout,
+    where: dict,
+    chunk_rows: int = XLSX_CHUNK_ROWS,
+    *,
+    path: Path | None = None,
+    rejections: list[Rejection] | None = None,
+    report: TableReport | None = None,
+) -> Iterator[tuple[pa.Table, int]]:
     """Yield ``(table of text columns [+ _notes] + _source_row, first source row)`` chunks of the table on ``sheet``.
 
     ``layout`` says where the table is (:class:`SheetLayout`; what it leaves out is detected): hidden columns are
@@ -146,8 +164,10 @@ def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout,
     names = _header_names(header, view, notes, report, where)
     unknown = [name for name in layout.fill_down if name not in names]
     if unknown:
-        raise IngestionError(f"fill_down names {', '.join(unknown)}, which the table does not have; its columns "
-                             f"are {', '.join(names)}", **where)
+        raise IngestionError(
+            f"fill_down names {', '.join(unknown)}, which the table does not have; its columns are {', '.join(names)}",
+            **where,
+        )
     header_last = header[-1][0]
     chunk = _Chunk(names, view, notes, layout.fill_down, where)
     end = layout.table_end
@@ -172,8 +192,11 @@ def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout,
                 report.hidden_rows.append(number)
             continue
         if number == units_number:
-            report.units = {names[index]: text for index, cell in enumerate(cells[: len(names)])
-                            if (text := cell_text(cell)) is not None}
+            report.units = {
+                names[index]: text
+                for index, cell in enumerate(cells[: len(names)])
+                if (text := cell_text(cell)) is not None
+            }
             if empty:
                 pending.append((number, "units"))
             else:
@@ -198,14 +221,20 @@ def read_xlsx_table(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout,
     report.table_end_row = tracker.last_read
     if offending:
         many = len(offending) > 1
-        raise IngestionError(f"{'rows' if many else 'row'} {_runs(offending)} below the table's end at row "
-                             f"{tracker.last_read or header_last} {'are not notes' if many else 'is not a note'}; "
-                             f"set table_end for this sheet (blank_rows(N), marker(text) or last_row) in the "
-                             f"publications config", row=offending[0], **where)
+        raise IngestionError(
+            f"{'rows' if many else 'row'} {_runs(offending)} below the table's end at row "
+            f"{tracker.last_read or header_last} {'are not notes' if many else 'is not a note'}; "
+            f"set table_end for this sheet (blank_rows(N), marker(text) or last_row) in the "
+            f"publications config",
+            row=offending[0],
+            **where,
+        )
     if marker is not None and not tracker.ended:
-        raise IngestionError(f"table_end marker({end.marker}) is not found below the header (row {header_last}): "
-                             f"no row starts with it; correct table_end for this sheet in the publications config",
-                             **where)
+        raise IngestionError(
+            f"table_end marker({end.marker}) is not found below the header (row {header_last}): "
+            f"no row starts with it; correct table_end for this sheet in the publications config",
+            **where,
+        )
     if chunk.size:
         first_row = chunk.rows[0]
         yield chunk.table(rejections, report), first_row
@@ -258,8 +287,9 @@ class _View:
 _RANGE = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+):\$?([A-Za-z]{1,3})\$?(\d+)")
 
 
-def _open_view(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path: Path | None,
-               where: dict) -> tuple[_View, Iterator[SheetRow]]:
+def _open_view(
+    workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path: Path | None, where: dict
+) -> tuple[_View, Iterator[SheetRow]]:
     try:
         sheet_rows = workbook.get_sheet_by_name(sheet)
         first_column = (sheet_rows.start or (0, 0))[1]  # rows come from the top, cells from the first used column
@@ -279,8 +309,11 @@ def _open_view(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path
         bounds = (int(match[2]), _column_index(match[1]), int(match[4]), _column_index(match[3]))
         if bounds[0] > bounds[2] or bounds[1] > bounds[3]:
             raise IngestionError(f"range {layout.range!r} ends before it starts", **where)
-    inside = [column for column in range(first_column, first_column + width)
-              if bounds is None or bounds[1] <= column <= bounds[3]]
+    inside = [
+        column
+        for column in range(first_column, first_column + width)
+        if bounds is None or bounds[1] <= column <= bounds[3]
+    ]
     hidden = [column for column in inside if layout.skip_hidden_columns and facts.column_hidden(column)]
     columns = [column for column in inside if column not in set(hidden)] if hidden else inside
     positions = None if len(columns) == width else [column - first_column for column in columns]
@@ -296,8 +329,15 @@ def _open_view(workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path
         indexes = [index for index, column in enumerate(columns) if first <= column <= last]
         if indexes:
             merges.append((first_row, indexes[0], last_row, indexes[-1]))
-    view = _View(positions, columns, errors, facts.hidden_rows if layout.skip_hidden_rows else set(), merges,
-                 [_column_letters(column) for column in hidden], bounds)
+    view = _View(
+        positions,
+        columns,
+        errors,
+        facts.hidden_rows if layout.skip_hidden_rows else set(),
+        merges,
+        [_column_letters(column) for column in hidden],
+        bounds,
+    )
     return view, _seen_rows(numbered, view)
 
 
@@ -315,15 +355,19 @@ def _seen_rows(numbered: Iterator[tuple[int, list[object]]], view: _View) -> Ite
 
 # ------------------------------------------------------------------------------------------------------ the header
 
-def _locate_header(rows: Iterator[SheetRow], layout: SheetLayout, view: _View, report: TableReport,
-                   where: dict) -> tuple[list[tuple[int, list[object]]], int | None, Iterator[SheetRow]]:
+
+def _locate_header(
+    rows: Iterator[SheetRow], layout: SheetLayout, view: _View, report: TableReport, where: dict
+) -> tuple[list[tuple[int, list[object]]], int | None, Iterator[SheetRow]]:
     """The header rows ((sheet row, cells)), the units row's number (or None) and the rows from the header on."""
     count = max(1, layout.header_rows)
     declared = layout.header_row is not None or layout.header_text is not None or layout.range is not None
-    report.detected = {"header_row": "declared" if declared else "detected",
-                       "header_rows": "declared" if declared or count > 1 else "detected",
-                       "units_row": "declared" if layout.units_row is not None else "detected",
-                       "table_end": "declared" if layout.table_end.kind != "auto" else "detected"}
+    report.detected = {
+        "header_row": "declared" if declared else "detected",
+        "header_rows": "declared" if declared or count > 1 else "detected",
+        "units_row": "declared" if layout.units_row is not None else "detected",
+        "table_end": "declared" if layout.table_end.kind != "auto" else "detected",
+    }
     buffer: list[SheetRow] = []
     if declared:
         first = layout.header_row or (view.bounds[0] if view.bounds and layout.header_text is None else None)
@@ -338,15 +382,20 @@ def _locate_header(rows: Iterator[SheetRow], layout: SheetLayout, view: _View, r
             if number >= first + count and not entry[3]:
                 break  # the header and the visible row under it
         if first is None:
-            raise IngestionError(f"no row has a cell {layout.header_text!r} (header_text); correct header_text for "
-                                 f"this sheet in the publications config", **where)
+            raise IngestionError(
+                f"no row has a cell {layout.header_text!r} (header_text); correct header_text for "
+                f"this sheet in the publications config",
+                **where,
+            )
         header = [(number, cells) for number, cells, _, _ in buffer if number < first + count]
         if not header or header[0][0] != first or not filled(header[0][1]):
-            raise IngestionError(f"row {first} is empty; set header_row for this sheet in the publications config",
-                                 **where)
+            raise IngestionError(
+                f"row {first} is empty; set header_row for this sheet in the publications config", **where
+            )
         under = [(n, cells, errors) for n, cells, errors, hidden in buffer if n >= first + count and not hidden]
-        units = bool(under) and (layout.units_row if layout.units_row is not None
-                                 else is_units_row(under[0][1]) and not under[0][2])
+        units = bool(under) and (
+            layout.units_row if layout.units_row is not None else is_units_row(under[0][1]) and not under[0][2]
+        )
         units_number = under[0][0] if units else None
     else:
         for entry in rows:
@@ -358,19 +407,26 @@ def _locate_header(rows: Iterator[SheetRow], layout: SheetLayout, view: _View, r
         if found is None:
             candidates = [number for number, cells in visible if number <= HEADER_SEARCH_ROWS and is_header_like(cells)]
             if candidates:
-                raise IngestionError(f"the table has a header (row {candidates[-1]}) but no data rows under it",
-                                     row=candidates[-1], **where)
-            raise IngestionError(f"no header row found in the first {HEADER_SEARCH_ROWS} rows; set header_row for "
-                                 f"this sheet in the publications config", **where)
-        header = visible[found.first: found.first + found.rows]
+                raise IngestionError(
+                    f"the table has a header (row {candidates[-1]}) but no data rows under it",
+                    row=candidates[-1],
+                    **where,
+                )
+            raise IngestionError(
+                f"no header row found in the first {HEADER_SEARCH_ROWS} rows; set header_row for "
+                f"this sheet in the publications config",
+                **where,
+            )
+        header = visible[found.first : found.first + found.rows]
         units_number = visible[found.first + found.rows][0] if found.units else None
     report.header_rows = [number for number, _ in header]
     report.units_row = units_number
     return header, units_number, itertools.chain(buffer, rows)
 
 
-def _header_names(header: list[tuple[int, list[object]]], view: _View, notes: _NoteMarkers | None,
-                  report: TableReport, where: dict) -> list[str]:
+def _header_names(
+    header: list[tuple[int, list[object]]], view: _View, notes: _NoteMarkers | None, report: TableReport, where: dict
+) -> list[str]:
     """Snake-case names, one per column up to the last filled header cell (or the end of a merged range in the
     header); note markers cut from the texts."""
     cut: dict[int, str] = {}
@@ -386,14 +442,16 @@ def _header_names(header: list[tuple[int, list[object]]], view: _View, notes: _N
     numbers = {number for number, _ in header}
     last = max([last, *(merge[3] for merge in view.merges if merge[0] in numbers and merge[1] <= last)])
     if last < 0:
-        raise IngestionError(f"row {header[0][0]} is empty; set header_row for this sheet in the publications "
-                             f"config", **where)
+        raise IngestionError(
+            f"row {header[0][0]} is empty; set header_row for this sheet in the publications config", **where
+        )
     names = column_names(texts[: last + 1])
     report.header_notes = {names[index]: markers for index, markers in cut.items() if index < len(names)}
     return names
 
 
 # ---------------------------------------------------------------------------------------------- building chunks
+
 
 @dataclass
 class _NoteMarkers:
@@ -413,8 +471,9 @@ class _NoteMarkers:
             cutter = re.compile(rf"\s*(?:{pattern})", re.IGNORECASE)
             pc.match_substring_regex(pa.array([""]), pattern=pattern, ignore_case=True)
         except (re.error, pa.ArrowInvalid) as error:
-            raise IngestionError(f"note_markers {pattern!r} is not a regular expression both Python and RE2 accept "
-                                 f"({error})", **where) from error
+            raise IngestionError(
+                f"note_markers {pattern!r} is not a regular expression both Python and RE2 accept ({error})", **where
+            ) from error
         return cls(pattern, finder, cutter)
 
     def search(self, text: str) -> bool:
@@ -436,8 +495,9 @@ class _NoteMarkers:
 class _Chunk:
     """The rows read since the last chunk, column by column, and the state carried from chunk to chunk."""
 
-    def __init__(self, names: list[str], view: _View, notes: _NoteMarkers | None, fill_down: tuple[str, ...],
-                 where: dict) -> None:
+    def __init__(
+        self, names: list[str], view: _View, notes: _NoteMarkers | None, fill_down: tuple[str, ...], where: dict
+    ) -> None:
         self.names, self.view, self.notes, self.where = names, view, notes, where
         self.fill = [names.index(name) for name in fill_down]
         self.carry: dict[int, object] = {}  # fill-down column -> last value, across chunks
@@ -456,13 +516,20 @@ class _Chunk:
         width = len(self.names)
         extra = [index for index in range(width, len(cells)) if cells[index] not in (None, "")]
         if extra:
-            raise IngestionError(f"value {cells[extra[0]]!r} in column {self.view.columns[extra[0]] + 1} "
-                                 f"({self.view.letter(extra[0])}) has no header", row=number, **self.where)
+            raise IngestionError(
+                f"value {cells[extra[0]]!r} in column {self.view.columns[extra[0]] + 1} "
+                f"({self.view.letter(extra[0])}) has no header",
+                row=number,
+                **self.where,
+            )
         if errors:
             for index, text in sorted(errors.items()):
                 if index >= width:
-                    raise IngestionError(f"spreadsheet error cell {text} in {self.view.letter(index)}{number} has no "
-                                         f"header", row=number, **self.where)
+                    raise IngestionError(
+                        f"spreadsheet error cell {text} in {self.view.letter(index)}{number} has no header",
+                        row=number,
+                        **self.where,
+                    )
             self.errors.append((len(self.rows), errors))
         if len(cells) < width:  # calamine's rows span the used range; padded in case a row is shorter
             cells = [*cells, *[None] * (width - len(cells))]
@@ -478,8 +545,9 @@ class _Chunk:
             for index, text in sorted(errors.items()):
                 columns[index][position] = text
                 if rejections is not None:
-                    rejections.append(Rejection(self.rows[position], names[index], text,
-                                                f"spreadsheet error cell {text}", "flagged"))
+                    rejections.append(
+                        Rejection(self.rows[position], names[index], text, f"spreadsheet error cell {text}", "flagged")
+                    )
         arrays = [pa.array(values, type=pa.string()) for values in columns]
         notes_column = None
         if self.notes is not None:
@@ -552,8 +620,9 @@ def classify_sheet(workbook: CalamineWorkbook, sheet: str, path: Path) -> str:
     """
     where = {"file": path.name, "part": sheet}
     view, rows = _open_view(workbook, sheet, SheetLayout(), path, where)
-    visible = [(number, cells) for number, cells, _, hidden in itertools.islice(rows, HEADER_SEARCH_ROWS + 3)
-               if not hidden]
+    visible = [
+        (number, cells) for number, cells, _, hidden in itertools.islice(rows, HEADER_SEARCH_ROWS + 3) if not hidden
+    ]
     nonempty = [filled(cells) for _, cells in visible if filled(cells)]
     total = sum(len(cells) for cells in nonempty)
     if not total:
@@ -565,7 +634,7 @@ def classify_sheet(workbook: CalamineWorkbook, sheet: str, path: Path) -> str:
         last = found.first + found.rows - 1
         width = len(filled(visible[last][1]))
         data = 0
-        for _, cells in visible[last + 1 + found.units:]:
+        for _, cells in visible[last + 1 + found.units :]:
             if len(filled(cells)) < 2:
                 break
             data += 1
@@ -573,8 +642,10 @@ def classify_sheet(workbook: CalamineWorkbook, sheet: str, path: Path) -> str:
             return "table"
     first = nonempty[0]
     titled = len(first) == 1 and isinstance(first[0], str) and len(first[0].split()) >= 2
-    labelled = sum(len(cells) == 2 or (isinstance(cells[0], str) and _LABEL_VALUE.match(cells[0]) is not None)
-                   for cells in nonempty[1:])
+    labelled = sum(
+        len(cells) == 2 or (isinstance(cells[0], str) and _LABEL_VALUE.match(cells[0]) is not None)
+        for cells in nonempty[1:]
+    )
     if titled and total <= 40 and all(len(cells) <= 2 for cells in nonempty) and labelled * 2 >= len(nonempty) - 1:
         return "cover"
     one_cell = sum(len(cells) == 1 and isinstance(cells[0], str) for cells in nonempty)
@@ -600,8 +671,10 @@ _HIDDEN_COLUMN = re.compile(rb"<(?:[\w.-]+:)?col\s([^>]*?" + _HIDDEN + rb"[^>]*)
 _ROW_NUMBER = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d+)[\"']")
 _MIN = re.compile(rb"(?:^|\s)min\s*=\s*[\"'](\d+)[\"']")
 _MAX = re.compile(rb"(?:^|\s)max\s*=\s*[\"'](\d+)[\"']")
-_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)"
-                    rb"(?::\$?([A-Za-z]{1,3})\$?(\d+))?[\"']")
+_MERGE = re.compile(
+    rb"<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)"
+    rb"(?::\$?([A-Za-z]{1,3})\$?(\d+))?[\"']"
+)
 
 
 @dataclass
@@ -630,8 +703,9 @@ def sheet_facts(path: Path, sheet: str, where: dict) -> SheetFacts:
         with zipfile.ZipFile(path) as archive:
             part = _sheet_part(archive, sheet)
             if part is None:
-                raise IngestionError("cannot find the sheet's XML part in the workbook, so its error cells cannot "
-                                     "be checked", **where)
+                raise IngestionError(
+                    "cannot find the sheet's XML part in the workbook, so its error cells cannot be checked", **where
+                )
             with archive.open(part) as stream:
                 carry = b""
                 while True:
@@ -682,8 +756,9 @@ def _collect_error_cells(buffer: bytes, found: dict[int, dict[int, str]], where:
     for match in _ERROR_CELL.finditer(buffer):
         reference = _CELL_REF.search(match.group(1))
         if reference is None:
-            raise IngestionError("the sheet has a spreadsheet error cell without a cell reference; its position "
-                                 "cannot be known", **where)
+            raise IngestionError(
+                "the sheet has a spreadsheet error cell without a cell reference; its position cannot be known", **where
+            )
         text = "#ERROR"
         if not match.group(2):  # not self-closing: the cached value holds the error text
             end = _CELL_END.search(buffer, match.end())
@@ -736,5 +811,3 @@ def _resolve(folder: str, target: str) -> str:
         elif piece not in ("", "."):
             parts.append(piece)
     return "/".join(parts)
-
-

@@ -3,7 +3,7 @@
 The release imitates an official-statistics publication of what the NHS paid each GP practice in a financial year
 (April to March). Periods are financial years written ``YYYY-YY`` (``2021-22`` ... ``2024-25``); each period's
 files go to ``<root>/practice_payments/<period>/``. The practices are those of the monthly sample publication
-(:func:`ingestion.sample.publications.practices`: same codes, names and regions), so gold can join the two.
+(:func:`ingestion.devtools.sample.publications.practices`: same codes, names and regions), so gold can join the two.
 Practices open and close between years: each practice of the register gets a lifetime (a year it opens or a year
 it closes, or neither) from the seeded generator, so a year publishes 30 to 40 of the default 40 practices, a
 different count each year: 34, 31, 33 and 36 for 2021-22 to 2024-25 (:func:`year_practices`).
@@ -89,7 +89,7 @@ import numpy as np
 import xlsxwriter
 from xlsxwriter.format import Format
 
-from ingestion.sample.publications import REGIONS, SUPPRESSED, Practice, practices
+from ingestion.devtools.sample.publications import REGIONS, SUPPRESSED, Practice, practices
 
 SEED = 20210401
 PUBLICATION = "practice_payments"
@@ -107,8 +107,13 @@ _CSV_HEADER = "practice_code,payment_type,amount_gbp,registered_patients\n"
 def start_year(period: str) -> int:
     """``"2021-22"`` -> 2021; fails naming the period if it is not a financial year ``YYYY-YY``."""
     first, _, second = period.partition("-")
-    if not (first.isdigit() and len(first) == 4 and second.isdigit() and len(second) == 2
-            and (int(first) + 1) % 100 == int(second)):
+    if not (
+        first.isdigit()
+        and len(first) == 4
+        and second.isdigit()
+        and len(second) == 2
+        and (int(first) + 1) % 100 == int(second)
+    ):
         raise ValueError(f"payments sample: period {period!r} is not a financial year like '2021-22'")
     return int(first)
 
@@ -151,8 +156,11 @@ def year_practices(period: str, practice_count: int = 40) -> list[Practice]:
     """The practices published for a financial year: the register less those not yet open or already closed."""
     year = start_year(period)
     register = practices(practice_count)
-    return [practice for practice, (opens, closes) in zip(register, _lifetimes(practice_count), strict=True)
-            if (opens is None or year >= opens) and (closes is None or year < closes)]
+    return [
+        practice
+        for practice, (opens, closes) in zip(register, _lifetimes(practice_count), strict=True)
+        if (opens is None or year >= opens) and (closes is None or year < closes)
+    ]
 
 
 def expected_rows(period: str, practice_count: int = 40) -> dict[str, int]:
@@ -186,11 +194,13 @@ def figures(period: str, practice_count: int = 40) -> YearFigures:
     growth = 1 + 0.015 * (start_year(period) - _FIRST_YEAR)
     base = np.array([practice.base_patients for practice in rows], dtype=float)
     patients = np.round(base * growth + rng.integers(-200, 200, size=len(rows))).astype(np.int64)
-    rates = np.column_stack([
-        rng.uniform(95.0, 110.0, size=len(rows)) * growth,
-        rng.uniform(15.0, 25.0, size=len(rows)),
-        rng.uniform(5.0, 20.0, size=len(rows)),
-    ])
+    rates = np.column_stack(
+        [
+            rng.uniform(95.0, 110.0, size=len(rows)) * growth,
+            rng.uniform(15.0, 25.0, size=len(rows)),
+            rng.uniform(5.0, 20.0, size=len(rows)),
+        ]
+    )
     amounts = np.round(patients[:, None] * rates, 2)
     amounts[rng.random(len(rows)) < 0.1, 2] = 0.0  # a few practices offer no enhanced services
     return YearFigures(period=period, practices=rows, patients=patients, amounts=amounts)
@@ -220,12 +230,14 @@ def _write_cover(workbook: xlsxwriter.Workbook, period: str, bold: Format) -> No
 def _write_notes(workbook: xlsxwriter.Workbook, bold: Format) -> None:
     notes = workbook.add_worksheet("Notes")
     notes.write(0, 0, "Notes", bold)
-    for index, note in enumerate((
-        "[note 1] Payments are those made in the financial year, April to March, whatever period they relate to.",
-        "[note 2] Registered patients are the practice list size on 1 January of the financial year.",
-        "[note 3] This figure includes a late adjustment and may be revised in the next release.",
-        f"{SUPPRESSED} Suppressed to protect confidentiality.",
-    )):
+    for index, note in enumerate(
+        (
+            "[note 1] Payments are those made in the financial year, April to March, whatever period they relate to.",
+            "[note 2] Registered patients are the practice list size on 1 January of the financial year.",
+            "[note 3] This figure includes a late adjustment and may be revised in the next release.",
+            f"{SUPPRESSED} Suppressed to protect confidentiality.",
+        )
+    ):
         notes.write(index + 2, 0, note)
 
 
@@ -233,8 +245,12 @@ def _write_regional_table(workbook: xlsxwriter.Workbook, year: YearFigures, bold
     sheet = workbook.add_worksheet("Table 1")
     sheet.merge_range(0, 0, 0, 4, "Table 1: Payments to general practice by region and payment type", bold)
     sheet.write(1, 0, f"Financial year {year.period}, England")
-    sheet.write_row(3, 0, ["Region", "Payment type", "Practices", "Total payments",
-                           "Payment per registered patient", "Unrounded"], bold)
+    sheet.write_row(
+        3,
+        0,
+        ["Region", "Payment type", "Practices", "Total payments", "Payment per registered patient", "Unrounded"],
+        bold,
+    )
     sheet.write_row(4, 2, ["(number)", "(£ thousands)", "(£)", "(£ thousands)"])
     sheet.set_column(0, 1, 26)
     sheet.set_column(2, 4, 16)
@@ -252,18 +268,32 @@ def _write_regional_table(workbook: xlsxwriter.Workbook, year: YearFigures, bold
             if region_index * len(PAYMENT_TYPES) + type_index == marked:
                 total = f"{total} {NOTE_MARKER}"
             per_patient = round(float(paid.sum()) / patients, 2) if patients else 0.0
-            sheet.write_row(row, 0, [region_name if type_index == 0 else None, payment_type,
-                                     int((paid > 0).sum()), total, per_patient, unrounded])
+            sheet.write_row(
+                row,
+                0,
+                [
+                    region_name if type_index == 0 else None,
+                    payment_type,
+                    int((paid > 0).sum()),
+                    total,
+                    per_patient,
+                    unrounded,
+                ],
+            )
             row += 1
             if region_index == len(REGIONS) - 1 and type_index == 1:  # a check row the publisher hid
                 checked = year.amounts[members].sum()
-                sheet.write_row(row, 1, ["Check total", int(members.sum()), round(float(checked) / 1000, 1),
-                                         None, float(checked) / 1000])
+                sheet.write_row(
+                    row,
+                    1,
+                    ["Check total", int(members.sum()), round(float(checked) / 1000, 1), None, float(checked) / 1000],
+                )
                 sheet.set_row(row, None, None, {"hidden": True})
                 row += 1
         row += 1  # a blank row after each region, the last one before the footnotes
-    for offset, footnote in enumerate(("Notes:", "1. Figures are rounded to the nearest £100.",
-                                       "Source: sample generator, not real data.")):
+    for offset, footnote in enumerate(
+        ("Notes:", "1. Figures are rounded to the nearest £100.", "Source: sample generator, not real data.")
+    ):
         sheet.write(row + offset, 0, footnote)
 
 
@@ -281,8 +311,11 @@ def _write_practice_table(workbook: xlsxwriter.Workbook, year: YearFigures, bold
     for index, practice in enumerate(year.practices):
         global_sum, quality, _enhanced = (float(value) for value in year.amounts[index])
         total = round(float(year.amounts[index].sum()), 2)
-        sheet.write_row(4 + index, 0, [practice.code, practice.name, global_sum,
-                                       SUPPRESSED if index in suppressed else quality, total])
+        sheet.write_row(
+            4 + index,
+            0,
+            [practice.code, practice.name, global_sum, SUPPRESSED if index in suppressed else quality, total],
+        )
     sheet.write(5 + count, 0, "Source: sample generator.")
 
 
@@ -296,13 +329,17 @@ def write_extract(path: Path, year: YearFigures) -> None:
                 if practice.region_code != region_code:
                     continue
                 for type_index, payment_type in enumerate(PAYMENT_TYPES):
-                    buffer.write(f"{practice.code},{payment_type},{year.amounts[index, type_index]:.2f},"
-                                 f"{int(year.patients[index])}\n")
+                    buffer.write(
+                        f"{practice.code},{payment_type},{year.amounts[index, type_index]:.2f},"
+                        f"{int(year.patients[index])}\n"
+                    )
             _write_member(archive, f"payments_{region_code}.csv", buffer.getvalue().encode("utf-8"))
             if region_code == REGIONS[0][0]:
                 _write_member(archive, f"__MACOSX/._payments_{region_code}.csv", b"\x00\x05\x16\x07\x00\x02\x00\x00")
-        readme = (f"Payments to general practice, financial year {year.period}: one CSV per region, "
-                  "one row per practice and payment type.\n")
+        readme = (
+            f"Payments to general practice, financial year {year.period}: one CSV per region, "
+            "one row per practice and payment type.\n"
+        )
         _write_member(archive, "readme.txt", readme.encode("utf-8"))
 
 
@@ -312,8 +349,9 @@ def _write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def generate(root: Path, periods: tuple[str, ...] | list[str] = DEFAULT_PERIODS,
-             practice_count: int = 40) -> list[Path]:
+def generate(
+    root: Path, periods: tuple[str, ...] | list[str] = DEFAULT_PERIODS, practice_count: int = 40
+) -> list[Path]:
     """Write every period's workbook and extract under ``root/practice_payments/<period>/``; return the folders."""
     folders = []
     for period in periods:

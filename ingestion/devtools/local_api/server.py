@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from ingestion.local_api.data import FIXED_CLOCK, Store, parse_ts, ts
+from ingestion.devtools.local_api.data import FIXED_CLOCK, Store, parse_ts, ts
 
 RESOURCES = ("users", "tickets", "comments", "timesheets")
 PREFIX = "/api/v1/"
@@ -25,8 +25,15 @@ PREFIX = "/api/v1/"
 class ServiceDeskAPI:
     """The server, its data and its fault queue; start with :func:`start_server`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "dev-token", seed: int = 7,
-                 clock_start: dt.datetime = FIXED_CLOCK, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "dev-token",
+        seed: int = 7,
+        clock_start: dt.datetime = FIXED_CLOCK,
+        verbose: bool = False,
+    ) -> None:
         self.token, self.seed, self.clock_start, self.verbose = token, seed, clock_start, verbose
         self.lock = threading.Lock()
         self._reset_state(seed)
@@ -65,8 +72,12 @@ class ServiceDeskAPI:
 
     def stats(self) -> dict:
         with self.lock:
-            return {"requests": dict(self.requests), "faults_served": self.faults_served,
-                    "faults_pending": sum(f["count"] for f in self.faults), "clock": ts(self.store.clock)}
+            return {
+                "requests": dict(self.requests),
+                "faults_served": self.faults_served,
+                "faults_pending": sum(f["count"] for f in self.faults),
+                "clock": ts(self.store.clock),
+            }
 
     def reset(self, seed: int | None = None) -> None:
         with self.lock:
@@ -99,8 +110,14 @@ class ServiceDeskAPI:
         self.stop()
 
 
-def start_server(port: int = 0, token: str = "dev-token", seed: int = 7, host: str = "127.0.0.1",
-                 clock_start: dt.datetime = FIXED_CLOCK, verbose: bool = False) -> ServiceDeskAPI:
+def start_server(
+    port: int = 0,
+    token: str = "dev-token",
+    seed: int = 7,
+    host: str = "127.0.0.1",
+    clock_start: dt.datetime = FIXED_CLOCK,
+    verbose: bool = False,
+) -> ServiceDeskAPI:
     """Start the API on a daemon thread (``port=0``: any free port) and return it; ``with`` stops it."""
     return ServiceDeskAPI(host, port, token, seed, clock_start, verbose).start()
 
@@ -169,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, {"data": {"name": "api-client", "scopes": ["read"]}})
 
     def _list(self, path: str, query: dict[str, list[str]]) -> None:
-        resource = path[len(PREFIX):].strip("/")
+        resource = path[len(PREFIX) :].strip("/")
         if resource not in RESOURCES:
             return self._error(404, "not_found", f"no such resource {resource!r}")
         try:
@@ -193,13 +210,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, "unauthorized", "missing or invalid bearer token")
         with self.api.lock:
             rows = [r for r in self.api.store.records(resource) if since is None or r["updated_at"] >= since]
-            window = [_serialise(r) for r in rows[(page - 1) * per_page: page * per_page]]
+            window = [_serialise(r) for r in rows[(page - 1) * per_page : page * per_page]]
         more = page * per_page < len(rows)
         params = {key: values[0] for key, values in query.items()} | {"page": page + 1}
         host = self.headers.get("Host") or self.api.root_url.split("//", 1)[1]
         next_url = f"http://{host}{path}?{urlencode(params)}" if more else None
-        self._send(200, {"data": window, "meta": {"page": page, "per_page": per_page, "total": len(rows)},
-                         "links": {"next": next_url}})
+        self._send(
+            200,
+            {
+                "data": window,
+                "meta": {"page": page, "per_page": per_page, "total": len(rows)},
+                "links": {"next": next_url},
+            },
+        )
 
 
 def _serialise(record: dict) -> dict:

@@ -30,8 +30,13 @@ def _peak_mb() -> float:
 def _child_source(root: Path, only_csv: bool) -> dict:
     """Load the period through plan_period + the dlt source into a fresh DuckDB file."""
     name = "source-csv" if only_csv else "source-period"
-    os.environ.update({"ANALYTICS_DATA_DIR": str(root / "data"), "ANALYTICS_STATE_DIR": str(root / f"state-{name}"),
-                       "DUCKDB_PATH": str(root / f"{name}.duckdb")})
+    os.environ.update(
+        {
+            "ANALYTICS_DATA_DIR": str(root / "data"),
+            "ANALYTICS_STATE_DIR": str(root / f"state-{name}"),
+            "DUCKDB_PATH": str(root / f"{name}.duckdb"),
+        }
+    )
     shutil.rmtree(root / f"state-{name}", ignore_errors=True)
     Path(root / f"{name}.duckdb").unlink(missing_ok=True)
 
@@ -139,22 +144,33 @@ def _bench_ledger(root: Path) -> None:
             started = time.perf_counter()
             runs.list_runs(ledger, 20)
             listed = time.perf_counter() - started
-            print(f"  {target:<9} runs show: best {min(timings) * 1000:.0f} ms, worst {max(timings) * 1000:.0f} ms "
-                  f"({len(shown.splitlines())} lines); runs (20 latest): {listed * 1000:.0f} ms")
+            print(
+                f"  {target:<9} runs show: best {min(timings) * 1000:.0f} ms, worst {max(timings) * 1000:.0f} ms "
+                f"({len(shown.splitlines())} lines); runs (20 latest): {listed * 1000:.0f} ms"
+            )
         finally:
             if target == "postgres":
                 import psycopg2
 
-                admin = psycopg2.connect(host=warehouse.host, port=warehouse.port, user=warehouse.user,
-                                         password=warehouse.password or None, dbname="postgres")
+                admin = psycopg2.connect(
+                    host=warehouse.host,
+                    port=warehouse.port,
+                    user=warehouse.user,
+                    password=warehouse.password or None,
+                    dbname="postgres",
+                )
                 admin.autocommit = True
                 admin.cursor().execute(f"drop database if exists {warehouse.database} with (force)")
                 admin.close()
 
 
 def _run_child(kind: str, root: Path) -> dict:
-    output = subprocess.run([sys.executable, "-m", "ingestion.bench", "--child", kind, "--root", str(root)],
-                            check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-m", "ingestion.devtools.bench", "--child", kind, "--root", str(root)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -162,25 +178,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_400_000, help="detail CSV rows to generate (about)")
     parser.add_argument("--root", type=Path, default=paths.PROJECT_ROOT / ".bench")
-    parser.add_argument("--child", choices=["source-period", "source-csv", "read_csv", "validate"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["source-period", "source-csv", "read_csv", "validate"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
 
     if args.child:
-        children = {"read_csv": lambda: _child_read_csv(args.root), "validate": lambda: _child_validate(args.root),
-                    "source-csv": lambda: _child_source(args.root, True),
-                    "source-period": lambda: _child_source(args.root, False)}
+        children = {
+            "read_csv": lambda: _child_read_csv(args.root),
+            "validate": lambda: _child_validate(args.root),
+            "source-csv": lambda: _child_source(args.root, True),
+            "source-period": lambda: _child_source(args.root, False),
+        }
         figures = children[args.child]()
         print(json.dumps(figures))
         return 0
 
-    from ingestion.sample import publications as sample
+    from ingestion.devtools.sample import publications as sample
 
     practices = sample.practices_for_rows(args.rows)
     marker = args.root / "data" / f".generated-{practices}"
     if not marker.exists():
-        print(f"bench: generating {PERIOD} with {practices:,} practices (about {args.rows:,} detail rows) ...",
-              flush=True)
+        print(
+            f"bench: generating {PERIOD} with {practices:,} practices (about {args.rows:,} detail rows) ...", flush=True
+        )
         shutil.rmtree(args.root / "data", ignore_errors=True)
         started = time.perf_counter()
         sample.generate(args.root / "data" / "publications", (PERIOD,), practices)
@@ -189,28 +210,40 @@ def main(argv: list[str] | None = None) -> int:
     csv = args.root / "data" / "publications" / PUBLICATION / PERIOD / f"practice-detail-{PERIOD}.csv"
 
     results = {}
-    for kind, label in (("read_csv", "DuckDB read_csv, CSV only"),
-                        ("source-csv", "project source, CSV table only"),
-                        ("source-period", "load_period: whole period, published"),
-                        ("validate", "GX suites on the loaded period")):
+    for kind, label in (
+        ("read_csv", "DuckDB read_csv, CSV only"),
+        ("source-csv", "project source, CSV table only"),
+        ("source-period", "load_period: whole period, published"),
+        ("validate", "GX suites on the loaded period"),
+    ):
         print(f"bench: {label} ...", flush=True)
         results[kind] = _run_child(kind, args.root)
 
-    print(f"\nbench: period {PERIOD}, detail CSV {csv.stat().st_size / 1e6:,.0f} MB, "
-          f"{results['read_csv']['rows']:,} rows; machine: {os.cpu_count()} cores")
+    print(
+        f"\nbench: period {PERIOD}, detail CSV {csv.stat().st_size / 1e6:,.0f} MB, "
+        f"{results['read_csv']['rows']:,} rows; machine: {os.cpu_count()} cores"
+    )
     print(f"  {'measurement':<48}{'seconds':>9}{'rows':>12}{'rows/s':>12}{'peak MB':>10}")
-    for kind, label in (("read_csv", "DuckDB read_csv (CSV into a table)"),
-                        ("source-csv", "project source, CSV table (dlt, into incoming)"),
-                        ("source-period", "load_period: whole period, published"),
-                        ("validate", "validate: GX suites, loaded period")):
+    for kind, label in (
+        ("read_csv", "DuckDB read_csv (CSV into a table)"),
+        ("source-csv", "project source, CSV table (dlt, into incoming)"),
+        ("source-period", "load_period: whole period, published"),
+        ("validate", "validate: GX suites, loaded period"),
+    ):
         figure = results[kind]
-        print(f"  {label:<48}{figure['seconds']:>9.2f}{figure['rows']:>12,}"
-              f"{figure['rows'] / figure['seconds']:>12,.0f}{figure['peak_mb']:>10,.0f}")
+        print(
+            f"  {label:<48}{figure['seconds']:>9.2f}{figure['rows']:>12,}"
+            f"{figure['rows'] / figure['seconds']:>12,.0f}{figure['peak_mb']:>10,.0f}"
+        )
     ratio = results["source-csv"]["seconds"] / results["read_csv"]["seconds"]
-    print(f"bench: the project's source takes {ratio:.1f}x DuckDB read_csv's time on the same CSV "
-          f"(whole period incl. XLSX and ZIP: {results['source-period']['seconds']:.1f}s)")
-    print(f"bench: validation ran {results['validate']['checks']} table checks on the loaded period (schema from the "
-          "catalog, row checks on its key and code columns), GX's import included")
+    print(
+        f"bench: the project's source takes {ratio:.1f}x DuckDB read_csv's time on the same CSV "
+        f"(whole period incl. XLSX and ZIP: {results['source-period']['seconds']:.1f}s)"
+    )
+    print(
+        f"bench: validation ran {results['validate']['checks']} table checks on the loaded period (schema from the "
+        "catalog, row checks on its key and code columns), GX's import included"
+    )
     _bench_ledger(args.root)
     return 0
 

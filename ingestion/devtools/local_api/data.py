@@ -12,8 +12,18 @@ TEAMS = ("Service Desk", "Infrastructure", "Applications")
 PRIORITIES = ("low", "normal", "normal", "high", "urgent")
 _FIRST = ("Ada", "Ben", "Cleo", "Dev", "Esme", "Finn", "Gita", "Hugo", "Iris", "Jon", "Kai", "Lena", "Moe")
 _LAST = ("Archer", "Baker", "Carter", "Dixon", "Evans", "Foster", "Grant", "Hughes", "Irwin", "Jones")
-_SUBJECTS = ("Cannot log in", "VPN drops", "Printer offline", "New starter account", "Password reset",
-             "Laptop slow", "Email bounced", "Access request", "Software install", "Screen flickers")
+_SUBJECTS = (
+    "Cannot log in",
+    "VPN drops",
+    "Printer offline",
+    "New starter account",
+    "Password reset",
+    "Laptop slow",
+    "Email bounced",
+    "Access request",
+    "Software install",
+    "Screen flickers",
+)
 
 
 def ts(value: dt.datetime) -> str:
@@ -58,9 +68,13 @@ class Store:
             created = self._between(clock - dt.timedelta(days=90), clock - dt.timedelta(days=60))
             name = f"{_FIRST[user_id % len(_FIRST)]} {_LAST[user_id % len(_LAST)]}"
             self.users[user_id] = {
-                "id": user_id, "email": f"{name.lower().replace(' ', '.')}{user_id}@example.org", "name": name,
-                "role": "agent" if agent else "customer", "team": TEAMS[user_id % len(TEAMS)] if agent else None,
-                "is_active": user_id != 20, "created_at": created,
+                "id": user_id,
+                "email": f"{name.lower().replace(' ', '.')}{user_id}@example.org",
+                "name": name,
+                "role": "agent" if agent else "customer",
+                "team": TEAMS[user_id % len(TEAMS)] if agent else None,
+                "is_active": user_id != 20,
+                "created_at": created,
                 "updated_at": self._between(created, clock - dt.timedelta(days=1)),
             }
         agents = [u for u in self.users if u <= 8]
@@ -68,10 +82,17 @@ class Store:
         for ticket_id in range(1, 121):
             created = self._between(clock - dt.timedelta(days=60), clock - dt.timedelta(hours=2))
             status = rng.choice(("new", "open", "open", "pending", "resolved", "resolved", "closed", "closed"))
-            ticket = {"id": ticket_id, "subject": f"{rng.choice(_SUBJECTS)} #{ticket_id}", "status": status,
-                      "priority": rng.choice(PRIORITIES), "requester_id": rng.choice(customers),
-                      "assignee_id": None if status == "new" else rng.choice(agents), "created_at": created,
-                      "updated_at": created, "resolved_at": None}
+            ticket = {
+                "id": ticket_id,
+                "subject": f"{rng.choice(_SUBJECTS)} #{ticket_id}",
+                "status": status,
+                "priority": rng.choice(PRIORITIES),
+                "requester_id": rng.choice(customers),
+                "assignee_id": None if status == "new" else rng.choice(agents),
+                "created_at": created,
+                "updated_at": created,
+                "resolved_at": None,
+            }
             if status in ("resolved", "closed"):
                 ticket["resolved_at"] = min(created + dt.timedelta(minutes=rng.randint(30, 9000)), clock)
             self.tickets[ticket_id] = ticket
@@ -79,20 +100,27 @@ class Store:
                 self._initial_comments(ticket)
                 self._initial_timesheets(ticket)
             latest = [ticket["resolved_at"] or created] + [
-                c["updated_at"] for c in self.comments.values() if c["ticket_id"] == ticket_id]
+                c["updated_at"] for c in self.comments.values() if c["ticket_id"] == ticket_id
+            ]
             ticket["updated_at"] = min(max(latest) + dt.timedelta(minutes=rng.randint(0, 30)), clock)
 
     def _initial_comments(self, ticket: dict) -> None:
         rng, created = self.rng, ticket["created_at"]
-        moments = sorted(min(created + dt.timedelta(minutes=rng.randint(5, 2400)), self.clock)
-                         for _ in range(1 + rng.randint(0, 3)))
+        moments = sorted(
+            min(created + dt.timedelta(minutes=rng.randint(5, 2400)), self.clock) for _ in range(1 + rng.randint(0, 3))
+        )
         for index, moment in enumerate(moments):
             author = ticket["assignee_id"] if index == 0 or rng.random() < 0.5 else ticket["requester_id"]
             comment_id = len(self.comments) + 1
             self.comments[comment_id] = {
-                "id": comment_id, "ticket_id": ticket["id"], "author_id": author,
-                "body": f"Update {index + 1} on ticket {ticket['id']}", "is_public": index == 0 or rng.random() < 0.8,
-                "created_at": moment, "updated_at": moment}
+                "id": comment_id,
+                "ticket_id": ticket["id"],
+                "author_id": author,
+                "body": f"Update {index + 1} on ticket {ticket['id']}",
+                "is_public": index == 0 or rng.random() < 0.8,
+                "created_at": moment,
+                "updated_at": moment,
+            }
 
     def _initial_timesheets(self, ticket: dict) -> None:
         rng = self.rng
@@ -107,9 +135,16 @@ class Store:
         start = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC) + dt.timedelta(minutes=15 * self.rng.randint(0, 32))
         minutes = 15 * self.rng.randint(1, 12)
         end = start + dt.timedelta(minutes=minutes)
-        return {"user_id": user_id, "ticket_id": ticket_id, "work_date": day.isoformat(),
-                "time_from": start.strftime("%H:%M"), "time_to": end.strftime("%H:%M"), "minutes": minutes,
-                "note": f"Work on ticket {ticket_id}", "updated_at": stamp or min(end, self.clock)}
+        return {
+            "user_id": user_id,
+            "ticket_id": ticket_id,
+            "work_date": day.isoformat(),
+            "time_from": start.strftime("%H:%M"),
+            "time_to": end.strftime("%H:%M"),
+            "minutes": minutes,
+            "note": f"Work on ticket {ticket_id}",
+            "updated_at": stamp or min(end, self.clock),
+        }
 
     # -- serving -----------------------------------------------------------------------------------------------
     def records(self, resource: str) -> list[dict]:
@@ -119,8 +154,15 @@ class Store:
         return sorted(getattr(self, resource).values(), key=lambda r: (r["updated_at"], r["id"]))
 
     # -- changes over time -------------------------------------------------------------------------------------
-    def mutate(self, tickets: int = 0, users: int = 0, comments: int = 0, timesheets: int = 0,
-               same_timestamp: bool = False, deleted_tickets: int = 0) -> dict:
+    def mutate(
+        self,
+        tickets: int = 0,
+        users: int = 0,
+        comments: int = 0,
+        timesheets: int = 0,
+        same_timestamp: bool = False,
+        deleted_tickets: int = 0,
+    ) -> dict:
         """Change records as a live system would. Each change gets the advanced clock as updated_at or, with
         ``same_timestamp``, the resource's current latest updated_at (the cursor boundary case).
         ``deleted_tickets``: tickets removed outright, as a live system deletes them (gone from every list)."""
@@ -133,15 +175,19 @@ class Store:
             rows = self.records(resource)
             return rows[-1]["updated_at"] if rows else self.clock
 
-        changed: dict[str, list] = {"tickets": [], "users": [], "comments": [], "timesheets": [],
-                                    "deleted_tickets": []}
+        changed: dict[str, list] = {"tickets": [], "users": [], "comments": [], "timesheets": [], "deleted_tickets": []}
         for ticket_id in self.rng.sample(sorted(self.tickets), min(tickets, len(self.tickets))):
             ticket, moment = self.tickets[ticket_id], stamp("tickets")
             ticket["status"] = LIFECYCLE[ticket["status"]]
             if ticket["assignee_id"] is None:
                 ticket["assignee_id"] = self.rng.randint(1, 8)
-            ticket["resolved_at"] = (max(moment, ticket["created_at"]) if ticket["status"] == "resolved"
-                                     else None if ticket["status"] == "open" else ticket["resolved_at"])
+            ticket["resolved_at"] = (
+                max(moment, ticket["created_at"])
+                if ticket["status"] == "resolved"
+                else None
+                if ticket["status"] == "open"
+                else ticket["resolved_at"]
+            )
             ticket["updated_at"] = moment
             changed["tickets"].append(ticket_id)
         for user_id in self.rng.sample(sorted(self.users), min(users, len(self.users))):
@@ -156,9 +202,14 @@ class Store:
             ticket = self.tickets[self.rng.choice(sorted(self.tickets))]
             comment_id, moment = max(self.comments, default=0) + 1, stamp("comments")
             self.comments[comment_id] = {
-                "id": comment_id, "ticket_id": ticket["id"], "author_id": ticket["requester_id"],
-                "body": "Any news?", "is_public": True, "created_at": max(moment, ticket["created_at"]),
-                "updated_at": moment}
+                "id": comment_id,
+                "ticket_id": ticket["id"],
+                "author_id": ticket["requester_id"],
+                "body": "Any news?",
+                "is_public": True,
+                "created_at": max(moment, ticket["created_at"]),
+                "updated_at": moment,
+            }
             changed["comments"].append(comment_id)
         for _ in range(timesheets):
             ticket = self.tickets[self.rng.choice(sorted(self.tickets))]

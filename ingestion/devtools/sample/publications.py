@@ -41,8 +41,28 @@ REGIONS = (
     ("E40000012", "North East and Yorkshire"),
 )
 _SUB_REGION_SUFFIXES = ("North", "South", "Central")
-_NAME_STEMS = ("Abbey", "Beech", "Castle", "Dale", "Elm", "Field", "Grove", "Harbour", "Meadow", "Park", "Riverside",
-               "Station", "Valley", "Willow", "Oak", "Market", "Church", "Bridge", "Mill", "Green")
+_NAME_STEMS = (
+    "Abbey",
+    "Beech",
+    "Castle",
+    "Dale",
+    "Elm",
+    "Field",
+    "Grove",
+    "Harbour",
+    "Meadow",
+    "Park",
+    "Riverside",
+    "Station",
+    "Valley",
+    "Willow",
+    "Oak",
+    "Market",
+    "Church",
+    "Bridge",
+    "Mill",
+    "Green",
+)
 _NAME_KINDS = ("Surgery", "Medical Centre", "Health Centre", "Practice", "Family Practice")
 
 
@@ -77,14 +97,19 @@ def practices(count: int) -> list[Practice]:
         region_code, region_name, sub_code, sub_name = sub_regions[number % len(sub_regions)]
         stem = _NAME_STEMS[number % len(_NAME_STEMS)]
         kind = _NAME_KINDS[(number // len(_NAME_STEMS)) % len(_NAME_KINDS)]
-        result.append(Practice(
-            code=f"{chr(65 + number // 10000 % 26)}{81000 + number % 10000:05d}",
-            name=f"{stem} {kind}" if number < len(_NAME_STEMS) else f"{stem} {kind} {number}",
-            region_code=region_code, region_name=region_name, sub_region_code=sub_code, sub_region_name=sub_name,
-            base_patients=int(rng.integers(1500, 16000)),
-            opens="2025-04" if number == count - 1 else None,
-            closes="2025-04" if number == count - 2 else None,
-        ))
+        result.append(
+            Practice(
+                code=f"{chr(65 + number // 10000 % 26)}{81000 + number % 10000:05d}",
+                name=f"{stem} {kind}" if number < len(_NAME_STEMS) else f"{stem} {kind} {number}",
+                region_code=region_code,
+                region_name=region_name,
+                sub_region_code=sub_code,
+                sub_region_name=sub_name,
+                base_patients=int(rng.integers(1500, 16000)),
+                opens="2025-04" if number == count - 1 else None,
+                closes="2025-04" if number == count - 2 else None,
+            )
+        )
     return result
 
 
@@ -154,12 +179,14 @@ def write_workbook(path: Path, period: str, rows: list[Practice], figures: Pract
 
     notes = workbook.add_worksheet("Notes")
     notes.write(0, 0, "Notes", bold)
-    for index, note in enumerate((
-        "[c] Suppressed: fewer than five submissions, or a rate derived from such a count.",
-        "[x] Not available: the practice did not return its patient list.",
-        "* Unreliable: the rate is based on a patient list under review.",
-        "Figures are provisional and may be revised in a later release.",
-    )):
+    for index, note in enumerate(
+        (
+            "[c] Suppressed: fewer than five submissions, or a rate derived from such a count.",
+            "[x] Not available: the practice did not return its patient list.",
+            "* Unreliable: the rate is based on a patient list under review.",
+            "Figures are provisional and may be revised in a later release.",
+        )
+    ):
         notes.write(index + 2, 0, note)
 
     national = workbook.add_worksheet("Table 1")
@@ -181,8 +208,17 @@ def write_workbook(path: Path, period: str, rows: list[Practice], figures: Pract
     table.write(0, 0, f"Table 2: Submissions by practice, {month_name}", bold)
     table.write(1, 0, "Source: Practice Submissions Collection (sample)")
     table.write(2, 0, "[c] suppressed, [x] not available, * unreliable: see Notes.")
-    header = ["Region code", "Region name", "Sub-region code", "Sub-region name", "Practice code", "Practice name",
-              "Registered patients", "Submissions", "Rate per 1,000 patients"]
+    header = [
+        "Region code",
+        "Region name",
+        "Sub-region code",
+        "Sub-region name",
+        "Practice code",
+        "Practice name",
+        "Registered patients",
+        "Submissions",
+        "Rate per 1,000 patients",
+    ]
     if drift:
         header += ["Online submissions", "Urgent submissions", "Median wait (days)", "PCN code", "Dispensing practice"]
     table.write_row(4, 0, header, bold)
@@ -198,12 +234,26 @@ def write_workbook(path: Path, period: str, rows: list[Practice], figures: Pract
             patients_cell = rate = NOT_AVAILABLE
         elif marks[index] < 0.05:
             rate = UNRELIABLE
-        cells = [practice.region_code, practice.region_name, practice.sub_region_code, practice.sub_region_name,
-                 practice.code, practice.name, patients_cell, submissions_cell, rate]
+        cells = [
+            practice.region_code,
+            practice.region_name,
+            practice.sub_region_code,
+            practice.sub_region_name,
+            practice.code,
+            practice.name,
+            patients_cell,
+            submissions_cell,
+            rate,
+        ]
         if drift:
             online = int(submissions * 0.6)
-            cells += [online if submissions >= 5 else SUPPRESSED, int(submissions * 0.1),
-                      round(float(rng.uniform(0.5, 9.0)), 1), f"U{index % 40 + 1:05d}", "Y" if index % 7 == 0 else "N"]
+            cells += [
+                online if submissions >= 5 else SUPPRESSED,
+                int(submissions * 0.1),
+                round(float(rng.uniform(0.5, 9.0)), 1),
+                f"U{index % 40 + 1:05d}",
+                "Y" if index % 7 == 0 else "N",
+            ]
         table.write_row(5 + index, 0, cells)
     table.write(6 + len(rows), 0, "Source data are provisional.")
     workbook.close()
@@ -259,11 +309,12 @@ def write_regional_zip(path: Path, period: str, rows: list[Practice], figures: P
         archive.writestr("readme.txt", f"Regional extracts for {period}. One CSV per region.\n")
         for region_code, _ in REGIONS:
             buffer = io.StringIO()
-            buffer.write("region_code,sub_region_code,sub_region_name,practice_count,registered_patients,"
-                         "submission_count\n")
+            buffer.write(
+                "region_code,sub_region_code,sub_region_name,practice_count,registered_patients,submission_count\n"
+            )
             for (code, sub_code, sub_name), (count, patients, submissions) in sorted(aggregates.items()):
                 if code == region_code:
-                    buffer.write(f"{code},{sub_code},\"{sub_name}\",{count},{patients},{submissions}\n")
+                    buffer.write(f'{code},{sub_code},"{sub_name}",{count},{patients},{submissions}\n')
             member = f"extracts/region_{region_code}.csv"
             archive.writestr(member, buffer.getvalue())
             apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X"
@@ -288,8 +339,12 @@ def practices_for_rows(rows_per_period: int) -> int:
     return max(8, round(rows_per_period / (30.4 * len(CHANNELS))))
 
 
-def generate(root: Path, periods: tuple[str, ...] | list[str] = DEFAULT_PERIODS, practice_count: int = 40,
-             publication: str = "practice_submissions") -> list[Path]:
+def generate(
+    root: Path,
+    periods: tuple[str, ...] | list[str] = DEFAULT_PERIODS,
+    practice_count: int = 40,
+    publication: str = "practice_submissions",
+) -> list[Path]:
     """Write every period's files under ``root/<publication>/<period>/`` and return the folders written."""
     register = practices(practice_count)
     folders = []
