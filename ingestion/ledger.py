@@ -18,16 +18,19 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestion import paths
+from ingestion import locks, paths
+from ingestion.errors import ConfigError, IngestionError, describe
 from ingestion.locks import FileWarehouseLock, LockHeld
 from ingestion.redact import redact
-from ingestion.warehouse import Warehouse, WarehouseUnavailable, cursor, insert_rows
+from ingestion.status import Outcome
+from ingestion.transform import DbtResult
+from ingestion.warehouse import Warehouse, WarehouseUnavailable
 
 SCHEMA = "ops"
 EVENT_COLUMNS = (
@@ -96,7 +99,7 @@ DDL = (
     )""",
 )
 
-__all__ = ["SCHEMA", "Ledger", "LockHeld", "Stage", "error_class"]
+__all__ = ["SCHEMA", "Ledger", "LockHeld", "RunRecord", "Stage", "error_class", "reading"]
 
 
 def log_dir() -> Path:
@@ -105,7 +108,8 @@ def log_dir() -> Path:
 
 @dataclass
 class Stage:
-    """A stage in progress; set ``rows``, ``retries``, ``details`` or ``correlation_id`` before it ends."""
+    """A stage in progress; set ``rows``, ``retries``, ``details`` or ``correlation_id`` before it ends, or call
+    :meth:`fail` for a stage that ends failed without an exception (its work recorded, the run going on)."""
 
     name: str
     event_id: str
@@ -116,13 +120,33 @@ class Stage:
     retries: int | None = None
     correlation_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    status: str = "success"  # or no_work
+    status: str = "success"  # or no_work, or failed (see fail)
+    message: str | None = None
+    error_class: str | None = None
+
+    def fail(self, message: str | None, error_class: str = "permanent") -> None:
+        """End the stage as ``stage_failed`` with ``message`` when its block ends."""
+        self.status, self.message, self.error_class = "failed", message, error_class
+
+
+@dataclass
+class RunRecord:
+    """What a recorded run did: its outcome, the rows it loaded and, if it failed, why."""
+
+    run_id: str
+    outcome: Outcome = Outcome.FAILED
+    rows: int = 0
+    message: str | None = None
+    seconds: float = 0.0
+    unavailable: WarehouseUnavailable | None = None  # the warehouse went out of reach: the mirror holds the run
+
+
+Work = Callable[[], tuple[Outcome, int, str | None]]
 
 
 class Ledger:
     def __init__(self, warehouse: Warehouse, run_id: str, command: str = "") -> None:
         self.warehouse, self.run_id, self.command = warehouse, run_id, command
-        self.ph = warehouse.placeholder
         self.mirror = log_dir() / f"{run_id}.jsonl"
         self.unavailable: WarehouseUnavailable | None = None  # set once the warehouse is out of reach
         self._file_lock: FileWarehouseLock | None = None
@@ -131,15 +155,14 @@ class Ledger:
     def ensure_schema(self) -> None:
         self.warehouse.ensure_database()
         # two runs starting at once on PostgreSQL would race on "create ... if not exists": one at a time
-        serialise = [("select pg_advisory_xact_lock(7272001)", ())] if self.warehouse.target == "postgres" else []
-        self._execute_many([*serialise, *[(statement, ()) for statement in DDL]])
+        self._execute_many([(statement, ()) for statement in [*self.warehouse.serialise_ddl(), *DDL]])
 
     def _execute_many(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
         connection = self.warehouse.connect()
         try:
-            run, results = cursor(connection), []
+            run, results = self.warehouse.cursor(connection), []
             for statement, parameters in statements:
-                run.execute(statement, parameters or None)
+                run.execute(self.warehouse.sql(statement), parameters or None)
                 results.append(run.fetchall() if run.description else [])
             connection.commit()
             return results
@@ -147,7 +170,8 @@ class Ledger:
             connection.close()
 
     def query(self, statement: str, parameters: tuple = ()) -> list[tuple]:
-        return self._execute_many([(statement.replace("?", self.ph), parameters)])[0]
+        """Run one statement (``?`` markers) and commit."""
+        return self._execute_many([(statement, parameters)])[0]
 
     # -- events ------------------------------------------------------------------------------------------------
     def event(
@@ -196,7 +220,7 @@ class Ledger:
         )
         self._mirror([event])
         if self.unavailable is None:
-            placeholders = ", ".join([self.ph] * len(EVENT_COLUMNS))
+            placeholders = ", ".join(["?"] * len(EVENT_COLUMNS))
             try:
                 self._execute_many(
                     [
@@ -208,7 +232,7 @@ class Ledger:
                 )
             except WarehouseUnavailable as error:
                 self.went_away(error)
-        return event["event_id"]
+        return str(event["event_id"])
 
     def _mirror(self, events: list[dict]) -> None:
         self.mirror.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +258,7 @@ class Ledger:
                 ]
             )
 
-    def dbt_results(self, stage: str, result: Any, parent: str | None = None) -> None:
+    def dbt_results(self, stage: str, result: DbtResult, parent: str | None = None) -> None:
         """One ``dbt_node`` event per node of a dbt invocation, correlated by its invocation id, in one write."""
         now, rows = dt.datetime.now(dt.UTC), []
         for node in result.nodes:
@@ -271,23 +295,30 @@ class Ledger:
             self.went_away(error)
             return
         try:
-            insert_rows(connection, self.warehouse, SCHEMA, "run_events", list(EVENT_COLUMNS), rows)
+            self.warehouse.insert_rows(connection, SCHEMA, "run_events", list(EVENT_COLUMNS), rows)
             connection.commit()
         finally:
             connection.close()
 
     @contextmanager
     def stage(
-        self, name: str, *, source: str | None = None, subject: str | None = None, parent: str | None = None
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        parent: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> Iterator[Stage]:
-        """``stage_started`` now; ``stage_completed`` or ``stage_failed`` (re-raising) when the block ends."""
-        event_id = self.event(name, "stage_started", "running", source=source, subject=subject, parent=parent)
+        """``stage_started`` now; ``stage_completed``, or ``stage_failed`` (re-raising an exception, or after
+        :meth:`Stage.fail`), when the block ends. The one way a stage reaches the ledger."""
+        event_id = self.event(
+            name, "stage_started", "running", source=source, subject=subject, parent=parent, details=details
+        )
         stage = Stage(name, event_id, source, subject)
         try:
             yield stage
         except BaseException as error:
-            from ingestion.errors import describe
-
             message, full = describe(error), str(error).strip()
             details = {**stage.details, **({"detail": full} if full and full != message else {})}
             self.event(
@@ -308,7 +339,7 @@ class Ledger:
             raise
         self.event(
             name,
-            "stage_completed",
+            "stage_failed" if stage.status == "failed" else "stage_completed",
             stage.status,
             source=source,
             subject=subject,
@@ -317,8 +348,57 @@ class Ledger:
             duration=time.monotonic() - stage.started,
             rows=stage.rows,
             retries=stage.retries,
+            error_class=stage.error_class,
+            message=stage.message,
             details=stage.details or None,
         )
+
+    def record_run(self, argv: list[str], target: str, work: Work) -> RunRecord:
+        """Run ``work`` as one ledger run: lock, ``run_started``, the work (its outcome, rows loaded and message),
+        ``run_completed`` or ``run_failed``, unlock. Raises LockHeld when another run holds the warehouse. A run
+        whose warehouse is out of reach, at the start or part way, is still recorded in the JSONL mirror."""
+        record, started = RunRecord(self.run_id), time.monotonic()
+        try:
+            self.acquire_lock()
+        except WarehouseUnavailable as error:
+            self.went_away(error)
+            self.event("run", "run_started", "running", details={"argv": argv, "target": target})
+            record.message = str(error)
+            self.event(
+                "run",
+                "run_failed",
+                "failed",
+                error_class="retryable",
+                message=record.message,
+                duration=time.monotonic() - started,
+            )
+            record.unavailable, record.seconds = error, time.monotonic() - started
+            return record
+        try:
+            self.event("run", "run_started", "running", details={"argv": argv, "target": target})
+            record.outcome, record.rows, record.message = work()
+        except WarehouseUnavailable as error:
+            self.went_away(error)
+            record.message = str(error)
+        except BaseException as error:
+            record.message = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            record.seconds = time.monotonic() - started
+            try:
+                self.event(
+                    "run",
+                    "run_completed" if record.outcome != Outcome.FAILED else "run_failed",
+                    record.outcome,
+                    duration=record.seconds,
+                    rows=record.rows,
+                    message=record.message,
+                )
+            finally:
+                self.release_lock()
+        if self.unavailable is not None:
+            record.outcome, record.unavailable = Outcome.FAILED, self.unavailable
+        return record
 
     # -- what was loaded ---------------------------------------------------------------------------------------
     def loaded_fingerprint(self, source: str, subject: str) -> str | None:
@@ -406,7 +486,7 @@ class Ledger:
         that has it. On DuckDB the lock is a file lock taken before the database is opened (see
         :mod:`ingestion.locks`); on PostgreSQL it is a row of ``ops.run_locks``, and a row left by a process that
         no longer exists on this host is taken over."""
-        if self.warehouse.target == "duckdb":
+        if self.warehouse.single_writer:
             lock = FileWarehouseLock(self.warehouse, self.run_id, self.command)
             try:
                 lock.acquire()
@@ -426,7 +506,7 @@ class Ledger:
         held = self.query(f"select run_id, pid, host, acquired_at from {SCHEMA}.run_locks where lock_name = ?", (name,))
         if held:
             run_id, holder_pid, holder_host, acquired = held[0]
-            if holder_host != host or _alive(holder_pid):
+            if holder_host != host or process_alive(holder_pid):
                 raise LockHeld(
                     f"run {run_id} (pid {holder_pid} on {holder_host}, since {acquired}) is already "
                     f"loading into this warehouse; wait for it, or check it with: ingestion runs show "
@@ -453,14 +533,26 @@ class Ledger:
             self._file_lock.release()
             self._file_lock = None
             return
-        if self.warehouse.target == "postgres":  # tried even after the warehouse went away: it may be back
+        if not self.warehouse.single_writer:  # tried even after the warehouse went away: it may be back
             try:
                 self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, self.run_id))
             except WarehouseUnavailable as error:
                 self.went_away(error)
 
+    def lock_holder_alive(self, run_id: str) -> bool:
+        """True while the process of run ``run_id`` holds the warehouse lock: the run is still going."""
+        if self.warehouse.single_writer:
+            holder = locks.holder(self.warehouse) or {}
+            return holder.get("run_id") == run_id and locks.is_busy(self.warehouse)
+        held = self.query(f"select pid, host from {SCHEMA}.run_locks where run_id = ?", (run_id,))
+        if not held:
+            return False
+        pid, host = held[0]
+        return host != socket.gethostname() or process_alive(int(pid))
 
-def _alive(pid: int) -> bool:
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with ``pid`` exists (one we may not signal exists too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -472,10 +564,35 @@ def _alive(pid: int) -> bool:
 
 def error_class(error: BaseException) -> str:
     """retryable (network, rate limits, server errors, interruptions) or permanent (bad input, bad config)."""
-    from ingestion.errors import ConfigError, IngestionError
-
     if isinstance(error, IngestionError | ConfigError | ValueError):
         return "permanent"
     if isinstance(error, KeyboardInterrupt | TimeoutError | ConnectionError | OSError):
         return "retryable"
     return "permanent"
+
+
+@contextmanager
+def reading(warehouse: Warehouse, command: str) -> Iterator[None]:
+    """Commands that only read a single-writer (DuckDB) warehouse hold its writer lock while they read: refused
+    with LockHeld while a run writes, and a run starting meanwhile is refused instead of failing to open the file.
+    A warehouse with many writers (PostgreSQL) needs no lock to read."""
+    if not warehouse.single_writer:
+        yield
+        return
+    lock = FileWarehouseLock(warehouse, f"reader-{os.getpid()}", command)
+    try:
+        lock.acquire()
+    except LockHeld:
+        held = locks.holder(warehouse) or {}
+        log = f"; its progress: {paths.shown(log_dir() / (held['run_id'] + '.jsonl'))}" if held.get("run_id") else ""
+        raise LockHeld(
+            f"{locks.describe_holder(warehouse)} is writing to {warehouse.describe()}, which DuckDB lets "
+            f"one process open at a time; try again when it ends{log}"
+        ) from None
+    except OSError:  # no folder for the lock: there is no warehouse there to read either
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()

@@ -98,8 +98,8 @@ class FileWarehouseLock:
 
 
 def is_busy(warehouse: Warehouse) -> bool:
-    """True while another process holds a DuckDB warehouse's writer lock (PostgreSQL is never busy for readers)."""
-    if warehouse.target != "duckdb":
+    """True while another process holds a single-writer warehouse's lock (DuckDB; PostgreSQL is never busy)."""
+    if not warehouse.single_writer:
         return False
     probe = FileLock(lock_path(warehouse), timeout=0, thread_local=False)
     try:

@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
 import shlex
-import socket
 from dataclasses import dataclass
+from typing import Any
 
 from ingestion.ledger import EVENT_COLUMNS, SCHEMA, Ledger, log_dir
-
-STAGES = ("discover", "extract", "load", "validate", "transform", "export")
+from ingestion.status import RunStatus
 
 
 @dataclass
 class RunView:
     run_id: str
-    status: str
-    started_at: object
-    ended_at: object
+    status: RunStatus
+    started_at: dt.datetime
+    ended_at: dt.datetime
     rows: int
     argv: list[str]
-    events: list[dict]
+    events: list[dict[str, Any]]
 
     @property
     def seconds(self) -> float:
         return (self.ended_at - self.started_at).total_seconds() if self.ended_at and self.started_at else 0.0
 
-    def failure(self) -> dict | None:
+    def failure(self) -> dict[str, Any] | None:
         """The failure point: the last failed event, or for an interrupted run the stage left in flight."""
         failed = [e for e in self.events if e["status"] == "failed" and e["event_type"] != "run_failed"]
         if failed:
             return failed[-1]
-        if self.status == "INCOMPLETE":
+        if self.status == RunStatus.INCOMPLETE:
             open_stages = {e["event_id"]: e for e in self.events if e["event_type"] == "stage_started"}
             for event in self.events:
                 open_stages.pop(event.get("parent_event_id") or "", None)
@@ -40,7 +39,7 @@ class RunView:
         return None
 
 
-def _fetch(ledger: Ledger, run_id: str) -> list[dict]:
+def _fetch(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
     columns = (
         "event_id",
         "parent_event_id",
@@ -65,33 +64,12 @@ def _fetch(ledger: Ledger, run_id: str) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def _lock_holder_alive(ledger: Ledger, run_id: str) -> bool:
-    if ledger.warehouse.target == "duckdb":
-        from ingestion import locks
-
-        holder = locks.holder(ledger.warehouse) or {}
-        return holder.get("run_id") == run_id and locks.is_busy(ledger.warehouse)
-    held = ledger.query(f"select pid, host from {SCHEMA}.run_locks where run_id = ?", (run_id,))
-    if not held:
-        return False
-    pid, host = held[0]
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _details(event: dict) -> dict:
+def _details(event: dict[str, Any]) -> dict[str, Any]:
     return json.loads(event["details"] or "{}")
 
 
-def _mirrored(run_id: str) -> list[dict]:
+def _mirrored(run_id: str) -> list[dict[str, Any]]:
     """The run's events from its JSONL mirror (``logs/runs/<run_id>.jsonl``), if this machine has it."""
-    import datetime as dt
-
     mirror = log_dir() / f"{run_id}.jsonl"
     if not mirror.is_file():
         return []
@@ -126,38 +104,37 @@ def view(ledger: Ledger, run_id: str) -> RunView | None:
         events = sorted(events + missing, key=lambda e: (_utc(e["occurred_at"]), e["event_id"]))
     if not events:
         return None
-    return _view(run_id, events, holder_alive=_lock_holder_alive(ledger, run_id))
+    return _view(run_id, events, holder_alive=ledger.lock_holder_alive(run_id))
 
 
 def _utc(moment: object) -> object:
     """Timestamps from the warehouse and from the mirror compare as UTC (PostgreSQL gives the session's zone)."""
-    import datetime as dt
-
     if isinstance(moment, dt.datetime):
         return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return moment
 
 
-def _view(run_id: str, events: list[dict], holder_alive: bool) -> RunView:
+def _view(run_id: str, events: list[dict[str, Any]], holder_alive: bool) -> RunView:
     end = next((e for e in reversed(events) if e["event_type"] in ("run_completed", "run_failed")), None)
     started = next((e for e in events if e["event_type"] == "run_started"), events[0])
     details = _details(started)
     rows = sum(
         int(e["row_count"] or 0) for e in events if e["event_type"] == "load_completed" and e["status"] == "success"
     )
-    if end is None:
-        status = "RUNNING" if holder_alive else "INCOMPLETE"
-    else:
-        status = {"success": "SUCCESS", "no_work": "NO_WORK"}.get(end["status"], "FAILED")
     return RunView(
         run_id,
-        status,
+        RunStatus.of(end["status"] if end else None, alive=holder_alive),
         started["occurred_at"],
         end["occurred_at"] if end else events[-1]["occurred_at"],
         rows,
         details.get("argv", []),
         events,
     )
+
+
+def find(ledger: Ledger, run_id: str) -> RunView | None:
+    """Run ``run_id`` from the ledger (and its mirror), else from its JSONL mirror alone."""
+    return view(ledger, run_id) or view_from_mirror(run_id)
 
 
 def list_runs(ledger: Ledger, limit: int = 20) -> list[RunView]:
@@ -171,7 +148,7 @@ def list_runs(ledger: Ledger, limit: int = 20) -> list[RunView]:
 def resume_argv(run: RunView) -> list[str] | None:
     """The command that picks up where ``run`` stopped: the same command, its period range starting at the
     failure point. Loaded periods are skipped anyway (unchanged files), so resuming never loads twice."""
-    if run.status in ("SUCCESS", "NO_WORK", "RUNNING") or not run.argv:
+    if run.status in (RunStatus.SUCCESS, RunStatus.NO_WORK, RunStatus.RUNNING) or not run.argv:
         return None
     argv = list(run.argv)
     failure = run.failure()
@@ -196,14 +173,16 @@ def render_list(runs: list[RunView]) -> str:
 
 
 def _stage_table(run: RunView) -> list[str]:
-    lines = [f"  {'stage':<10}{'started':>8}{'completed':>10}{'no work':>8}{'failed':>7}{'rows':>10}{'seconds':>9}"]
-    for stage in STAGES:
+    """Each stage the run went through, under its own name, in the order it first started."""
+    width = max([len(e["stage"]) for e in run.events] + [10]) + 1
+    lines = [
+        f"  {'stage':<{width}}{'started':>8}{'completed':>10}{'no work':>8}{'failed':>7}{'rows':>10}{'seconds':>9}"
+    ]
+    for stage in dict.fromkeys(e["stage"] for e in run.events if e["stage"] != "run"):
         events = [e for e in run.events if e["stage"] == stage]
-        if not events:
-            continue
         ends = [e for e in events if e["event_type"] in ("stage_completed", "stage_failed")]
         lines.append(
-            f"  {stage:<10}{sum(e['event_type'] == 'stage_started' for e in events):>8}"
+            f"  {stage:<{width}}{sum(e['event_type'] == 'stage_started' for e in events):>8}"
             f"{sum(e['event_type'] == 'stage_completed' and e['status'] == 'success' for e in events):>10}"
             f"{sum(e['status'] == 'no_work' for e in events):>8}"
             f"{sum(e['event_type'] == 'stage_failed' for e in events):>7}"
@@ -272,7 +251,7 @@ def render_show(run: RunView, errors_only: bool = False) -> str:
         ]
         if failure.get("message"):
             lines.append(f"  error ({failure.get('error_class') or 'unknown'}): {failure['message']}")
-        if run.status == "INCOMPLETE":
+        if run.status == RunStatus.INCOMPLETE:
             lines.append("  the process stopped without recording an end (killed or crashed) during this stage")
     problems = [
         e

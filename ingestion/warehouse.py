@@ -2,6 +2,12 @@
 
 The same environment variables drive dlt (here) and dbt (``profiles.yml``), so both always see one warehouse:
 ``DUCKDB_PATH`` for DuckDB; ``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE`` for PostgreSQL.
+
+This module is the one door to each engine: ``Warehouse(target)`` gives the engine's own subclass
+(:class:`DuckDBWarehouse`, :class:`PostgresWarehouse`), and everything that differs between engines (connecting,
+parameter markers, transactions, catalog queries, bulk inserts, locking) is a method there. Statements elsewhere
+are written once, with ``?`` markers, and pass through :meth:`Warehouse.sql`. A third engine is one more subclass
+registered in :data:`ENGINES`.
 """
 
 from __future__ import annotations
@@ -10,12 +16,12 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote as url_quote
 
 from ingestion import paths
+from ingestion.errors import IngestionError
 
-TARGETS = ("duckdb", "postgres")
 CONNECT_TIMEOUT_SECONDS = 10
 
 
@@ -44,8 +50,6 @@ def find_unavailable(error: BaseException) -> WarehouseUnavailable | None:
     import duckdb
     import psycopg2
 
-    from ingestion.errors import IngestionError
-
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -66,6 +70,8 @@ def find_unavailable(error: BaseException) -> WarehouseUnavailable | None:
 
 @dataclass(frozen=True)
 class Warehouse:
+    """Where a run writes, and how to talk to its engine. ``Warehouse("duckdb")`` is a :class:`DuckDBWarehouse`."""
+
     target: str
     duckdb_path: Path = field(
         default_factory=lambda: paths.resolve(os.environ.get("DUCKDB_PATH", "data/warehouse.duckdb"))
@@ -75,35 +81,77 @@ class Warehouse:
     user: str = field(default_factory=lambda: os.environ.get("PGUSER", "postgres"))
     database: str = field(default_factory=lambda: os.environ.get("PGDATABASE", "analytics"))
 
+    placeholder: ClassVar[str] = "?"  # the DB-API parameter marker of the engine's driver
+    single_writer: ClassVar[bool] = False  # one process at a time may open it (a file lock guards it)
+
+    def __new__(cls, target: str = "", *args: Any, **kwargs: Any) -> Warehouse:
+        if cls is Warehouse:
+            if target not in ENGINES:
+                raise ValueError(f"unknown target {target!r}: choose one of {', '.join(ENGINES)}")
+            cls = ENGINES[target]
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise ValueError(f"unknown target {self.target!r}: choose one of {', '.join(TARGETS)}")
+        if ENGINES.get(self.target) is not type(self):
+            raise ValueError(f"{type(self).__name__} cannot be target {self.target!r}")
 
     @property
     def password(self) -> str:
         """Read when needed, never stored on the object, so it cannot end up in a repr or a log line."""
         return os.environ.get("PGPASSWORD", "")
 
+    # -- what each engine says its own way ---------------------------------------------------------------------
     def describe(self) -> str:
-        if self.target == "duckdb":
-            return f"duckdb {self.duckdb_path}"
-        return f"postgres {self.user}@{self.host}:{self.port}/{self.database}"
+        raise NotImplementedError
 
     def dlt_destination(self) -> Any:
-        import dlt
+        raise NotImplementedError
 
-        if self.target == "duckdb":
-            self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(str(self.duckdb_path))
-        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+    def connect(self) -> Any:
+        """A DB-API connection for queries; close it before dlt or dbt write (DuckDB allows one writer). Raises
+        WarehouseUnavailable, naming the path or host and port, when the warehouse cannot be opened."""
+        raise NotImplementedError
 
-        credentials = PostgresCredentials()
-        credentials.parse_native_representation(
-            f"postgresql://{url_quote(self.user, safe='')}@{self.host}:{self.port}/{url_quote(self.database, safe='')}"
-        )
-        credentials.password = self.password  # may be empty: trust or peer authentication needs none
-        credentials.resolve()
-        return dlt.destinations.postgres(credentials=credentials)
+    def ensure_database(self) -> bool:
+        """Create the database if it is missing; True if it was created."""
+        return False
+
+    def drop_database(self) -> None:
+        """Remove the whole warehouse (for throw-away ones: benchmarks, tests)."""
+        raise NotImplementedError
+
+    def sqlalchemy_url(self) -> str | None:
+        """A SQLAlchemy URL for tools that read the warehouse in place (GX), or None when they cannot."""
+        return None
+
+    def cursor(self, connection: Any) -> Any:
+        """What to execute statements on."""
+        return connection.cursor()
+
+    def begin(self, connection: Any) -> None:
+        """Open a transaction explicitly where the driver does not open one with the first statement."""
+
+    def serialise_ddl(self) -> list[str]:
+        """Statements that make concurrent ``create ... if not exists`` of two runs take turns (in a transaction)."""
+        return []
+
+    def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
+        """Column -> its full SQL type (precision included), in table order; empty if the table does not exist."""
+        raise NotImplementedError
+
+    def insert_rows(self, connection: Any, schema: str, table: str, columns: list[str], rows: list[tuple]) -> None:
+        """Insert many rows in bulk, on a connection the caller holds (and commits)."""
+        raise NotImplementedError
+
+    # -- the same on every engine ----------------------------------------------------------------------------
+    def sql(self, statement: str) -> str:
+        """``statement`` written with ``?`` parameter markers, in the engine driver's own markers."""
+        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+
+    @staticmethod
+    def quote(name: str) -> str:
+        """An identifier, quoted."""
+        return '"' + name.replace('"', '""') + '"'
 
     def dbt_env(self) -> dict[str, str]:
         """The variables ``profiles.yml`` reads."""
@@ -115,27 +163,108 @@ class Warehouse:
             "PGDATABASE": self.database,
         }
 
-    @property
-    def placeholder(self) -> str:
-        """The DB-API parameter marker of this engine's driver."""
-        return "?" if self.target == "duckdb" else "%s"
+    def query(self, statement: str, parameters: tuple = ()) -> list[tuple]:
+        """Run one statement (``?`` markers) on a connection of its own and return its rows."""
+        connection = self.connect()
+        try:
+            run = self.cursor(connection)
+            run.execute(self.sql(statement), parameters or None)
+            return run.fetchall() if run.description else []
+        finally:
+            connection.close()
+
+    def table_exists(self, schema: str, table: str, connection: Any = None) -> bool:
+        """On ``connection`` (inside the caller's transaction) or on a connection of its own."""
+        statement = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
+        if connection is None:
+            return bool(self.query(statement, (schema, table))[0][0])
+        run = self.cursor(connection)
+        run.execute(self.sql(statement), (schema, table))
+        return bool(run.fetchall()[0][0])
+
+
+class DuckDBWarehouse(Warehouse):
+    single_writer = True
+
+    def describe(self) -> str:
+        return f"duckdb {self.duckdb_path}"
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(str(self.duckdb_path))
 
     def connect(self) -> Any:
-        """A DB-API connection for queries; close it before dlt or dbt write (DuckDB allows one writer). Raises
-        WarehouseUnavailable, naming the path or host and port, when the warehouse cannot be opened."""
-        if self.target == "duckdb":
-            import duckdb
+        import duckdb
 
-            try:
-                self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-                return duckdb.connect(str(self.duckdb_path))
-            except (duckdb.Error, OSError) as error:
-                raise WarehouseUnavailable(
-                    f"cannot open the DuckDB warehouse {paths.shown(self.duckdb_path)}: {_first_line(error)}"
-                ) from error
-        return self._pg_connect(self.database)
+        try:
+            self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(self.duckdb_path))
+        except (duckdb.Error, OSError) as error:
+            raise WarehouseUnavailable(
+                f"cannot open the DuckDB warehouse {paths.shown(self.duckdb_path)}: {_first_line(error)}"
+            ) from error
 
-    def _pg_connect(self, database: str) -> Any:
+    def cursor(self, connection: Any) -> Any:
+        """The connection itself: its ``cursor()`` is a second connection with a transaction of its own."""
+        return connection
+
+    def drop_database(self) -> None:
+        for path in (self.duckdb_path, self.duckdb_path.with_name(self.duckdb_path.name + ".wal")):
+            path.unlink(missing_ok=True)
+
+    def begin(self, connection: Any) -> None:
+        connection.execute("begin transaction")
+
+    def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
+        connection.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = ? and "
+            "table_name = ? order by ordinal_position",
+            (schema, table),
+        )
+        return dict(connection.fetchall())
+
+    def insert_rows(self, connection: Any, schema: str, table: str, columns: list[str], rows: list[tuple]) -> None:
+        """An Arrow scan of the rows."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        names = ", ".join(self.quote(c) for c in columns)
+        batch = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
+        connection.register("_rows_to_insert", batch)
+        try:
+            connection.execute(
+                f"insert into {self.quote(schema)}.{self.quote(table)} ({names}) select {names} from _rows_to_insert"
+            )
+        finally:
+            with contextlib.suppress(Exception):  # in an aborted transaction: the insert's error is the one to see
+                connection.unregister("_rows_to_insert")
+
+
+class PostgresWarehouse(Warehouse):
+    placeholder = "%s"
+
+    def describe(self) -> str:
+        return f"postgres {self.user}@{self.host}:{self.port}/{self.database}"
+
+    def dlt_destination(self) -> Any:
+        import dlt
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        credentials = PostgresCredentials()
+        credentials.parse_native_representation(
+            f"postgresql://{url_quote(self.user, safe='')}@{self.host}:{self.port}/{url_quote(self.database, safe='')}"
+        )
+        credentials.password = self.password  # may be empty: trust or peer authentication needs none
+        credentials.resolve()
+        return dlt.destinations.postgres(credentials=credentials)
+
+    def connect(self) -> Any:
+        return self._connect(self.database)
+
+    def _connect(self, database: str) -> Any:
         import psycopg2
 
         try:
@@ -154,12 +283,9 @@ class Warehouse:
             ) from error
 
     def ensure_database(self) -> bool:
-        """Create the PostgreSQL database if it is missing (a DuckDB file is created on first write)."""
-        if self.target != "postgres":
-            return False
         from psycopg2 import errors, sql
 
-        admin = self._pg_connect("postgres")
+        admin = self._connect("postgres")
         admin.autocommit = True
         try:
             with admin.cursor() as cursor:
@@ -174,58 +300,31 @@ class Warehouse:
         finally:
             admin.close()
 
-    def query(self, statement: str, parameters: tuple = ()) -> list[tuple]:
-        connection = self.connect()
+    def drop_database(self) -> None:
+        from psycopg2 import sql
+
+        admin = self._connect("postgres")
+        admin.autocommit = True
         try:
-            run = cursor(connection)
-            run.execute(statement, parameters or None)
-            return run.fetchall()
+            with admin.cursor() as cursor:
+                cursor.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.database)))
         finally:
-            connection.close()
+            admin.close()
 
-    def table_exists(self, schema: str, table: str) -> bool:
-        connection = self.connect()
-        try:
-            return table_exists(connection, self, schema, table)
-        finally:
-            connection.close()
-
-
-# -- statements that differ between the engines, on a connection the caller holds (and commits) --------------------
-
-
-def cursor(connection: Any) -> Any:
-    """What to execute statements on: a DuckDB connection itself (its ``cursor()`` is a second connection with a
-    transaction of its own), a psycopg2 cursor otherwise."""
-    import duckdb
-
-    return connection if isinstance(connection, duckdb.DuckDBPyConnection) else connection.cursor()
-
-
-def quote(name: str) -> str:
-    """An identifier quoted the same way on DuckDB and PostgreSQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def table_exists(connection: Any, warehouse: Warehouse, schema: str, table: str) -> bool:
-    ph, run = warehouse.placeholder, cursor(connection)
-    run.execute(
-        f"select count(*) from information_schema.tables where table_schema = {ph} and table_name = {ph}",
-        (schema, table),
-    )
-    return bool(run.fetchall()[0][0])
-
-
-def column_types(connection: Any, warehouse: Warehouse, schema: str, table: str) -> dict[str, str]:
-    """Column -> its full SQL type (precision included), in table order; empty if the table does not exist."""
-    run = cursor(connection)
-    if warehouse.target == "duckdb":
-        run.execute(
-            "select column_name, data_type from information_schema.columns where table_schema = ? and "
-            "table_name = ? order by ordinal_position",
-            (schema, table),
+    def sqlalchemy_url(self) -> str:
+        """The password stays a ``${PGPASSWORD}`` reference that GX resolves from the environment, so it is never
+        part of the config GX keeps or renders."""
+        password = ":${PGPASSWORD}" if self.password else ""
+        return (
+            f"postgresql+psycopg2://{url_quote(self.user, safe='')}{password}@{self.host}:{self.port}/"
+            f"{url_quote(self.database, safe='')}"
         )
-    else:
+
+    def serialise_ddl(self) -> list[str]:
+        return ["select pg_advisory_xact_lock(7272001)"]
+
+    def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
+        run = connection.cursor()
         run.execute(
             "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
             "join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace "
@@ -233,29 +332,17 @@ def column_types(connection: Any, warehouse: Warehouse, schema: str, table: str)
             "order by a.attnum",
             (schema, table),
         )
-    return dict(run.fetchall())
+        return dict(run.fetchall())
+
+    def insert_rows(self, connection: Any, schema: str, table: str, columns: list[str], rows: list[tuple]) -> None:
+        """Multi-row VALUES pages."""
+        if not rows:
+            return
+        from psycopg2.extras import execute_values
+
+        target = f"{self.quote(schema)}.{self.quote(table)} ({', '.join(self.quote(c) for c in columns)})"
+        execute_values(connection.cursor(), f"insert into {target} values %s", rows, page_size=1000)
 
 
-def insert_rows(
-    connection: Any, warehouse: Warehouse, schema: str, table: str, columns: list[str], rows: list[tuple]
-) -> None:
-    """Insert many rows in bulk (an Arrow scan on DuckDB, multi-row VALUES pages on PostgreSQL)."""
-    if not rows:
-        return
-    target = f"{quote(schema)}.{quote(table)} ({', '.join(quote(c) for c in columns)})"
-    if warehouse.target == "duckdb":
-        import pyarrow as pa
-
-        batch = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
-        connection.register("_rows_to_insert", batch)
-        try:
-            connection.execute(
-                f"insert into {target} select {', '.join(quote(c) for c in columns)} from _rows_to_insert"
-            )
-        finally:
-            with contextlib.suppress(Exception):  # in an aborted transaction: the insert's error is the one to see
-                connection.unregister("_rows_to_insert")
-        return
-    from psycopg2.extras import execute_values
-
-    execute_values(connection.cursor(), f"insert into {target} values %s", rows, page_size=1000)
+ENGINES: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}
+TARGETS = tuple(ENGINES)

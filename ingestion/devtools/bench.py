@@ -65,7 +65,10 @@ def _child_source(root: Path, only_csv: bool) -> dict:
     source = publication_source(plan).with_resources("practice_detail")
     pipeline.run(source, loader_file_format="parquet")  # into the incoming dataset: the source and dlt alone
     seconds = time.perf_counter() - started
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    trace = pipeline.last_trace
+    normalized = trace.last_normalize_info if trace is not None else None
+    assert normalized is not None  # the run above normalized the source
+    counts = normalized.row_counts
     rows = sum(count for table, count in counts.items() if not table.startswith("_dlt"))
     return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
 
@@ -93,7 +96,9 @@ def _child_read_csv(root: Path) -> dict:
     started = time.perf_counter()
     connection.execute(f"create table practice_detail as select * from read_csv('{csv}')")
     seconds = time.perf_counter() - started
-    rows = connection.execute("select count(*) from practice_detail").fetchone()[0]
+    counted = connection.execute("select count(*) from practice_detail").fetchone()
+    assert counted is not None  # a count(*) has one row
+    rows = counted[0]
     connection.close()
     return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
 
@@ -139,7 +144,9 @@ def _bench_ledger(root: Path) -> None:
             timings = []
             for _ in range(5):
                 started = time.perf_counter()
-                shown = runs.render_show(runs.view(ledger, "bench-500"))
+                run = runs.view(ledger, "bench-500")
+                assert run is not None  # inserted above
+                shown = runs.render_show(run)
                 timings.append(time.perf_counter() - started)
             started = time.perf_counter()
             runs.list_runs(ledger, 20)
@@ -149,19 +156,7 @@ def _bench_ledger(root: Path) -> None:
                 f"({len(shown.splitlines())} lines); runs (20 latest): {listed * 1000:.0f} ms"
             )
         finally:
-            if target == "postgres":
-                import psycopg2
-
-                admin = psycopg2.connect(
-                    host=warehouse.host,
-                    port=warehouse.port,
-                    user=warehouse.user,
-                    password=warehouse.password or None,
-                    dbname="postgres",
-                )
-                admin.autocommit = True
-                admin.cursor().execute(f"drop database if exists {warehouse.database} with (force)")
-                admin.close()
+            warehouse.drop_database()
 
 
 def _run_child(kind: str, root: Path) -> dict:

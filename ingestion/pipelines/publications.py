@@ -13,23 +13,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import dlt
 
 from ingestion import paths
-from ingestion.errors import IngestionError, NotPublished, describe, find_cause
+from ingestion.errors import ConfigError, IngestionError, NotPublished, describe, find_cause
 from ingestion.ledger import SCHEMA as OPS
 from ingestion.ledger import Ledger
+from ingestion.pipelines.factory import dlt_pipeline
 from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.pipelines.publish import PeriodPublication, TableOutcome, publish_period, record_failed_manifest
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
 from ingestion.sources.publications import PeriodPlan, plan_period, publication_source
-from ingestion.sources.publications.settings import Publication
+from ingestion.sources.publications.settings import Publication, load_publications
+from ingestion.status import Outcome
 from ingestion.warehouse import Warehouse, WarehouseUnavailable, find_unavailable
 
 Progress = Callable[[str], None]
@@ -76,13 +78,8 @@ def incoming_dataset(publication: Publication) -> str:
 
 
 def pipeline_for(publication: Publication, warehouse: Warehouse) -> dlt.Pipeline:
-    os.environ.setdefault("DLT_PROJECT_DIR", str(paths.PROJECT_ROOT))  # finds the committed .dlt/config.toml
-    return dlt.pipeline(
-        pipeline_name=f"publications_{publication.name}_{warehouse.target}",
-        destination=warehouse.dlt_destination(),
-        dataset_name=incoming_dataset(publication),
-        pipelines_dir=str(paths.state_dir() / "dlt"),
-    )
+    """The publication's dlt pipeline, ``publications_<name>_<target>``, landing in its incoming dataset."""
+    return dlt_pipeline(f"publications_{publication.name}", warehouse, incoming_dataset(publication))
 
 
 def fingerprint(plan: PeriodPlan) -> str:
@@ -129,7 +126,7 @@ def load_period(
     plan: PeriodPlan | None = None
     result = PeriodResult(period=period, status="failed")
     subject = f"{publication.name}/{period}"
-    where = {"source": publication.name, "subject": subject}
+    where: dict[str, Any] = {"source": publication.name, "subject": subject}
     try:
         with ledger.stage("discover", **where) as stage:
             try:
@@ -395,3 +392,32 @@ def ingest_publication(
         else:
             progress(f"[{index}/{len(periods)}] {publication.name} {period}: FAILED: {result.error}")
     return run
+
+
+def ingest_publications(
+    warehouse: Warehouse,
+    ledger: Ledger,
+    publication: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    *,
+    force: bool = False,
+    progress: Progress = print,
+) -> list[PublicationRun]:
+    """Load the periods ``first`` to ``last`` of one declared publication, or of every one."""
+    declared = load_publications()
+    if publication and publication not in declared:
+        raise ConfigError(f"no publication {publication!r}; declared: {', '.join(declared)}")
+    chosen = [declared[publication]] if publication else list(declared.values())
+    return [
+        ingest_publication(p, warehouse, ledger.run_id, first, last, progress, ledger=ledger, force=force)
+        for p in chosen
+    ]
+
+
+def outcome_of(runs: list[PublicationRun]) -> Outcome:
+    """failed if a period failed, success if one loaded, no_work otherwise."""
+    if any(run.failed for run in runs):
+        return Outcome.FAILED
+    loaded = any(p.status == "loaded" for run in runs for p in run.periods)
+    return Outcome.SUCCESS if loaded else Outcome.NO_WORK

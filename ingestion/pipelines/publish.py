@@ -27,15 +27,7 @@ from typing import Any
 from ingestion.errors import IngestionError, describe
 from ingestion.ledger import SCHEMA as OPS
 from ingestion.sources.publications.settings import TableSpec
-from ingestion.warehouse import (
-    Warehouse,
-    WarehouseUnavailable,
-    column_types,
-    cursor,
-    find_unavailable,
-    insert_rows,
-    quote,
-)
+from ingestion.warehouse import Warehouse, WarehouseUnavailable, find_unavailable
 
 MANIFEST_TABLE = "publication_manifest"
 QUARANTINE_TABLE = "quarantine"
@@ -132,7 +124,7 @@ def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str,
     when the warehouse went away; in both cases nothing of the period changed."""
     connection = warehouse.connect()
     try:
-        _begin(connection, warehouse)
+        warehouse.begin(connection)
         _prepare_side_tables(connection, warehouse, period)
         outcomes = {spec.table: _publish_table(connection, warehouse, period, spec) for spec in period.tables}
         _clear_tables(connection, warehouse, period)
@@ -174,15 +166,15 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
 
 def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec) -> TableOutcome:
     outcome = TableOutcome(spec.table)
-    incoming = column_types(connection, warehouse, period.incoming, spec.table)
+    incoming = warehouse.column_types(connection, period.incoming, spec.table)
     if not incoming:
         raise IngestionError(
             f"table {spec.table} has no incoming rows to publish", publication=period.publication, period=period.period
         )
     columns = [name for name in incoming if not name.startswith("_dlt_") or name == "_dlt_load_id"]
     _ensure_columns(connection, warehouse, period.dataset, spec.table, {c: incoming[c] for c in columns})
-    source = f"{quote(period.incoming)}.{quote(spec.table)}"
-    target = f"{quote(period.dataset)}.{quote(spec.table)}"
+    source = f"{warehouse.quote(period.incoming)}.{warehouse.quote(spec.table)}"
+    target = f"{warehouse.quote(period.dataset)}.{warehouse.quote(spec.table)}"
     ph = warehouse.placeholder
     missing = [key for key in spec.keys if key not in incoming]
     if missing:
@@ -192,12 +184,12 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             publication=period.publication,
             period=period.period,
         )
-    run = cursor(connection)
+    run = warehouse.cursor(connection)
     repeated = 0
     if spec.keys:
-        keys = ", ".join(quote(k) for k in spec.keys)
+        keys = ", ".join(warehouse.quote(k) for k in spec.keys)
         # a row whose key is partly null repeats nothing (null is no value); validation reports null keys
-        complete = " and ".join(f"{quote(k)} is not null" for k in spec.keys)
+        complete = " and ".join(f"{warehouse.quote(k)} is not null" for k in spec.keys)
         run.execute(
             f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {source} where "
             f"_dlt_load_id = {ph} and {complete} group by {keys} having count(*) > 1) as repeats",
@@ -214,7 +206,7 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             period=period.period,
         )
     run.execute(f"delete from {target} where _period = {ph}", (period.period,))
-    listed = ", ".join(quote(c) for c in columns)
+    listed = ", ".join(warehouse.quote(c) for c in columns)
     if not repeated:
         run.execute(
             f"insert into {target} ({listed}) select {listed} from {source} where _dlt_load_id = {ph}",
@@ -224,7 +216,12 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
         _publish_first_of_each_key(run, warehouse, period, spec, source, target, listed)
     for column, units in period.units.get(spec.table, {}).items():
         if column in incoming:
-            run.execute(f"comment on column {target}.{quote(column)} is " + "'units: " + units.replace("'", "''") + "'")
+            run.execute(
+                f"comment on column {target}.{warehouse.quote(column)} is "
+                + "'units: "
+                + units.replace("'", "''")
+                + "'"
+            )
     outcome.rows = landed - repeated  # one row of each repeated key went in
     rejections = [q for q in period.quarantine if q["bronze_table"] == spec.table]
     outcome.rejected = repeated + sum(q["disposition"] == "rejected" for q in rejections)
@@ -252,8 +249,8 @@ def _repeat_examples(
     """Up to ``limit`` repeated keys: their values, how often and the rows that repeat them."""
     if limit <= 0 or not spec.keys:
         return []
-    keys = ", ".join(quote(k) for k in spec.keys)
-    complete = " and ".join(f"{quote(k)} is not null" for k in spec.keys)
+    keys = ", ".join(warehouse.quote(k) for k in spec.keys)
+    complete = " and ".join(f"{warehouse.quote(k)} is not null" for k in spec.keys)
     run.execute(
         f"select {keys}, count(*), min(_source_file), min(_source_row), max(_source_row) from {source} "
         f"where _dlt_load_id = {warehouse.placeholder} and {complete} group by {keys} having count(*) > 1 "
@@ -273,9 +270,9 @@ def _publish_first_of_each_key(
 ) -> None:
     """Insert the first row of each key (file order) and quarantine the repeats, naming where the first one is."""
     ph = warehouse.placeholder
-    keys = ", ".join(quote(k) for k in spec.keys)
+    keys = ", ".join(warehouse.quote(k) for k in spec.keys)
     order = "_source_file, coalesce(_source_sheet, _source_member, ''), _source_row"
-    incomplete = " or ".join(f"{quote(k)} is null" for k in spec.keys)
+    incomplete = " or ".join(f"{warehouse.quote(k)} is null" for k in spec.keys)
     ranked = (
         f"(select *, case when {incomplete} then 1 else row_number() over (partition by {keys} order by "
         f"{order}) end as _repeat, "
@@ -283,10 +280,10 @@ def _publish_first_of_each_key(
         f"from {source} where _dlt_load_id = {ph}) as ranked"
     )
     run.execute(f"insert into {target} ({listed}) select {listed} from {ranked} where _repeat = 1", (period.load_id,))
-    key_text = " || ', ' || ".join(f"coalesce(cast({quote(k)} as varchar), 'null')" for k in spec.keys)
-    names = ", ".join(quote(c) for c in QUARANTINE_COLUMNS)
+    key_text = " || ', ' || ".join(f"coalesce(cast({warehouse.quote(k)} as varchar), 'null')" for k in spec.keys)
+    names = ", ".join(warehouse.quote(c) for c in QUARANTINE_COLUMNS)
     run.execute(
-        f"insert into {quote(period.dataset)}.{quote(QUARANTINE_TABLE)} ({names}) "
+        f"insert into {warehouse.quote(period.dataset)}.{warehouse.quote(QUARANTINE_TABLE)} ({names}) "
         f"select {ph}, _period, {ph}, _source_file, coalesce(_source_sheet, _source_member, _source_file), "
         f"_source_row, {ph}, {key_text}, 'repeated key: the first row with it is row ' || "
         f"cast(_first_row as varchar), 'rejected', {ph}, {ph}, {ph} from {ranked} where _repeat > 1",
@@ -304,11 +301,12 @@ def _publish_first_of_each_key(
 
 def _clear_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
     """The period's rows go from the tables of optional files this release does not have."""
-    run = cursor(connection)
+    run = warehouse.cursor(connection)
     for table in period.cleared:
-        if column_types(connection, warehouse, period.dataset, table):
+        if warehouse.column_types(connection, period.dataset, table):
             run.execute(
-                f"delete from {quote(period.dataset)}.{quote(table)} where _period = {warehouse.placeholder}",
+                f"delete from {warehouse.quote(period.dataset)}.{warehouse.quote(table)} "
+                f"where _period = {warehouse.placeholder}",
                 (period.period,),
             )
 
@@ -320,8 +318,9 @@ def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPu
     _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS)
     for table in (QUARANTINE_TABLE, PERIODS_TABLE):
-        cursor(connection).execute(
-            f"delete from {quote(period.dataset)}.{quote(table)} where publication = {ph} and period = {ph}",
+        warehouse.cursor(connection).execute(
+            f"delete from {warehouse.quote(period.dataset)}.{warehouse.quote(table)} "
+            f"where publication = {ph} and period = {ph}",
             (period.publication, period.period),
         )
 
@@ -376,7 +375,7 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
 def _record_period(
     connection: Any, warehouse: Warehouse, period: PeriodPublication, outcomes: dict[str, TableOutcome]
 ) -> None:
-    ph, run = warehouse.placeholder, cursor(connection)
+    ph, run = warehouse.placeholder, warehouse.cursor(connection)
     run.execute(
         f"delete from {OPS}.period_loads where source = {ph} and subject = {ph}", (period.publication, period.subject)
     )
@@ -401,25 +400,28 @@ def _record_period(
 
 def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: str, wanted: dict[str, str]) -> None:
     """Create ``schema.table`` with ``wanted`` columns, or add the ones it lacks (a later release's new columns)."""
-    run = cursor(connection)
-    run.execute(f"create schema if not exists {quote(schema)}")
-    held = column_types(connection, warehouse, schema, table)
+    run = warehouse.cursor(connection)
+    run.execute(f"create schema if not exists {warehouse.quote(schema)}")
+    held = warehouse.column_types(connection, schema, table)
     if not held:
         run.execute(
-            f"create table {quote(schema)}.{quote(table)} ("
-            + ", ".join(f"{quote(name)} {kind}" for name, kind in wanted.items())
+            f"create table {warehouse.quote(schema)}.{warehouse.quote(table)} ("
+            + ", ".join(f"{warehouse.quote(name)} {kind}" for name, kind in wanted.items())
             + ")"
         )
         return
     for name, kind in wanted.items():
         if name not in held:
-            run.execute(f"alter table {quote(schema)}.{quote(table)} add column {quote(name)} {kind}")
+            run.execute(
+                f"alter table {warehouse.quote(schema)}.{warehouse.quote(table)} "
+                f"add column {warehouse.quote(name)} {kind}"
+            )
 
 
 def _manifest_columns(connection: Any, warehouse: Warehouse, dataset: str) -> dict[str, str]:
     """The manifest's columns; a manifest written by dlt (before periods were published by this module) also has
     a not-null ``_dlt_id``, given a fresh id per row."""
-    held = column_types(connection, warehouse, dataset, MANIFEST_TABLE)
+    held = warehouse.column_types(connection, dataset, MANIFEST_TABLE)
     return {**MANIFEST_COLUMNS, "_dlt_id": "varchar"} if "_dlt_id" in held else MANIFEST_COLUMNS
 
 
@@ -427,20 +429,13 @@ def _insert_dicts(
     connection: Any, warehouse: Warehouse, schema: str, table: str, columns: dict[str, str], rows: list[dict[str, Any]]
 ) -> None:
     names = list(columns)
-    insert_rows(
+    warehouse.insert_rows(
         connection,
-        warehouse,
         schema,
         table,
         names,
         [tuple(uuid.uuid4().hex if c == "_dlt_id" else row.get(c) for c in names) for row in rows],
     )
-
-
-def _begin(connection: Any, warehouse: Warehouse) -> None:
-    if warehouse.target == "duckdb":
-        connection.execute("begin transaction")
-    # psycopg2 opens a transaction with the first statement
 
 
 def _rollback(connection: Any) -> None:

@@ -1,6 +1,8 @@
-"""The whole pipeline as one run: ingest both source families, validate bronze, transform, export.
+"""The whole pipeline as one run: ingest both source families, validate bronze, transform, document.
 
-Every stage is a ledger stage, so ``runs show`` can say where a run stopped. Stages are idempotent: unchanged
+Every stage is a ledger stage with a name of its own (``discover``, ``extract``, ``load``, ``validate`` (the Great
+Expectations suites), ``source_tests`` (dbt's tests of the sources), ``transform``, ``docs``, ``freshness``), so
+``runs show`` can say where a run stopped. Stages are idempotent: unchanged
 publication periods are skipped, the service desk resumes from its cursor, dbt rebuilds from bronze.
 
 Validation comes first among the dbt-facing stages: the Great Expectations suites (``expectations/``) check the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingestion.ledger import Ledger
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
@@ -35,8 +38,9 @@ from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.validate import ValidationReport, docs_dir, validate_bronze
 from ingestion.sources.publications.settings import load_publications
 from ingestion.sources.servicedesk import dataset as servicedesk_dataset
-from ingestion.sources.servicedesk import select_systems
+from ingestion.sources.servicedesk import declared_systems, select_systems
 from ingestion.sources.servicedesk.schema import SystemConfig
+from ingestion.status import Outcome
 from ingestion.transform import DbtResult, dbt_sources, run_dbt
 from ingestion.warehouse import Warehouse
 
@@ -61,7 +65,7 @@ class RunOutcome:
     servicedesk: list[ServiceDeskRun] = field(default_factory=list)  # one per system
     dbt: list[DbtResult] = field(default_factory=list)
     validation: ValidationReport | None = None
-    status: str = "success"  # success | no_work | failed
+    status: Outcome = Outcome.SUCCESS
     error: str | None = None
 
     def rows_loaded(self) -> int:
@@ -134,7 +138,7 @@ def _dbt_stage(
     warehouse: Warehouse,
     outcome: RunOutcome,
     echo: bool,
-    scope: dict | None = None,
+    scope: dict[str, Any] | None = None,
 ) -> None:
     with ledger.stage(stage, source="dbt") as handle:
         result = run_dbt(args, warehouse, echo=echo)
@@ -227,7 +231,7 @@ def run_pipeline(
         ]
     )
     if scope.failed:
-        outcome.status, outcome.error = "failed", "; ".join(notes)
+        outcome.status, outcome.error = Outcome.FAILED, "; ".join(notes)
     if not scope.healthy:
         return outcome  # silver is not touched on top of a failed load
     try:
@@ -244,7 +248,7 @@ def run_pipeline(
         except ValidationFailed as error:  # leave the sources of the failed tables out, build the others
             invalid = _owners(error.tables, scope)
             notes.append(f"{error}; silver and gold of {', '.join(invalid)} were left as they are")
-            outcome.status, outcome.error = "failed", "; ".join(notes)
+            outcome.status, outcome.error = Outcome.FAILED, "; ".join(notes)
             scope = BuildScope(
                 {**scope.failed, **{source: "bronze failed validation" for source in invalid}},
                 tuple(source for source in scope.healthy if source not in invalid),
@@ -273,7 +277,7 @@ def run_pipeline(
                     ]
                 )
             else:
-                outcome.status = "no_work"
+                outcome.status = Outcome.NO_WORK
             return outcome
         details = (
             {"built_sources": list(scope.healthy), "excluded_sources": scope.failed, "excluded": excluded}
@@ -281,7 +285,9 @@ def run_pipeline(
             else None
         )
         but = ["--exclude", *excluded] if excluded else []
-        _dbt_stage(ledger, "validate", ["test", "--select", "source:*", *but], warehouse, outcome, echo_dbt, details)
+        _dbt_stage(
+            ledger, "source_tests", ["test", "--select", "source:*", *but], warehouse, outcome, echo_dbt, details
+        )
         _dbt_stage(
             ledger, "transform", ["build", "--exclude", "source:*", *excluded], warehouse, outcome, echo_dbt, details
         )
@@ -289,10 +295,10 @@ def run_pipeline(
             notes.append(scope.built())
             outcome.error = "; ".join(notes)
             progress(f"run: {scope.built()}")
-        _dbt_stage(ledger, "export", ["docs", "generate", "--static"], warehouse, outcome, echo_dbt)
-        _dbt_stage(ledger, "export", ["source", "freshness", *but], warehouse, outcome, echo_dbt, details)
+        _dbt_stage(ledger, "docs", ["docs", "generate", "--static"], warehouse, outcome, echo_dbt)
+        _dbt_stage(ledger, "freshness", ["source", "freshness", *but], warehouse, outcome, echo_dbt, details)
     except StageFailed as error:
-        outcome.status, outcome.error = "failed", "; ".join([*notes, str(error)])
+        outcome.status, outcome.error = Outcome.FAILED, "; ".join([*notes, str(error)])
     return outcome
 
 
@@ -334,3 +340,17 @@ def _excluded(warehouse: Warehouse, left_out: dict[BronzeTable, str]) -> list[st
         (schema, table) for schema, table in sources if schema in datasets and not warehouse.table_exists(schema, table)
     ]
     return excluded_selectors([(t.dataset, t.table) for t in left_out] + missing, sources)
+
+
+def bronze_counts(warehouse: Warehouse) -> list[tuple[str, str, int, int | None]]:
+    """(dataset, table, rows, periods or None) for every declared bronze table that exists."""
+    declared = [(p.dataset, spec.table, True) for p in load_publications().values() for spec in p.tables()]
+    entities = {r.entity for system in declared_systems().values() for r in system.resources}
+    declared += [(servicedesk_dataset(), entity, False) for entity in sorted(entities)]
+    counts = []
+    for dataset, table, by_period in declared:
+        if warehouse.table_exists(dataset, table):
+            periods = "count(distinct _period)" if by_period else "null"
+            rows, period_count = warehouse.query(f"select count(*), {periods} from {dataset}.{table}")[0]
+            counts.append((dataset, table, rows, period_count))
+    return counts

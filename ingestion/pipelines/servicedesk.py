@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import dlt
 import requests
@@ -25,9 +25,9 @@ from dlt.extract.exceptions import PipeException
 from dlt.pipeline.exceptions import PipelineNeverRan, PipelineStepFailed
 from dlt.pipeline.helpers import pipeline_drop
 
-from ingestion import paths
 from ingestion.errors import ConfigError, find_cause
-from ingestion.ledger import Ledger
+from ingestion.ledger import Ledger, Stage
+from ingestion.pipelines.factory import dlt_pipeline
 from ingestion.pipelines.leftovers import discard_leftovers
 from ingestion.redact import redact
 from ingestion.sources.servicedesk import (
@@ -46,7 +46,7 @@ from ingestion.sources.servicedesk import (
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
 from ingestion.sources.servicedesk.mapping import SOURCE_SYSTEM
 from ingestion.sources.servicedesk.schema import Resource, SystemConfig, canonical
-from ingestion.warehouse import Warehouse, find_unavailable, quote
+from ingestion.warehouse import Warehouse, find_unavailable
 
 Progress = Callable[[str], None]
 OPS_DATASET = "ops"
@@ -87,6 +87,14 @@ class ServiceDeskRun:
     def seconds(self) -> float:
         return ((self.ended_at or self.started_at) - self.started_at).total_seconds()
 
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.inserted + f.updated for f in self.figures)
+
+    @property
+    def recovered(self) -> int:
+        return sum(f.recovered for f in self.figures)
+
     def table(self) -> str:
         """The figures as a fixed-width table for the terminal."""
         lines = [
@@ -102,13 +110,8 @@ class ServiceDeskRun:
 
 
 def pipeline_for(warehouse: Warehouse, system: str) -> dlt.Pipeline:
-    os.environ.setdefault("DLT_PROJECT_DIR", str(paths.PROJECT_ROOT))
-    return dlt.pipeline(
-        pipeline_name=f"servicedesk_{system}_{warehouse.target}",
-        destination=warehouse.dlt_destination(),
-        dataset_name=dataset(),
-        pipelines_dir=str(paths.state_dir() / "dlt"),
-    )
+    """The system's own dlt pipeline (its own cursors), ``servicedesk_<system>_<target>``."""
+    return dlt_pipeline(f"servicedesk_{system}", warehouse, dataset())
 
 
 def change_column(system: SystemConfig, resource: Resource) -> str | None:
@@ -122,7 +125,7 @@ def change_column(system: SystemConfig, resource: Resource) -> str | None:
 
 
 def _system_filter(warehouse: Warehouse) -> str:
-    return f"{quote(SOURCE_SYSTEM)} = {warehouse.placeholder}"
+    return f"{warehouse.quote(SOURCE_SYSTEM)} = ?"
 
 
 def _table_state(warehouse: Warehouse, system: SystemConfig) -> dict[str, tuple[int, object]]:
@@ -133,9 +136,9 @@ def _table_state(warehouse: Warehouse, system: SystemConfig) -> dict[str, tuple[
             state[resource.name] = (0, None)
             continue
         column = change_column(system, resource)
-        latest = f"max({quote(column)})" if column else "null"
+        latest = f"max({warehouse.quote(column)})" if column else "null"
         rows = warehouse.query(
-            f"select count(*), {latest} from {quote(dataset())}.{quote(resource.entity)} "
+            f"select count(*), {latest} from {warehouse.quote(dataset())}.{warehouse.quote(resource.entity)} "
             f"where {_system_filter(warehouse)}",
             (system.system,),
         )
@@ -148,17 +151,16 @@ def _rewritten(
 ) -> int:
     """Rows of this system the load wrote whose cursor is past the previous cursor: inserted or really changed.
     Rows on the cursor boundary, re-read by the inclusive incremental, are rewritten unchanged and not counted."""
-    ph = warehouse.placeholder
     if column is None:
         newer_than = None  # no cursor column to compare: every row this load wrote
-    condition = f" and {quote(column)} > {ph}" if newer_than is not None and column else ""
+    condition = f" and {warehouse.quote(column)} > ?" if newer_than is not None and column else ""
     parameters = (system.system, load_id, newer_than) if condition else (system.system, load_id)
     if not warehouse.table_exists(dataset(), entity):
         return 0
     return int(
         warehouse.query(
-            f"select count(*) from {quote(dataset())}.{quote(entity)} where "
-            f"{_system_filter(warehouse)} and _dlt_load_id = {ph}{condition}",
+            f"select count(*) from {warehouse.quote(dataset())}.{warehouse.quote(entity)} where "
+            f"{_system_filter(warehouse)} and _dlt_load_id = ?{condition}",
             parameters,
         )[0][0]
     )
@@ -169,12 +171,12 @@ def _legacy_tables(warehouse: Warehouse, system: SystemConfig) -> list[str]:
     found = []
     for entity in {resource.entity for resource in system.resources}:
         if warehouse.table_exists(dataset(), entity):
-            columns = warehouse.query(
-                "select column_name from information_schema.columns where table_schema = "
-                f"{warehouse.placeholder} and table_name = {warehouse.placeholder}",
-                (dataset(), entity),
-            )
-            if SOURCE_SYSTEM not in {name for (name,) in columns}:
+            connection = warehouse.connect()
+            try:
+                columns = warehouse.column_types(connection, dataset(), entity)
+            finally:
+                connection.close()
+            if SOURCE_SYSTEM not in columns:
                 found.append(f"{dataset()}.{entity}")
     return sorted(found)
 
@@ -184,13 +186,13 @@ def known_keys(warehouse: Warehouse, system: SystemConfig) -> KnownKeys:
     in how many scans in a row; a marked deletion included)."""
 
     def read(entity: str, key: str) -> tuple[set[str], dict[str, int]]:
-        ph = warehouse.placeholder
         present: set[str] = set()
         if warehouse.table_exists(dataset(), entity):
             present = {
                 str(value)
                 for (value,) in warehouse.query(
-                    f"select {quote(key)} from {quote(dataset())}.{quote(entity)} where {_system_filter(warehouse)}",
+                    f"select {warehouse.quote(key)} from {warehouse.quote(dataset())}.{warehouse.quote(entity)} "
+                    f"where {_system_filter(warehouse)}",
                     (system.system,),
                 )
             }
@@ -199,8 +201,8 @@ def known_keys(warehouse: Warehouse, system: SystemConfig) -> KnownKeys:
             missed = {
                 value: int(count)
                 for value, count in warehouse.query(
-                    f"select record_key, missed_scans from {quote(dataset())}.{DELETIONS} where "
-                    f"{_system_filter(warehouse)} and entity = {ph} and missed_scans > 0",
+                    f"select record_key, missed_scans from {warehouse.quote(dataset())}.{DELETIONS} where "
+                    f"{_system_filter(warehouse)} and entity = ? and missed_scans > 0",
                     (system.system, entity),
                 )
             }
@@ -213,11 +215,10 @@ def _deleted(warehouse: Warehouse, system: SystemConfig, load_id: str | None) ->
     """Entity -> records this load marked deleted (read back from bronze: right even if a later step failed)."""
     if not load_id or not warehouse.table_exists(dataset(), DELETIONS):
         return {}
-    ph = warehouse.placeholder
     return dict(
         warehouse.query(
-            f"select entity, count(*) from {quote(dataset())}.{DELETIONS} where "
-            f"{_system_filter(warehouse)} and _dlt_load_id = {ph} and is_deleted "
+            f"select entity, count(*) from {warehouse.quote(dataset())}.{DELETIONS} where "
+            f"{_system_filter(warehouse)} and _dlt_load_id = ? and is_deleted "
             "group by entity",
             (system.system, load_id),
         )
@@ -239,10 +240,10 @@ def _describe_failure(error: BaseException, system: SystemConfig | None) -> tupl
         where = f"{name} {resource} (its deletion check, deletions: full_scan)"
     else:
         where = f"{name} {resource}" if resource else name
-    for kind in (ServiceDeskAuthError, ConfigError):
-        found = find_cause(error, kind)
-        if found is not None:
-            return f"{found} (permanent)", resource
+    for stop in (ServiceDeskAuthError, ConfigError):
+        cause = find_cause(error, stop)
+        if cause is not None:
+            return f"{cause} (permanent)", resource
     http = find_cause(error, requests.HTTPError)
     if isinstance(http, requests.HTTPError) and http.response is not None:
         response = http.response
@@ -285,6 +286,31 @@ def _reset_cursors(pipeline: dlt.Pipeline, system: SystemConfig) -> None:
         pass  # nothing loaded yet: every record is read anyway
 
 
+def ingest_servicedesks(
+    warehouse: Warehouse,
+    ledger: Ledger,
+    systems: list[SystemConfig],
+    *,
+    full_refresh: bool = False,
+    progress: Progress = print,
+) -> list[ServiceDeskRun]:
+    """One load of each system in ``systems`` (see :func:`ingest_servicedesk`); a ConfigError if there is none."""
+    if not systems:
+        raise ConfigError("no service-desk system is enabled: give --system NAME or --config FILE")
+    return [
+        ingest_servicedesk(
+            warehouse, ledger.run_id, system, full_refresh=full_refresh, ledger=ledger, progress=progress
+        )
+        for system in systems
+    ]
+
+
+def retry_hint(system: str) -> str:
+    """How to load ``system`` again: by name if it is declared, else from its file."""
+    how = f"--system {system}" if system in declared_systems() else "--config <its file>"
+    return f"ingestion servicedesk {how}"
+
+
 def ingest_servicedesk(
     warehouse: Warehouse,
     run_id: str,
@@ -294,7 +320,7 @@ def ingest_servicedesk(
     base_url: str | None = None,
     secret: str | None = None,
     username: str | None = None,
-    request_settings: dict | None = None,
+    request_settings: dict[str, Any] | None = None,
     progress: Progress = print,
     ledger: Ledger | None = None,
 ) -> ServiceDeskRun:
@@ -305,14 +331,49 @@ def ingest_servicedesk(
     if ledger is None:
         ledger = Ledger(warehouse, run_id)
         ledger.ensure_schema()
-    stage_event = ledger.event(
+    with ledger.stage(
         "load",
-        "stage_started",
-        "running",
         source=SOURCE,
         subject=system.system,
         details={"system": system.system, "full_refresh": full_refresh},
-    )
+    ) as stage:
+        run = _load(
+            warehouse,
+            run_id,
+            system,
+            stage,
+            ledger,
+            full_refresh=full_refresh,
+            base_url=base_url,
+            secret=secret,
+            username=username,
+            request_settings=request_settings,
+            progress=progress,
+        )
+        stage.correlation_id, stage.rows = run.load_id, run.rows_loaded
+        stage.retries = sum(f.retries for f in run.figures)
+        stage.details = {"system": run.system, "identity": run.identity}
+        if run.status != "success":
+            permanent = run.error and "permanent" in run.error
+            stage.fail(run.error, "permanent" if permanent else "retryable")
+    return run
+
+
+def _load(
+    warehouse: Warehouse,
+    run_id: str,
+    system: SystemConfig,
+    stage: Stage,
+    ledger: Ledger,
+    *,
+    full_refresh: bool,
+    base_url: str | None,
+    secret: str | None,
+    username: str | None,
+    request_settings: dict[str, Any] | None,
+    progress: Progress,
+) -> ServiceDeskRun:
+    """The load inside its ledger stage: the figures of every resource, failed loads included."""
     pipeline = pipeline_for(warehouse, system.system)
     for load_id in discard_leftovers(pipeline, ledger, SOURCE):
         progress(
@@ -358,7 +419,7 @@ def ingest_servicedesk(
             known_keys=known_keys(warehouse, system),
         )
         pipeline.run(source)
-        load_info = pipeline.last_trace.last_load_info
+        load_info = pipeline.last_trace.last_load_info if pipeline.last_trace else None
         run.load_id = load_info.loads_ids[-1] if load_info and load_info.loads_ids else None
     except Exception as error:  # recorded as a failed load, with its figures
         unavailable = find_unavailable(error)
@@ -401,13 +462,13 @@ def ingest_servicedesk(
         run.figures.append(figures)
     run.rejections = stats.rejections
     record_figures(warehouse, run)
-    _record_events(ledger, run, stage_event)
+    _record_events(ledger, run, stage.event_id)
     return run
 
 
 def _record_events(ledger: Ledger, run: ServiceDeskRun, stage_event: str) -> None:
     for f in run.figures:
-        where = {"source": SOURCE, "subject": f"{run.system}.{f.resource}", "parent": stage_event}
+        where: dict[str, Any] = {"source": SOURCE, "subject": f"{run.system}.{f.resource}", "parent": stage_event}
         if f.retries:
             ledger.event(
                 "load",
@@ -446,22 +507,6 @@ def _record_events(ledger: Ledger, run: ServiceDeskRun, stage_event: str) -> Non
                 ),
                 **where,
             )
-    permanent = run.error and "permanent" in run.error
-    ledger.event(
-        "load",
-        "stage_completed" if run.status == "success" else "stage_failed",
-        run.status,
-        source=SOURCE,
-        subject=run.system,
-        parent=stage_event,
-        correlation_id=run.load_id,
-        duration=run.seconds,
-        rows=sum(f.inserted + f.updated for f in run.figures),
-        retries=sum(f.retries for f in run.figures),
-        error_class=None if run.status == "success" else "permanent" if permanent else "retryable",
-        message=run.error,
-        details={"system": run.system, "identity": run.identity},
-    )
 
 
 def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:
@@ -479,12 +524,7 @@ def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:
     ]
     for row in rows:
         row["error_message"] = redact(row["error_message"])
-    pipeline = dlt.pipeline(
-        pipeline_name=f"ops_{warehouse.target}",
-        destination=warehouse.dlt_destination(),
-        dataset_name=OPS_DATASET,
-        pipelines_dir=str(paths.state_dir() / "dlt"),
-    )
+    pipeline = dlt_pipeline("ops", warehouse, OPS_DATASET)
     pipeline.run(
         rows,
         table_name="servicedesk_load_figures",

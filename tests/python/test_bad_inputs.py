@@ -26,7 +26,6 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from ingestion.sources.publications import settings
-from ingestion.warehouse import cursor, table_exists
 
 from faultkit import (
     TABLES,
@@ -59,9 +58,9 @@ CP1252_ADVICE = tuple(
     f"`encoding: {name}`" for name in ("cp1252", "windows-1252", "iso8859-1", "iso8859-15", "latin-1", "latin_1")
 )
 
-# Where things are in the sample release (ingestion/devtools/sample/publications.py): Table 2's header is on row 5 (index 4),
-# its seven practices on rows 6-12; Table 1's header on row 4, its four measures on rows 5-8. The detail CSV has its
-# header on line 1 and 651 data rows (7 practices x 31 days x 3 channels) on lines 2-652.
+# Where things are in the sample release (ingestion/devtools/sample/publications.py): Table 2's header is on row 5
+# (index 4), its seven practices on rows 6-12; Table 1's header on row 4, its four measures on rows 5-8. The detail
+# CSV has its header on line 1 and 651 data rows (7 practices x 31 days x 3 channels) on lines 2-652.
 T2_HEADER, T2_FIRST = 4, 5
 T1_FIRST = 4
 T2_COLUMNS = {
@@ -950,12 +949,12 @@ class _HeldWarehouse:
         return getattr(self.inner, name)
 
     def query(self, statement: str, parameters: tuple = ()) -> list[tuple]:
-        run = cursor(self.connection)
-        run.execute(statement, parameters or None)
+        run = self.inner.cursor(self.connection)
+        run.execute(self.inner.sql(statement), parameters or None)
         return run.fetchall()
 
     def table_exists(self, schema: str, table: str) -> bool:
-        return table_exists(self.connection, self.inner, schema, table)
+        return self.inner.table_exists(schema, table, self.connection)
 
 
 @contextmanager

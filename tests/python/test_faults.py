@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.pipelines.publications import pipeline_for
 from ingestion.devtools.sample import publications as sample
+from ingestion.pipelines.publications import pipeline_for
 from ingestion.sources.publications import plan_period, publication_source, settings
 from ingestion.sources.publications.settings import load_publications
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from ingestion import cli, runs
-from ingestion.ledger import Ledger
 from ingestion.devtools.local_api import ServiceDeskAPI, start_server
+from ingestion.devtools.sample import publications as sample
+from ingestion.ledger import Ledger
 from ingestion.pipelines.publications import PeriodResult, PublicationRun
 from ingestion.pipelines.run import BuildScope, build_scope, excluded_selectors, source_tables
 from ingestion.pipelines.servicedesk import ServiceDeskRun
-from ingestion.devtools.sample import publications as sample
 
 from workspace import Workspace
 
@@ -145,6 +145,11 @@ def test_a_failed_period_keeps_its_publication_as_it_was_while_the_service_desk_
     ws.generate(FIRST_PERIODS, practices=6)
     code, first = _run(ws)
     assert code == 0 and first.status == "SUCCESS"
+    # `runs show` lists every stage of the run under its own name (dbt's source tests apart from GX validation)
+    table = _show(ws, first.run_id, capsys)
+    listed = [line.split()[0] for line in table.splitlines() if line.startswith("  ") and len(line.split()) == 7]
+    assert listed == [*dict.fromkeys(listed)]
+    assert {"discover", "extract", "load", "validate", "source_tests", "transform", "docs", "freshness"} <= set(listed)
     publication_gold, desk_gold = _gold(ws, PUBLICATION_GOLD), _gold(ws, DESK_GOLD)
 
     # 2025-06 is released with a corrupt workbook, 2025-03 is revised, and the service desk moves on

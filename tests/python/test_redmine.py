@@ -21,9 +21,9 @@ import pytest
 import requests
 import yaml
 
-from ingestion.ledger import Ledger, log_dir
 from ingestion.devtools.local_api import SYSTEM as LOCAL
 from ingestion.devtools.local_api import start_server
+from ingestion.ledger import Ledger, log_dir
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
 from ingestion.sources.servicedesk import SYSTEMS
 

@@ -14,12 +14,12 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from ingestion.pipelines.publications import PublicationRun, ingest_publication
 from ingestion.devtools.sample import payments
 from ingestion.devtools.sample import publications as sample
+from ingestion.pipelines.publications import PublicationRun, ingest_publication
 from ingestion.sources.publications.settings import load_publications
 from ingestion.transform import DbtResult, run_dbt
-from ingestion.warehouse import Warehouse, cursor
+from ingestion.warehouse import Warehouse
 
 ENGINES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 PG_HOST, PG_PORT = os.environ.get("PGHOST", "127.0.0.1"), int(os.environ.get("PGPORT", "5432"))
@@ -125,7 +125,7 @@ class Workspace:
         """A statement without results (DDL), committed."""
         connection = self.warehouse.connect()
         try:
-            cursor(connection).execute(statement)
+            self.warehouse.cursor(connection).execute(statement)
             connection.commit()
         finally:
             connection.close()
