@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from ingestion import cli
-from ingestion.pipelines.publications import ingest_publication
 from ingestion.devtools.sample import payments
 from ingestion.devtools.sample import publications as sample
+from ingestion.pipelines.publications import ingest_publication
 from ingestion.sources.publications import inspect
 from ingestion.sources.publications.settings import load_publications
 

@@ -8,17 +8,21 @@ a ``publications.yml`` entry that, pasted unchanged, loads the file. It turns "w
 
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
+from python_calamine import CalamineWorkbook
 
-from ingestion.errors import IngestionError
-from ingestion.sources.publications import readers
+from ingestion import paths
+from ingestion.errors import IngestionError, Where
+from ingestion.sources.publications import files, readers
 from ingestion.sources.publications.calendar import Calendar, Frequency
 from ingestion.sources.publications.readers.common import snake_case
 from ingestion.sources.publications.readers.layout import SheetLayout, TableReport
@@ -63,6 +67,19 @@ class Inspection:
     frequency: Frequency | None
     folder: str = ""  # where the file came from: its local folder, or the URL's (a period in it becomes {period})
 
+    @property
+    def tables(self) -> list[InspectedPart]:
+        return [part for part in self.parts if part.classification == "table"]
+
+    @property
+    def unreadable(self) -> list[InspectedPart]:
+        return [part for part in self.tables if part.error]
+
+    @property
+    def readable(self) -> bool:
+        """The file has at least one table and every table reads: the entry it prints will load."""
+        return bool(self.tables) and not self.unreadable
+
 
 def detect_period(name: str) -> tuple[str | None, Frequency | None]:
     """The period a file name carries and its frequency: ``x-2016-17.xlsx`` -> ``2016-17``, financial year."""
@@ -88,6 +105,18 @@ def file_format(path: Path) -> str:
     return "csv" if path.suffix.lower() != ".xlsx" else "xlsx"
 
 
+def inspect_source(source: str, preview_rows: int = PREVIEW_ROWS) -> Inspection:
+    """:func:`inspect_file` on a local path, or on an http(s) URL downloaded first (into the data folder's cache)."""
+    if files.is_url(source):
+        folder, _, name = source.rstrip("/").rpartition("/")
+        release = files.fetch(folder, name, paths.data_dir() / "cache" / "inspect", publication="inspect", period="-")
+        return inspect_file(release.path, preview_rows, folder=folder)
+    path = Path(source)
+    if not path.is_file():
+        raise IngestionError(f"no such file: {path}")
+    return inspect_file(path, preview_rows)
+
+
 def inspect_file(path: Path, preview_rows: int = PREVIEW_ROWS, *, folder: str | None = None) -> Inspection:
     """Every sheet or member of ``path`` with its classification, layout, columns and first rows. ``folder``: where
     the file came from when that is not ``path``'s folder (the URL folder of a downloaded file)."""
@@ -96,7 +125,7 @@ def inspect_file(path: Path, preview_rows: int = PREVIEW_ROWS, *, folder: str | 
     period, frequency = detect_period(path.name)
     if period is None:  # the name has no period, its folder may (releases/2023-24/payments-2324.xlsx)
         period, frequency = detect_period(folder.rstrip("/").rsplit("/", 1)[-1])
-    where = {"file": path.name}
+    where: Where = {"file": path.name}
     if fmt == "xlsx":
         parts = _inspect_workbook(path, where, preview_rows)
     elif fmt == "zip":
@@ -108,7 +137,7 @@ def inspect_file(path: Path, preview_rows: int = PREVIEW_ROWS, *, folder: str | 
     return Inspection(path, fmt, parts, period, frequency, folder)
 
 
-def _inspect_workbook(path: Path, where: dict, preview_rows: int) -> list[InspectedPart]:
+def _inspect_workbook(path: Path, where: Where, preview_rows: int) -> list[InspectedPart]:
     workbook = readers.open_workbook(path, where)
     parts = []
     for sheet in workbook.sheet_names:
@@ -119,7 +148,9 @@ def _inspect_workbook(path: Path, where: dict, preview_rows: int) -> list[Inspec
     return parts
 
 
-def _inspect_sheet(part: InspectedPart, workbook: object, path: Path, where: dict, preview_rows: int) -> None:
+def _inspect_sheet(
+    part: InspectedPart, workbook: CalamineWorkbook, path: Path, where: Where, preview_rows: int
+) -> None:
     """Read the sheet as a load would, with note markers cut; then say which settings the entry needs."""
     layout = SheetLayout(note_markers=DEFAULT_NOTE_MARKERS)
     part.report = TableReport(part.name)
@@ -177,7 +208,7 @@ def _fill_down_candidates(part: InspectedPart) -> list[str]:
     return found[:1]  # the leftmost: deeper levels are rarer, and easy to add
 
 
-def _inspect_archive(path: Path, where: dict, preview_rows: int) -> list[InspectedPart]:
+def _inspect_archive(path: Path, where: Where, preview_rows: int) -> list[InspectedPart]:
     parts = []
     with readers.open_zip(path, where) as archive:
         names = [info.filename for info in archive.infolist()]
@@ -190,7 +221,7 @@ def _inspect_archive(path: Path, where: dict, preview_rows: int) -> list[Inspect
             part = InspectedPart(member, "member", "table")
             _read_into(
                 part,
-                lambda m=member: readers.read_zip_member_batches(path, m, 4 * 1024**3, {}, where, rejections=[]),
+                functools.partial(readers.read_zip_member_batches, path, member, 4 * 1024**3, {}, where, rejections=[]),
                 preview_rows,
             )
             parts.append(part)
@@ -199,11 +230,11 @@ def _inspect_archive(path: Path, where: dict, preview_rows: int) -> list[Inspect
     return parts
 
 
-def _read_into(part: InspectedPart, read: object, preview_rows: int) -> None:
+def _read_into(part: InspectedPart, read: Callable[[], Iterable[tuple[pa.Table, int]]], preview_rows: int) -> None:
     """Read every batch (counting rows, inferring types over all of them), keep the first rows as a preview."""
     tables: list[pa.Table] = []
     try:
-        for table, _ in read():  # type: ignore[operator]
+        for table, _ in read():
             tables.append(table)
     except IngestionError as error:
         part.error = str(error)
