@@ -9,9 +9,9 @@ drops a column, so the catalog alone cannot show that a later release stopped se
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
+from ingestion.errors import ConfigError
 from ingestion.warehouse import Warehouse
 
 # Columns every row of a table carries whatever its source sent: the load metadata and dlt's own.
@@ -26,7 +26,6 @@ METADATA = (
     "_dlt_load_id",
     "_dlt_id",
 )
-VARIANT = re.compile(r"^(?P<column>.+)__v_(?P<type>[a-z]+)$")  # dlt's name for a value that changed type
 
 _TYPES = (  # catalog type (DuckDB or PostgreSQL, lower case, prefix match) -> dlt data type
     ("timestamp with time zone", "timestamp"),
@@ -102,8 +101,6 @@ def declared_tables() -> list[BronzeTable]:
 
 def find_table(name: str) -> BronzeTable:
     """A declared table by ``dataset.table`` or by its bare table name."""
-    from ingestion.errors import ConfigError
-
     found = [t for t in declared_tables() if name in (t.name, t.table)]
     if len(found) != 1:
         known = ", ".join(t.name for t in declared_tables())

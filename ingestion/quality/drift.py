@@ -9,34 +9,36 @@ column that changed type is retired and its replacement (``<column>__v_<type>``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion import paths
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
+from ingestion.quality.rules import Drift, first_changes
 from ingestion.quality.suites import Suite, suite_path, type_expectation
 from ingestion.quality.validate import validate_bronze
 from ingestion.warehouse import Warehouse
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableDrift:
+    """A table's drift over all its periods: each change once, from the period it was first found in."""
+
     table: BronzeTable
-    added: dict[str, str] = field(default_factory=dict)  # column -> first period (or date) seen
-    removed: dict[str, str] = field(default_factory=dict)  # column -> first period without it
-    retyped: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)  # column -> old, new, landed, since
+    drift: Drift
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.retyped)
+        return bool(self.drift)
 
     def lines(self) -> list[str]:
-        out = [f"  + {c:<28} added      first seen {since}" for c, since in self.added.items()]
-        out += [f"  - {c:<28} removed    missing from {since}" for c, since in self.removed.items()]
+        drift = self.drift
+        out = [f"  + {c.column:<28} added      first seen {c.since}" for c in drift.added]
+        out += [f"  - {c.column:<28} removed    missing from {c.since}" for c in drift.removed]
         out += [
-            f"  ~ {c:<28} retyped    {old} -> {new} from {since}"
-            + (f" (bronze column {landed})" if landed != c else "")
-            for c, (old, new, landed, since) in self.retyped.items()
+            f"  ~ {c.column:<28} retyped    {c.expected_type} -> {c.found_type} from {c.since}"
+            + (f" (bronze column {c.landed})" if c.landed != c.column else "")
+            for c in drift.retyped
         ]
         return out
 
@@ -44,17 +46,10 @@ class TableDrift:
 def table_drift(warehouse: Warehouse, only: list[BronzeTable] | None = None) -> tuple[list[TableDrift], list[str]]:
     """Each table's differences from its suite over all its periods (schema only), and the tables not checked."""
     report = validate_bronze(warehouse, all_periods=True, rows=False, only=only, progress=lambda _: None)
-    found: dict[BronzeTable, TableDrift] = {}
+    periods: dict[BronzeTable, list[Drift]] = {}
     for check in report.checks:  # periods in order, so the first one seen is the first period
-        drift = found.setdefault(check.table, TableDrift(check.table))
-        when = check.period
-        for column in check.drift.added:
-            drift.added.setdefault(column, check.first_seen.get(column) or when or "-")
-        for column in check.drift.removed:
-            drift.removed.setdefault(column, when or "-")
-        for column, old, new, landed in check.drift.retyped:
-            drift.retyped.setdefault(column, (old, new, landed, check.first_seen.get(landed) or when or "-"))
-    return list(found.values()), report.skipped
+        periods.setdefault(check.table, []).append(check.drift)
+    return [TableDrift(table, first_changes(drifts)) for table, drifts in periods.items()], report.skipped
 
 
 def staging_model(table: BronzeTable) -> Path:
@@ -75,7 +70,7 @@ def accept(warehouse: Warehouse, table: BronzeTable) -> list[str]:
     drifts, _ = table_drift(warehouse, [table])
     if not drifts or not drifts[0]:
         return []
-    drift, types = drifts[0], catalog.columns(warehouse, table)
+    drift, types = drifts[0].drift, catalog.columns(warehouse, table)
     since = suite.meta.setdefault("columns_since", {})
     retired = suite.meta.setdefault("columns_retired", {})
     column_set, changes = suite.column_set, []
@@ -90,16 +85,17 @@ def accept(warehouse: Warehouse, table: BronzeTable) -> list[str]:
             f"expect {column} ({types.get(column, '?')})" + (f" from {first}" if table.period_column else "")
         )
 
-    for column, first in drift.added.items():
-        add(column, first)
-    for column, first in drift.removed.items():
-        retired[column] = first
-        changes.append(f"stop expecting {column} from {first}")
-    for column, (_old, new, landed, first) in drift.retyped.items():
-        if landed != column:
-            retired[column] = first
-            add(landed, first)
-            changes.append(f"stop expecting {column} from {first}: it arrives as {new} in {landed}")
+    for change in drift.added:
+        add(change.column, change.since)
+    for change in drift.removed:
+        retired[change.column] = change.since
+        changes.append(f"stop expecting {change.column} from {change.since}")
+    for change in drift.retyped:
+        column, new = change.column, change.found_type or "?"
+        if change.landed != column:
+            retired[column] = change.since
+            add(change.landed, change.since)
+            changes.append(f"stop expecting {column} from {change.since}: it arrives as {new} in {change.landed}")
         else:
             for expectation in suite.expectations:
                 if (

@@ -19,16 +19,17 @@ import datetime as dt
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestion import paths
+from ingestion.errors import ConfigError
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
+from ingestion.quality.rules import DEFAULT_POLICY, Action, ChangeKind, PolicyError, resolve_policy
 from ingestion.warehouse import Warehouse
 
-DEFAULT_POLICY = {"added": "warn", "removed": "fail", "retyped": "fail"}
-POLICIES = ("warn", "fail", "ignore")
 SCHEMA_TYPES = ("expect_table_columns_to_match_set", "expect_column_values_to_be_of_type")
 # dlt type -> the dtype name GX reports for a pandas column of that type (see validate.schema_frame)
 GX_TYPES = {
@@ -73,19 +74,16 @@ class Suite:
         return cls(table, document["name"], document.get("expectations", []), document.get("meta", {}))
 
     @property
-    def policy(self) -> dict[str, str]:
+    def policy(self) -> dict[ChangeKind, Action]:
         """The drift policy; a value that is not warn, fail or ignore is refused, naming the suite file, so that a
         typo never turns a check off silently."""
-        from ingestion.errors import ConfigError
-
-        policy = {**DEFAULT_POLICY, **self.meta.get("drift_policy", {})}
-        wrong = {kind: value for kind, value in policy.items() if kind not in DEFAULT_POLICY or value not in POLICIES}
-        if wrong:
+        try:
+            return resolve_policy(self.meta.get("drift_policy", {}))
+        except PolicyError as error:
             raise ConfigError(
-                f"{suite_path(self.table)}: meta.drift_policy {wrong} not understood; each of "
-                f"{', '.join(DEFAULT_POLICY)} is one of {', '.join(POLICIES)}"
-            )
-        return policy
+                f"{suite_path(self.table)}: meta.drift_policy {error.wrong} not understood; each of "
+                f"{', '.join(ChangeKind)} is one of {', '.join(Action)}"
+            ) from None
 
     @property
     def column_set(self) -> list[str]:
@@ -155,6 +153,7 @@ def type_expectation(column: str, dlt_type: str) -> dict:
 
 
 def _row_count_bounds(warehouse: Warehouse, table: BronzeTable) -> dict:
+    kwargs: dict[str, int | None]
     if table.period_column:
         low, high = warehouse.query(
             f"select min(n), max(n) from (select count(*) as n from {table.name} group by {table.period_column}) counts"
@@ -253,4 +252,39 @@ def scaffold(warehouse: Warehouse, table: BronzeTable) -> Suite:
     return suite
 
 
-__all__ = ["DEFAULT_POLICY", "GX_TYPES", "Suite", "scaffold", "suite_path", "suites_dir"]
+@dataclass
+class Scaffolded:
+    """What ``expectations init`` did for one table: wrote a suite, kept the committed one, or skipped it."""
+
+    table: BronzeTable
+    path: Path
+    expectations: int | None = None  # set when written
+    skipped: str | None = None  # why, when the table is not there to read
+
+
+def scaffold_suites(warehouse: Warehouse, tables: list[BronzeTable], *, overwrite: bool) -> Iterator[Scaffolded]:
+    """Write a first suite for each table; a committed suite is kept unless ``overwrite``."""
+    for table in tables:
+        path = suite_path(table)
+        if path.exists() and not overwrite:
+            yield Scaffolded(table, path)
+            continue
+        try:
+            suite = scaffold(warehouse, table)
+        except LookupError as error:
+            yield Scaffolded(table, path, skipped=str(error))
+            continue
+        suite.save()
+        yield Scaffolded(table, path, expectations=len(suite.expectations))
+
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "GX_TYPES",
+    "Scaffolded",
+    "Suite",
+    "scaffold",
+    "scaffold_suites",
+    "suite_path",
+    "suites_dir",
+]

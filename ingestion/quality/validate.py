@@ -1,4 +1,5 @@
-"""Run the suites against the warehouse with Great Expectations, classify drift, apply each table's policy.
+"""Run the suites against the warehouse with Great Expectations; the drift rules (:mod:`.rules`) classify what the
+schema checks found and apply each table's policy.
 
 Two batches per table and period:
 
@@ -23,14 +24,24 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 from ingestion import paths
 from ingestion.quality import catalog
-from ingestion.quality.catalog import VARIANT, BronzeTable
+from ingestion.quality.catalog import BronzeTable
+from ingestion.quality.rules import Drift, Judgement, SchemaFindings, classify, judge
 from ingestion.quality.suites import Suite, suite_path
 from ingestion.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.datasource.fluent import PostgresDatasource
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from ingestion.ledger import Ledger
 
 Progress = Callable[[str], None]
 
@@ -41,28 +52,21 @@ def docs_dir() -> Path:
 
 
 @dataclass
-class Drift:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    retyped: list[tuple[str, str, str, str]] = field(default_factory=list)  # column, expected, found, bronze column
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.retyped)
-
-
-@dataclass
 class TableCheck:
     """One table (and period) checked against its suite."""
 
     table: BronzeTable
     period: str | None
     drift: Drift = field(default_factory=Drift)
-    first_seen: dict[str, str] = field(default_factory=dict)
+    judgement: Judgement = field(default_factory=Judgement)  # what the suite's policy makes of the drift
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     expectations: int = 0
-    drift_failed: bool = False  # the policy fails this drift (as opposed to a row check failing)
-    drift_findings: list[str] = field(default_factory=list)
+
+    @property
+    def drift_failed(self) -> bool:
+        """The policy fails this drift (as opposed to a row check failing)."""
+        return self.judgement.failed
 
     @property
     def status(self) -> str:
@@ -125,7 +129,6 @@ class GxRunner:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.enable_analytics(False)  # nothing phones home (this GX sends nothing anyway; say so for the next)
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
@@ -140,13 +143,16 @@ class GxRunner:
                 },
             )
         self.frames = self.context.data_sources.add_pandas("bronze")
-        self.sql = None
-        if warehouse.target == "postgres":
-            self.sql = self.context.data_sources.add_postgres("bronze_sql", connection_string=_postgres_url(warehouse))
-        self._suites: dict[str, Any] = {}
+        self.sql: PostgresDatasource | None = None
+        url = warehouse.sqlalchemy_url()  # None on DuckDB: GX 1.x has no DuckDB datasource, rows come as frames
+        if url is not None:
+            self.sql = self.context.data_sources.add_postgres("bronze_sql", connection_string=url)
+        self._suites: dict[str, ExpectationSuite] = {}
         self._runs = 0
 
-    def run(self, asset: str, suite_name: str, expectations: list[dict], frame: Any) -> list[Any]:
+    def run(
+        self, asset: str, suite_name: str, expectations: list[dict], frame: pd.DataFrame
+    ) -> list[ExpectationValidationResult]:
         """Validate a pandas frame (a zero-row schema frame, or rows read from DuckDB)."""
         try:
             data = self.frames.get_asset(asset)
@@ -157,7 +163,9 @@ class GxRunner:
         )
         return self._validate(batch, suite_name, expectations, {"dataframe": frame})
 
-    def run_query(self, asset: str, suite_name: str, expectations: list[dict], query: str) -> list[Any]:
+    def run_query(
+        self, asset: str, suite_name: str, expectations: list[dict], query: str
+    ) -> list[ExpectationValidationResult]:
         """Validate a query's rows where they are: GX computes the metrics in PostgreSQL."""
         assert self.sql is not None
         try:
@@ -167,8 +175,11 @@ class GxRunner:
         batch = data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_table("loaded")
         return self._validate(batch, suite_name, expectations, None)
 
-    def _validate(self, batch: Any, suite_name: str, expectations: list[dict], parameters: dict | None) -> list[Any]:
-        gx = self.gx
+    def _validate(
+        self, batch: BatchDefinition, suite_name: str, expectations: list[dict], parameters: dict | None
+    ) -> list[ExpectationValidationResult]:
+        import great_expectations as gx  # loaded by __init__ already: a lookup here
+
         suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
         if suite is None:
             suite = self._suites[suite_name] = self.context.suites.add(
@@ -188,17 +199,7 @@ class GxRunner:
         return self.docs / "index.html"
 
 
-def _postgres_url(warehouse: Warehouse) -> str:
-    """SQLAlchemy URL for GX. The password stays a ``${PGPASSWORD}`` reference that GX resolves from the
-    environment, so it is never part of the config GX keeps or renders."""
-    password = ":${PGPASSWORD}" if warehouse.password else ""
-    return (
-        f"postgresql+psycopg2://{quote(warehouse.user, safe='')}{password}@{warehouse.host}:{warehouse.port}/"
-        f"{quote(warehouse.database, safe='')}"
-    )
-
-
-def schema_frame(types: dict[str, str]) -> Any:
+def schema_frame(types: dict[str, str]) -> pd.DataFrame:
     """A zero-row frame with the catalog's types, as pandas dtypes GX can name (see suites.GX_TYPES)."""
     import pandas as pd
 
@@ -218,8 +219,15 @@ def _columns_of(expectation: dict) -> list[str]:
     return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
 
 
-def _describe_failure(result: Any) -> str:
-    config, outcome = result.expectation_config, result.result or {}
+def _config(result: ExpectationValidationResult) -> ExpectationConfiguration:
+    """The expectation a result is for: GX sets it on every result of a validation run."""
+    if result.expectation_config is None:
+        raise ValueError(f"a Great Expectations result without its expectation: {result}")
+    return result.expectation_config
+
+
+def _describe_failure(result: ExpectationValidationResult) -> str:
+    config, outcome = _config(result), result.result or {}
     target = ", ".join(_columns_of({"kwargs": config.kwargs})) or "table"
     if result.exception_info and result.exception_info.get("raised_exception"):
         return f"{config.type}({target}) could not run: {result.exception_info.get('exception_message')}"
@@ -233,6 +241,24 @@ def _describe_failure(result: Any) -> str:
         f"{config.type}({target}): {outcome.get('unexpected_count', '?')} of {outcome.get('element_count', '?')} "
         f"rows unexpected" + (f", e.g. {sample}" if sample else "")
     )
+
+
+def _schema_findings(results: list[ExpectationValidationResult]) -> SchemaFindings:
+    """What the failed schema expectations found, as column names."""
+    unexpected: list[str] = []
+    missing: list[str] = []
+    mistyped: list[str] = []
+    for result in results:
+        if result.success:
+            continue
+        config = _config(result)
+        if config.type == "expect_table_columns_to_match_set":
+            mismatched = (result.result or {}).get("details", {}).get("mismatched", {})
+            unexpected += mismatched.get("unexpected", [])
+            missing += mismatched.get("missing", [])
+        else:  # the schema part holds the column set and the type expectations
+            mistyped.append(config.kwargs["column"])
+    return SchemaFindings(tuple(unexpected), tuple(missing), tuple(mistyped))
 
 
 # -- checking one table ----------------------------------------------------------------------------------------------
@@ -250,12 +276,12 @@ class Checker:
         first: dict[str, str],
         rows: bool = True,
     ) -> TableCheck:
-        check = TableCheck(table, period, first_seen=first)
+        check = TableCheck(table, period)
         present = types
         if period is not None and period in arrived:
             brought = set(arrived[period]) | set(catalog.METADATA)
             present = {c: t for c, t in types.items() if c in brought}
-        expected = set(suite.expected_columns(period))
+        expected = suite.expected_columns(period)
         schema = [
             e
             for e in suite.schema_expectations(period)
@@ -264,64 +290,20 @@ class Checker:
         label = f"{suite.name} schema" + (f" @ {period}" if period else "")
         results = self.gx.run(f"{table.name} schema", label, schema, schema_frame(present))
         check.expectations += len(results)
-        suite_types = suite.column_types()
-        for result in results:
-            if result.success:
-                continue
-            config = result.expectation_config
-            if config.type == "expect_table_columns_to_match_set":
-                mismatched = (result.result or {}).get("details", {}).get("mismatched", {})
-                missing = set(mismatched.get("missing", []))
-                for column in mismatched.get("unexpected", []):
-                    variant = VARIANT.match(column)
-                    if variant and variant["column"] in expected:
-                        original = variant["column"]
-                        check.drift.retyped.append((original, suite_types.get(original, "?"), variant["type"], column))
-                        missing.discard(original)
-                    else:
-                        check.drift.added.append(column)
-                check.drift.removed += sorted(missing)
-            else:
-                column = config.kwargs["column"]
-                check.drift.retyped.append((column, suite_types.get(column, "?"), present.get(column, "?"), column))
-        self._apply_policy(check, suite)
+        check.drift = classify(
+            _schema_findings(results),
+            expected=expected,
+            suite_types=suite.column_types(),
+            present=present,
+            first_seen=first,
+            period=period,
+        )
+        check.judgement = judge(check.drift, suite.policy, check.where())
+        check.failures += check.judgement.failures
+        check.warnings += check.judgement.warnings
         if rows:
             self._check_rows(check, table, suite, period, present)
         return check
-
-    def _apply_policy(self, check: TableCheck, suite: Suite) -> None:
-        policy, drift, where = suite.policy, check.drift, check.where()
-
-        def seen(column: str) -> str:
-            return f" (first seen {check.first_seen[column]})" if column in check.first_seen else ""
-
-        findings = {
-            "added": [
-                f"{where}: new column{'s' * (len(drift.added) > 1)} not in the suite, kept in bronze: "
-                + ", ".join(c + seen(c) for c in drift.added)
-            ]
-            if drift.added
-            else [],
-            "removed": [
-                f"{where}: column{'s' * (len(drift.removed) > 1)} missing from this period's files: "
-                + ", ".join(drift.removed)
-            ]
-            if drift.removed
-            else [],
-            "retyped": [
-                f"{where}: column {c} changed type: {old} in the suite, {new} now"
-                + (f" (landed in bronze as {landed})" if landed != c else "")
-                for c, old, new, landed in drift.retyped
-            ],
-        }
-        for kind, texts in findings.items():
-            if policy.get(kind) != "ignore":
-                check.drift_findings += texts
-            if policy.get(kind) == "fail":
-                check.drift_failed = check.drift_failed or bool(texts)
-                check.failures += texts
-            elif policy.get(kind) == "warn":
-                check.warnings += texts
 
     def _check_rows(
         self, check: TableCheck, table: BronzeTable, suite: Suite, period: str | None, present: dict[str, str]
@@ -347,7 +329,7 @@ class Checker:
         check.expectations += len(results)
         for result in results:
             if not result.success:
-                severity = getattr(result.expectation_config.severity, "value", "critical")
+                severity = getattr(_config(result).severity, "value", "critical")
                 text = f"{check.where()}: {_describe_failure(result)}"
                 (check.failures if severity == "critical" else check.warnings).append(text)
 
@@ -359,7 +341,7 @@ def validate_bronze(
     loaded: dict[str, set[str]] | None = None,
     all_periods: bool = False,
     rows: bool = True,
-    ledger: Any = None,
+    ledger: Ledger | None = None,
     docs: Path | None = None,
     only: list[BronzeTable] | None = None,
     progress: Progress = print,
@@ -388,7 +370,7 @@ def validate_bronze(
             wanted = (
                 set(held) if all_periods else ({*(loaded or {}).get(table.dataset, set()), held[-1]} if held else set())
             )
-            periods: list[str | None] = sorted(p for p in wanted if p in held)
+            periods: list[str | None] = [p for p in sorted(wanted) if p in held]
         else:
             periods = [None]
         for period in periods:
@@ -406,23 +388,17 @@ def validate_bronze(
     return report
 
 
-def _record(ledger: Any, check: TableCheck) -> None:
+def _record(ledger: Ledger, check: TableCheck) -> None:
     drift = check.drift
     details = {
         "suite": str(suite_path(check.table)),
         "period": check.period,
-        "added": drift.added,
-        "removed": drift.removed,
-        "retyped": [
-            {"column": c, "expected": old, "found": new, "bronze_column": landed}
-            for c, old, new, landed in drift.retyped
-        ],
-        "first_seen": {c: check.first_seen.get(c) for c in drift.added + [r[3] for r in drift.retyped]},
+        **drift.details(),
         "failures": check.failures,
         "warnings": check.warnings,
         "expectations": check.expectations,
     }
-    others = [t for t in check.failures + check.warnings if t not in check.drift_findings]
+    others = [t for t in check.failures + check.warnings if t not in check.judgement.reported]
     details["drift_only"] = bool(drift) and not others  # the schema_drift event below says all there is to say
     message = "; ".join(others) or (
         f"{check.expectations} expectations checked; schema drift, see the schema_drift event"
@@ -441,23 +417,13 @@ def _record(ledger: Any, check: TableCheck) -> None:
         error_class="permanent" if check.failures else None,
     )
     if drift:
-        drift_status = "failed" if check.drift_failed else "warn"
-        parts = (
-            ([f"added {', '.join(drift.added)}"] if drift.added else [])
-            + ([f"removed {', '.join(drift.removed)}"] if drift.removed else [])
-            + (
-                [f"retyped {', '.join(f'{c} {old}->{new}' for c, old, new, _ in drift.retyped)}"]
-                if drift.retyped
-                else []
-            )
-        )
         ledger.event(
             "validate",
             "schema_drift",
-            drift_status,
+            "failed" if check.drift_failed else "warn",
             source=check.table.dataset,
             subject=check.subject,
             parent=parent,
-            message=f"{check.where()}: " + "; ".join(parts),
+            message=f"{check.where()}: {drift.summary()}",
             details=details,
         )
