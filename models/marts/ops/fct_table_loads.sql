@@ -1,5 +1,5 @@
 with loads as (
-    select * from {{ ref('stg_ops__table_loads') }}
+    select * from {{ ref('int_ops__table_loads_unioned') }}
 ),
 
 quarantine as (

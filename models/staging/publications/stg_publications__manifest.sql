@@ -1,0 +1,32 @@
+-- Every file, sheet and ZIP member each load of a period saw, how it was classified and the rows it brought.
+with source as (
+    select * from {{ source('publications', 'publication_manifest') }}
+),
+
+renamed as (
+    select
+        -- ids
+        run_id,
+        publication as publication_name,
+        bronze_table as table_name,
+        -- period
+        period,
+        -- where
+        file_name as source_file,
+        file_location,
+        file_sha256,
+        part_kind,
+        part_name as source_part,
+        -- what
+        classification,
+        status,
+        name_rule,
+        -- measures
+        cast(file_size_bytes as bigint) as file_size_bytes,
+        cast(row_count as bigint) as row_count,
+        -- timestamps
+        recorded_at
+    from source
+)
+
+select * from renamed
