@@ -23,8 +23,11 @@ demo: venv
 ## Lint, then every test on DuckDB and PostgreSQL (CI=true turns a missing PostgreSQL into a failure).
 test: venv lint pytest
 
+## Formatting, lint and types (mypy reads its settings and the files it checks from pyproject.toml), then SQL.
 lint: venv
+	$(BIN)/ruff format --check ingestion tests
 	$(BIN)/ruff check ingestion tests
+	$(BIN)/mypy
 	DUCKDB_PATH=:memory: $(BIN)/sqlfluff lint models snapshots tests/*.sql --disable-progress-bar  # tests/generic: macros, below
 	$(BIN)/sqlfluff lint macros tests/generic --templater jinja --disable-progress-bar
 
@@ -42,11 +45,14 @@ faults: venv
 bench: venv
 	$(BIN)/python -m ingestion.devtools.bench
 
-## Rewrite the JSON Schemas editors complete the configs from (publications.schema.json, servicedesk.schema.json)
-## after a change to the config models (ingestion/sources/*/schema.py); a test checks they are in step.
+## Rewrite the files generated from the code: the JSON Schemas editors complete the configs from
+## (publications.schema.json, servicedesk.schema.json; after a change to ingestion/sources/*/schema.py) and the dbt
+## seed of run statuses (seeds/run_statuses.csv; after a change to RunStatus in ingestion/status.py). Tests check
+## that each is in step.
 schema: venv
 	$(BIN)/python -c "from ingestion.sources.publications.schema import write_schema; print('schema: wrote', write_schema())"
 	$(BIN)/python -c "from ingestion.sources.servicedesk.schema import write_schema; print('schema: wrote', write_schema())"
+	$(BIN)/python -c "from ingestion.status import write_seed; print('schema: wrote', write_seed())"
 
 docs: venv
 	$(BIN)/dbt docs generate --static --target $(TARGET)

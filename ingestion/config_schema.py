@@ -149,7 +149,8 @@ class _Reader:
         field = str(loc[-1])
         if isinstance(parent, type) and issubclass(parent, BaseModel) and field in parent.model_fields:
             extra = parent.model_fields[field].json_schema_extra
-            return extra.get("form") if isinstance(extra, dict) else None  # type: ignore[return-value]
+            form = extra.get("form") if isinstance(extra, dict) else None
+            return form if isinstance(form, str) else None
         return None
 
     def _step(self, model: Any, part: Any, node: Any) -> Any:

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+
+class Where(TypedDict, total=False):
+    """Where an input is, in the user's terms: the keyword arguments :class:`IngestionError` takes besides the
+    message and the row (``raise IngestionError("...", row=line, **where)``)."""
+
+    publication: str | None
+    period: str | None
+    file: str | None
+    part: str | None
+
 
 class IngestionError(Exception):
     """A load failed because of its input: says which publication, period, file, sheet or member, and row."""

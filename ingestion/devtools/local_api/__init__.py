@@ -1,7 +1,7 @@
 """The project's local service-desk API: the only stand-in, for the far side of the network.
 
-``python -m ingestion.devtools.local_api --port 8765 --token dev-token`` runs it on its own; ``start_server`` runs it in a
-thread for the demo and the tests.
+``python -m ingestion.devtools.local_api --port 8765 --token dev-token`` runs it on its own; ``start_server`` runs it
+in a thread for the demo and the tests.
 """
 
 from ingestion.devtools.local_api.server import ServiceDeskAPI, start_server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 FIXED_CLOCK = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 LIFECYCLE = {"new": "open", "open": "pending", "pending": "resolved", "resolved": "closed", "closed": "open"}
@@ -82,7 +83,7 @@ class Store:
         for ticket_id in range(1, 121):
             created = self._between(clock - dt.timedelta(days=60), clock - dt.timedelta(hours=2))
             status = rng.choice(("new", "open", "open", "pending", "resolved", "resolved", "closed", "closed"))
-            ticket = {
+            ticket: dict[str, Any] = {
                 "id": ticket_id,
                 "subject": f"{rng.choice(_SUBJECTS)} #{ticket_id}",
                 "status": status,

@@ -37,9 +37,7 @@ class ServiceDeskAPI:
         self.token, self.seed, self.clock_start, self.verbose = token, seed, clock_start, verbose
         self.lock = threading.Lock()
         self._reset_state(seed)
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.api = self  # type: ignore[attr-defined]
+        self.httpd = _Server((host, port), _Handler, self)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="servicedesk-api", daemon=True)
 
     def _reset_state(self, seed: int) -> None:
@@ -51,6 +49,7 @@ class ServiceDeskAPI:
     @property
     def root_url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)  # bound from the str host above (socketserver also takes bytes)
         return f"http://{host}:{port}"
 
     @property
@@ -122,12 +121,23 @@ def start_server(
     return ServiceDeskAPI(host, port, token, seed, clock_start, verbose).start()
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, holding the API its handlers serve."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], api: ServiceDeskAPI) -> None:
+        super().__init__(address, handler)
+        self.api = api
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "LocalServiceDesk/1.0"
+    server: _Server
 
     @property
     def api(self) -> ServiceDeskAPI:
-        return self.server.api  # type: ignore[attr-defined]
+        return self.server.api
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.api.verbose:

@@ -17,7 +17,7 @@ import calendar
 import datetime as dt
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,17 +120,12 @@ def practice_rows(register: list[Practice], period: str) -> list[Practice]:
         if (practice.opens and period < practice.opens) or (practice.closes and period >= practice.closes):
             continue
         if number == 2 and period >= "2025-05":
-            practice = _replace(practice, name=f"{practice.name} (merged)")
+            practice = replace(practice, name=f"{practice.name} (merged)")
         if number == 4 and period >= "2025-05":
             other = next(s for s in _sub_regions() if s[0] == practice.region_code and s[2] != practice.sub_region_code)
-            practice = _replace(practice, sub_region_code=other[2], sub_region_name=other[3])
+            practice = replace(practice, sub_region_code=other[2], sub_region_name=other[3])
         rows.append(practice)
     return rows
-
-
-def _replace(practice: Practice, **changes: object) -> Practice:
-    values = {**practice.__dict__, **changes}
-    return Practice(**values)  # type: ignore[arg-type]
 
 
 def _period_rng(period: str, salt: int) -> np.random.Generator:

@@ -25,15 +25,16 @@ from pathlib import Path
 
 import dlt
 import pyarrow as pa
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 
-from ingestion.errors import FileMissing, IngestionError, NotPublished
+from ingestion.errors import FileMissing, IngestionError, NotPublished, Where
 from ingestion.sources.publications import files, readers
 from ingestion.sources.publications.readers.layout import TableReport
 from ingestion.sources.publications.settings import FileSpec, PartSpec, Publication, TableSpec
 
 # Metadata columns on every bronze row, with their dlt types.
-METADATA_COLUMNS = {
+METADATA_COLUMNS: dict[str, TColumnSchema] = {
     "_period": {"data_type": "text", "nullable": False},
     "_source_file": {"data_type": "text", "nullable": False},
     "_source_sheet": {"data_type": "text"},
@@ -139,7 +140,7 @@ def _classify(name: str, file_spec: FileSpec) -> list[tuple[str, TableSpec | Non
     return [("ignored", None)]
 
 
-def resolve_name(location: str, rules: list[str], where: dict) -> tuple[str, str] | None:
+def resolve_name(location: str, rules: list[str], where: Where) -> tuple[str, str] | None:
     """The one file in folder ``location`` that the name rules (exact names or globs, in order) match, and the
     rule that matched it; None when none does. Several files matching is an error naming them: the release must
     say which file is meant."""
@@ -169,7 +170,7 @@ def _fetch(
 ) -> tuple[files.ReleaseFile, str]:
     """The period's file for ``file_spec`` and the name rule it matched; FileMissing when none matches."""
     rules = file_spec.file_names(period, publication.calendar)
-    where = {"publication": publication.name, "period": period, "file": rules[0]}
+    where: Where = {"publication": publication.name, "period": period, "file": rules[0]}
     globs = [rule for rule in rules if files.GLOB.search(rule)]
     if globs and files.is_url(location):
         raise IngestionError(
@@ -236,7 +237,7 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
         raise missing[0]  # some files of the release are there, this one is not: a broken release
     for file_spec, release, rule in fetched:
         name = release.name
-        where = {"publication": publication.name, "period": period, "file": name}
+        where: Where = {"publication": publication.name, "period": period, "file": name}
         if file_spec.format == "csv":
             parts.append(Part(release, "file", name, "table", file_spec.spec, file_spec, rule=rule))
             continue
@@ -323,7 +324,7 @@ def conform(chunk: pa.Table, known: dict[str, str]) -> pa.Table:
     return chunk
 
 
-def _read_part(part: Part, where: dict, rejections: list[readers.Rejection]) -> Iterator[tuple[pa.Table, int]]:
+def _read_part(part: Part, where: Where, rejections: list[readers.Rejection]) -> Iterator[tuple[pa.Table, int]]:
     spec = part.spec
     assert spec is not None and part.file_spec is not None
     if part.kind == "sheet":
@@ -353,7 +354,7 @@ def _table_rows(
 ) -> Iterator[pa.Table]:
     total = rejected = 0
     for part in plan.table_parts(table.table):
-        where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
+        where: Where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
         rejections: list[readers.Rejection] = []
         for chunk, first_row in _read_part(part, where, rejections):
             chunk = conform(chunk, known)

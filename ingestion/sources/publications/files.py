@@ -15,13 +15,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 from urllib.parse import urlparse
 
 import requests
 
 from ingestion import paths
-from ingestion.errors import FileMissing, IngestionError
+from ingestion.errors import FileMissing, IngestionError, Where
 
 CHUNK = 1024 * 1024
 SAMPLE_BYTES = 64 * 1024  # what the encoding and format checks look at first
@@ -57,7 +57,7 @@ def fetch(
     location: str, name: str, cache_dir: Path, *, publication: str, period: str, timeout: float = 60.0
 ) -> ReleaseFile:
     """The file ``name`` in folder or URL ``location``; a URL is streamed into ``cache_dir`` first."""
-    where = {"publication": publication, "period": period, "file": name}
+    where: Where = {"publication": publication, "period": period, "file": name}
     if not is_url(location):
         path = paths.resolve(location) / name
         if not path.is_file():
@@ -104,7 +104,7 @@ def local_folder_names(location: str) -> list[str]:
 
 
 def utf8_file(
-    chunks: Iterator[bytes], where: dict, encoding: str | None, stack: ExitStack, original: Path | None
+    chunks: Iterator[bytes], where: Where, encoding: str | None, stack: ExitStack, original: Path | None
 ) -> Path:
     """A UTF-8 file with the text of ``chunks``: ``original`` itself when it is UTF-8 already, else a temporary file
     written chunk by chunk (transcoded from ``encoding``). Refuses an empty or binary file, and a file that is not
@@ -145,7 +145,7 @@ def utf8_file(
     return _write(stack, rest, codec, where)
 
 
-def _write(stack: ExitStack, chunks: Iterable[bytes], codec: str | None, where: dict) -> Path:
+def _write(stack: ExitStack, chunks: Iterable[bytes], codec: str | None, where: Where) -> Path:
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="release-csv-")))
     target = folder / "text.csv"
     decoder = codecs.getincrementaldecoder(codec)("strict") if codec else None
@@ -172,7 +172,7 @@ def _write(stack: ExitStack, chunks: Iterable[bytes], codec: str | None, where: 
     return target
 
 
-def bounded(stream: BinaryIO, limit: int, where: dict) -> Iterator[bytes]:
+def bounded(stream: IO[bytes], limit: int, where: Where) -> Iterator[bytes]:
     """The stream's chunks, stopping with an error as soon as more than ``limit`` bytes came out of it."""
     total = 0
     while chunk := stream.read(CHUNK):
@@ -186,7 +186,7 @@ def bounded(stream: BinaryIO, limit: int, where: dict) -> Iterator[bytes]:
         yield chunk
 
 
-def _codec(encoding: str, where: dict) -> str:
+def _codec(encoding: str, where: Where) -> str:
     try:
         return codecs.lookup(encoding).name
     except LookupError:
@@ -202,7 +202,7 @@ def _is_utf8(sample: bytes) -> bool:
     return not sample.isascii()
 
 
-def _check_utf8(head: bytes, complete: bool, where: dict, declared: str | None) -> None:
+def _check_utf8(head: bytes, complete: bool, where: Where, declared: str | None) -> None:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
     except UnicodeDecodeError as error:
@@ -217,7 +217,7 @@ def _check_utf8(head: bytes, complete: bool, where: dict, declared: str | None) 
         raise zero_byte_error(line, where)
 
 
-def zero_byte_error(line: int, where: dict) -> IngestionError:
+def zero_byte_error(line: int, where: Where) -> IngestionError:
     """A NUL byte in UTF-8 text: text never has one, so the file is binary or broken; never loaded as a value."""
     return IngestionError(
         f"the file has a zero (NUL) byte on line {line}, which text never has: is it binary "
@@ -227,7 +227,7 @@ def zero_byte_error(line: int, where: dict) -> IngestionError:
     )
 
 
-def encoding_error(sample: bytes, line: int, where: dict, declared: str | None) -> IngestionError:
+def encoding_error(sample: bytes, line: int, where: Where, declared: str | None) -> IngestionError:
     """The file is not UTF-8: name the likely encoding (charset-normalizer) and how to declare it."""
     import charset_normalizer
 

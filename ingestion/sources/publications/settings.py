@@ -232,7 +232,7 @@ def _table_end(text: str) -> TableEnd:
         return TableEnd("blank_rows", blank_rows=int(match["blank"]))
     if match["marker"]:
         return TableEnd("marker", marker=match["marker"].strip())
-    return TableEnd(text)  # type: ignore[arg-type]
+    return TableEnd("last_row" if text == "last_row" else "auto")
 
 
 def _layout(sheet: schema.SheetEntry) -> SheetLayout:
@@ -255,15 +255,15 @@ def _table_spec(
     entry: schema.CsvFile | schema.SheetEntry | schema.MemberEntry, encoding: str | None = None
 ) -> TableSpec:
     assert entry.table is not None
-    sheet = isinstance(entry, schema.SheetEntry)
+    sheet = entry if isinstance(entry, schema.SheetEntry) else None
     return TableSpec(
         table=entry.table,
         keys=tuple(entry.keys),
-        header_row=entry.header_row if sheet and entry.header_row != "auto" else None,  # type: ignore[arg-type]
+        header_row=sheet.header_row if sheet is not None and sheet.header_row != "auto" else None,
         types=dict(getattr(entry, "types", {})),
         encoding=getattr(entry, "encoding", None) or encoding,
         max_quarantined=QuarantineLimit.parse(entry.max_quarantined),
-        layout=_layout(entry) if sheet else SheetLayout(),
+        layout=_layout(sheet) if sheet is not None else SheetLayout(),
     )
 
 

@@ -19,15 +19,17 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dlt
 import requests
 import yaml
 from dlt.common.schema import Schema
+from dlt.common.schema.typing import TColumnSchema
+from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth, AuthConfigBase, BearerTokenAuth, HttpBasicAuth
-from dlt.sources.rest_api import rest_api_resources
+from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
 from ingestion import redact
 from ingestion.errors import ConfigError
@@ -118,7 +120,10 @@ def setting_names(system: SystemConfig, name: str) -> tuple[str, str]:
 def _lookup(system: SystemConfig, name: str, secret: bool) -> str | None:
     """``sources.servicedesk.<system>.<name>`` from the environment or ``.dlt/secrets.toml`` / ``config.toml``. Only
     the system's own section: one system's secret is never sent to another system's host."""
-    value = (dlt.secrets if secret else dlt.config).get(setting_names(system, name)[0])
+    # typed as a plain lookup: dlt's get() is generic in an optional expected type, and without one mypy takes it
+    # for a call that never returns
+    get: Callable[[str], object] = (dlt.secrets if secret else dlt.config).get
+    value = get(setting_names(system, name)[0])
     return None if value in (None, "") else str(value)
 
 
@@ -158,6 +163,7 @@ def auth_for(system: SystemConfig, credentials: Credentials) -> AuthConfigBase:
         return BearerTokenAuth(token=credentials.secret)
     if isinstance(auth, ApiKey):
         return APIKeyAuth(name=auth.name, api_key=credentials.secret, location=auth.location)
+    assert credentials.username is not None  # resolve_credentials requires one for http_basic
     return HttpBasicAuth(username=credentials.username, password=credentials.secret)
 
 
@@ -234,10 +240,10 @@ def cursor_column(system: SystemConfig, resource: Resource) -> str | None:
     return mapping.column_of(resource, path) if path else None
 
 
-def table_columns(resource: Resource) -> dict[str, dict[str, Any]]:
+def table_columns(resource: Resource) -> dict[str, TColumnSchema]:
     """dlt column hints of a resource's canonical table: every column typed and nullable from the first load (a
     column the system never fills is there, null, rather than appearing later as drift)."""
-    columns: dict[str, dict[str, Any]] = {mapping.SOURCE_SYSTEM: {"data_type": "text", "nullable": False}}
+    columns: dict[str, TColumnSchema] = {mapping.SOURCE_SYSTEM: {"data_type": "text", "nullable": False}}
     for name, column in canonical().entities[resource.entity].columns.items():
         columns[name] = {"data_type": column.type, "nullable": True}
         if column.type == "decimal":
@@ -465,6 +471,11 @@ def deletion_check(
     return [deletions, recovered]
 
 
+def _rest_api_resources(config: dict[str, Any]) -> list[DltResource]:
+    """dlt's resources for a rest_api config built from a system's YAML; dlt validates it against RESTAPIConfig."""
+    return rest_api_resources(cast(RESTAPIConfig, config))
+
+
 def servicedesk_source(
     system: SystemConfig,
     credentials: Credentials,
@@ -476,10 +487,10 @@ def servicedesk_source(
     table, merged on ``source_system`` and the declared key; plus the declared deletion checks."""
     stats = stats or RequestStats()
     rest = rest_api_config(system, credentials, stats, request_settings)
-    resources = list(rest_api_resources(rest))
+    resources = list(_rest_api_resources(rest))
     for resource in system.resources:
         if resource.deletions == "full_scan" and known_keys is not None:
-            [scan] = rest_api_resources(_scan_config(system, resource, rest))
+            [scan] = _rest_api_resources(_scan_config(system, resource, rest))
             resources += deletion_check(system, resource, scan, known_keys, stats)
 
     source = DltSource(Schema(f"servicedesk_{system.system}"), "servicedesk", resources)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import requests
 from dlt.sources.helpers.requests import Client
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
@@ -55,13 +56,21 @@ class RequestStats:
 class _CountingAdapter(HTTPAdapter):
     """Sees every attempt (dlt's retry wraps the session around it) and counts the transient failures."""
 
-    def __init__(self, stats: RequestStats, **kwargs: object) -> None:
+    def __init__(self, stats: RequestStats, pool_maxsize: int = DEFAULT_POOLSIZE) -> None:
         self.stats = stats
-        super().__init__(**kwargs)
+        super().__init__(pool_maxsize=pool_maxsize)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:  # type: ignore[override]
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         try:
-            response = super().send(request, **kwargs)
+            response = super().send(request, stream, timeout, verify, cert, proxies)
         except (requests.Timeout, requests.ConnectionError):
             self.stats.count_transient(request.url or "")
             raise

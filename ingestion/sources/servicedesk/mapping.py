@@ -42,20 +42,25 @@ def _empty(value: Any) -> bool:
 def _rule_getter(rule: str | FieldRule, column_type: str) -> Getter:
     if isinstance(rule, str):
         return path_getter(rule)
+    read: Getter
     if rule.join is not None:
         parts = [path_getter(path) for path in rule.join]
         separator = rule.separator
 
-        def read(record: Record) -> Any:
+        def joined(record: Record) -> Any:
             texts = [str(value).strip() for value in (part(record) for part in parts) if not _empty(value)]
             return separator.join(texts) if texts else None
+
+        read = joined
     elif rule.path is not None:
         read = path_getter(rule.path)
     else:
         constant = rule.const
 
-        def read(record: Record) -> Any:
+        def const(record: Record) -> Any:
             return constant
+
+        read = const
 
     steps: list[Callable[[Any], Any]] = []
     if rule.values is not None:

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from ingestion.errors import IngestionError
+from ingestion.errors import IngestionError, Where
 from ingestion.sources.publications import files
 from ingestion.sources.publications.readers.common import (
     CSV_BATCH_ROWS,
@@ -25,7 +25,7 @@ def read_zip_member_batches(
     member: str,
     max_bytes: int,
     types: dict[str, str],
-    where: dict,
+    where: Where,
     *,
     encoding: str | None = None,
     rejections: list[Rejection] | None = None,
@@ -53,7 +53,7 @@ def read_zip_member_batches(
         yield from read_text_csv(utf8, types, where, rejections, CSV_BATCH_ROWS)
 
 
-def _check_member_info(info: zipfile.ZipInfo, max_bytes: int, where: dict) -> None:
+def _check_member_info(info: zipfile.ZipInfo, max_bytes: int, where: Where) -> None:
     if info.flag_bits & 0x1:
         raise IngestionError("member is encrypted (password-protected): it cannot be read", **where)
     if info.file_size > max_bytes:
@@ -66,23 +66,22 @@ def _check_member_info(info: zipfile.ZipInfo, max_bytes: int, where: dict) -> No
 # ----------------------------------------------------------------------------------------------------------- ZIP
 
 
-def open_zip(path: Path, where: dict) -> zipfile.ZipFile:
+def open_zip(path: Path, where: Where) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
         raise IngestionError(f"cannot open the archive ({error})", **where) from error
 
 
-def check_member_name(name: str, where: dict) -> None:
+def check_member_name(name: str, where: Where) -> None:
     """Refuse names that would escape an extraction folder: absolute paths, drive letters, ``..``."""
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", name):
-        raise IngestionError(
-            "unsafe member name (absolute path or '..'): refusing to read the archive", **{**where, "part": name}
-        )
+        member: Where = {**where, "part": name}
+        raise IngestionError("unsafe member name (absolute path or '..'): refusing to read the archive", **member)
 
 
-def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path, max_bytes: int, where: dict) -> Path:
+def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path, max_bytes: int, where: Where) -> Path:
     """Copy one member to ``folder``, stopping at ``max_bytes`` whatever the archive claims its size is."""
     where = {**where, "part": info.filename}
     check_member_name(info.filename, where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ def snake_case(name: str) -> str:
     return _NON_WORD.sub("_", str(name).strip().lower()).strip("_")
 
 
-def column_names(header: list[object]) -> list[str]:
+def column_names(header: Sequence[object]) -> list[str]:
     """Snake-case header names; blanks become ``column_N`` and repeats get ``_2``, ``_3``."""
     names: list[str] = []
     for index, cell in enumerate(header, start=1):

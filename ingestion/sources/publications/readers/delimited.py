@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.errors import IngestionError
+from ingestion.errors import IngestionError, Where
 from ingestion.sources.publications import files
 from ingestion.sources.publications.readers.common import (
     _BOM,
@@ -41,7 +41,7 @@ from ingestion.sources.publications.schema import TYPE_NAME
 def read_csv_batches(
     path: Path,
     types: dict[str, str],
-    where: dict,
+    where: Where,
     *,
     encoding: str | None = None,
     rejections: list[Rejection] | None = None,
@@ -66,7 +66,7 @@ def read_csv_batches(
 
 
 def read_text_csv(
-    path: Path, types: dict[str, str], where: dict, rejections: list[Rejection] | None, batch_rows: int
+    path: Path, types: dict[str, str], where: Where, rejections: list[Rejection] | None, batch_rows: int
 ) -> Iterator[tuple[pa.Table, int]]:
     """The typed batches of a UTF-8 CSV file: DuckDB reads text, casts in SQL, flags rows that do not fit."""
     _check_first_line(path, where)
@@ -104,7 +104,7 @@ def read_text_csv(
         connection.close()
 
 
-def _failure(error: Exception, index: _RecordIndex, doing: str, where: dict) -> IngestionError:
+def _failure(error: Exception, index: _RecordIndex, doing: str, where: Where) -> IngestionError:
     """Our account of a DuckDB failure first (the line, what is wrong with it), DuckDB's own words after."""
     index.scan_all()  # raises itself on a problem it knows better: encoding, quotes
     if index.too_long is not None:
@@ -126,7 +126,7 @@ def _column_types(
     names: list[str],
     types: dict[str, str],
     index: _RecordIndex,
-    where: dict,
+    where: Where,
 ) -> tuple[list[str], dict[str, str]]:
     """Each column's DuckDB type, sniffed from up to 100,000 rows (as DuckDB's reader would) or pinned in ``types``
     by header or snake_case name; and the date and timestamp formats the sniffer found. Where the sniffer gives up
@@ -166,7 +166,7 @@ _CANDIDATE_TYPES = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
 
 
 def _inferred_types(
-    connection: duckdb.DuckDBPyConnection, path: Path, width: int, index: _RecordIndex, where: dict
+    connection: duckdb.DuckDBPyConnection, path: Path, width: int, index: _RecordIndex, where: Where
 ) -> list[str]:
     """The first of :data:`_CANDIDATE_TYPES` every sampled value of a column casts to (VARCHAR if none does, or if
     the column is empty), over the first rows that have as many fields as the header. One SQL aggregate."""
@@ -276,7 +276,7 @@ def _typed_batch(
     lines: np.ndarray,
     offsets: np.ndarray,
     index: _RecordIndex,
-    where: dict,
+    where: Where,
     rejections: list[Rejection] | None,
 ) -> pa.Table:
     width = len(names)
@@ -335,7 +335,7 @@ class _RecordIndex:
     quotes are where CSV allows them (so that a record ends where DuckDB's parser ends it). A record ends at a line
     break (LF, CRLF, or CR) outside quotes; blank lines are not records, as for DuckDB."""
 
-    def __init__(self, path: Path, where: dict) -> None:
+    def __init__(self, path: Path, where: Where) -> None:
         self.path, self.where = path, where
         self.handle = path.open("rb")
         bom = self.handle.read(3)
@@ -359,7 +359,8 @@ class _RecordIndex:
         # the scanning thread: it waits while `ready` is past the lookahead; the reader waits on it for records
         self.changed = threading.Condition()
         self.thread: threading.Thread | None = None
-        self.wanted, self.stopping, self.error = 0, False, None
+        self.wanted, self.stopping = 0, False
+        self.error: BaseException | None = None  # what the scanning thread raised, for the reader to raise
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="csv-record-index", daemon=True)
@@ -587,7 +588,7 @@ _QUOTE_NEIGHBOURS = np.zeros(256, dtype=bool)
 _QUOTE_NEIGHBOURS[[10, 13, 34, 44]] = True  # line break, quote (a doubled quote), comma
 
 
-def _check_first_line(path: Path, where: dict) -> None:
+def _check_first_line(path: Path, where: Where) -> None:
     """The delimiter, from the header line alone, before anything else reads the file: a ``;`` file must be told
     as such, not by whatever its quotes or field counts break first."""
     with path.open("rb") as handle:
@@ -597,7 +598,7 @@ def _check_first_line(path: Path, where: dict) -> None:
         _check_delimiter(line, _parse_record(line)[0], where)
 
 
-def _check_delimiter(line: str, header: list[str], where: dict) -> None:
+def _check_delimiter(line: str, header: list[str], where: Where) -> None:
     """A header that splits better on another delimiter than the comma means a file this reader would misread."""
     unquoted = re.sub(r'"[^"]*"', "", line)
     commas = unquoted.count(",")
@@ -618,7 +619,7 @@ def _sql_text(value: str) -> str:
 
 def _first_line(error: Exception) -> str:
     """DuckDB's reason, without its long list of suggestions."""
-    lines = []
+    lines: list[str] = []
     for line in str(error).strip().splitlines():
         if (
             line.startswith(("The search space", "Possible fixes", "  file=", "  file =", "Original Line"))

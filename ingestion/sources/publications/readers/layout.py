@@ -13,6 +13,7 @@ title look like, where a header is (:func:`detect_header`), how a header of seve
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,7 +93,7 @@ class TableReport:
 DEFAULT_NOTE_MARKERS = r"\[note \d+\]"  # what ``note_markers: true`` means: "[note 3]", case-insensitive
 HEADER_SEARCH_ROWS = 200  # a detected header is in the sheet's first 200 rows (of its range)
 
-Row = list[object]
+Row = Sequence[object]  # read only: the reader's own row lists are passed as they are
 Merge = tuple[int, int, int, int]
 
 # A units row (the row under a header saying what its figures count) holds, in every filled cell, either a short

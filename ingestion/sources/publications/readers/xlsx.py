@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from python_calamine import CalamineError, CalamineWorkbook
 
-from ingestion.errors import IngestionError
+from ingestion.errors import IngestionError, Where
 from ingestion.sources.publications import files
 from ingestion.sources.publications.readers.common import (
     _BOM,
@@ -40,6 +40,7 @@ from ingestion.sources.publications.readers.layout import (
     HEADER_SEARCH_ROWS,
     EndTracker,
     Merge,
+    Row,
     SheetLayout,
     TableReport,
     detect_header,
@@ -52,7 +53,7 @@ from ingestion.sources.publications.readers.layout import (
 # ------------------------------------------------------------------------------------------------ opening a file
 
 
-def open_workbook(path: Path, where: dict) -> CalamineWorkbook:
+def open_workbook(path: Path, where: Where) -> CalamineWorkbook:
     """Open an .xlsx workbook; an encrypted, binary (.xls, .xlsb), OpenDocument or non-workbook file is refused
     with a message that says what it is."""
     _refuse_other_workbooks(path, where)
@@ -62,7 +63,7 @@ def open_workbook(path: Path, where: dict) -> CalamineWorkbook:
         raise IngestionError(f"cannot read the workbook ({error}); is it a valid .xlsx file?", **where) from error
 
 
-def _refuse_other_workbooks(path: Path, where: dict) -> None:
+def _refuse_other_workbooks(path: Path, where: Where) -> None:
     try:
         with path.open("rb") as handle:
             head = handle.read(files.SAMPLE_BYTES)
@@ -137,7 +138,7 @@ def read_xlsx_table(
     workbook: CalamineWorkbook,
     sheet: str,
     layout: SheetLayout,
-    where: dict,
+    where: Where,
     chunk_rows: int = XLSX_CHUNK_ROWS,
     *,
     path: Path | None = None,
@@ -265,7 +266,7 @@ def _runs(rows: list[int], shown: int = 5) -> str:
 
 # --------------------------------------------------------------------------------------- the sheet as it is seen
 
-SheetRow = tuple[int, list[object], dict[int, str] | None, bool]  # sheet row, cells, error cells, hidden
+SheetRow = tuple[int, Row, dict[int, str] | None, bool]  # sheet row, cells, error cells, hidden
 
 
 @dataclass
@@ -288,7 +289,7 @@ _RANGE = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+):\$?([A-Za-z]{1,3})\$?(\d+)")
 
 
 def _open_view(
-    workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path: Path | None, where: dict
+    workbook: CalamineWorkbook, sheet: str, layout: SheetLayout, path: Path | None, where: Where
 ) -> tuple[_View, Iterator[SheetRow]]:
     try:
         sheet_rows = workbook.get_sheet_by_name(sheet)
@@ -341,7 +342,7 @@ def _open_view(
     return view, _seen_rows(numbered, view)
 
 
-def _seen_rows(numbered: Iterator[tuple[int, list[object]]], view: _View) -> Iterator[SheetRow]:
+def _seen_rows(numbered: Iterator[tuple[int, Row]], view: _View) -> Iterator[SheetRow]:
     first, last = (view.bounds[0], view.bounds[2]) if view.bounds else (1, None)
     positions, errors, hidden = view.positions, view.errors, view.hidden_rows
     for number, row in numbered:
@@ -357,8 +358,8 @@ def _seen_rows(numbered: Iterator[tuple[int, list[object]]], view: _View) -> Ite
 
 
 def _locate_header(
-    rows: Iterator[SheetRow], layout: SheetLayout, view: _View, report: TableReport, where: dict
-) -> tuple[list[tuple[int, list[object]]], int | None, Iterator[SheetRow]]:
+    rows: Iterator[SheetRow], layout: SheetLayout, view: _View, report: TableReport, where: Where
+) -> tuple[list[tuple[int, Row]], int | None, Iterator[SheetRow]]:
     """The header rows ((sheet row, cells)), the units row's number (or None) and the rows from the header on."""
     count = max(1, layout.header_rows)
     declared = layout.header_row is not None or layout.header_text is not None or layout.range is not None
@@ -425,19 +426,20 @@ def _locate_header(
 
 
 def _header_names(
-    header: list[tuple[int, list[object]]], view: _View, notes: _NoteMarkers | None, report: TableReport, where: dict
+    header: list[tuple[int, Row]], view: _View, notes: _NoteMarkers | None, report: TableReport, where: Where
 ) -> list[str]:
     """Snake-case names, one per column up to the last filled header cell (or the end of a merged range in the
     header); note markers cut from the texts."""
     cut: dict[int, str] = {}
     if notes is not None:
-        header = [(number, list(cells)) for number, cells in header]
-        for _, cells in header:
+        edited = [(number, list(cells)) for number, cells in header]  # copies: the reader's rows stay as read
+        for _, cells in edited:
             for index, cell in enumerate(cells):
                 if isinstance(cell, str) and notes.search(cell):
                     markers, cells[index] = notes.split(cell)
                     cut[index] = " ".join(filter(None, [cut.get(index), *markers]))
-    texts: list[object] = header[0][1] if len(header) == 1 else list(join_header(header, view.merges))
+        header = list(edited)
+    texts: Row = header[0][1] if len(header) == 1 else list(join_header(header, view.merges))
     last = max((index for index, cell in enumerate(texts) if cell not in (None, "")), default=-1)
     numbers = {number for number, _ in header}
     last = max([last, *(merge[3] for merge in view.merges if merge[0] in numbers and merge[1] <= last)])
@@ -463,7 +465,7 @@ class _NoteMarkers:
     cutter: re.Pattern[str]
 
     @classmethod
-    def compile(cls, pattern: str | None, where: dict) -> _NoteMarkers | None:
+    def compile(cls, pattern: str | None, where: Where) -> _NoteMarkers | None:
         if not pattern:
             return None
         try:
@@ -496,7 +498,7 @@ class _Chunk:
     """The rows read since the last chunk, column by column, and the state carried from chunk to chunk."""
 
     def __init__(
-        self, names: list[str], view: _View, notes: _NoteMarkers | None, fill_down: tuple[str, ...], where: dict
+        self, names: list[str], view: _View, notes: _NoteMarkers | None, fill_down: tuple[str, ...], where: Where
     ) -> None:
         self.names, self.view, self.notes, self.where = names, view, notes, where
         self.fill = [names.index(name) for name in fill_down]
@@ -512,7 +514,7 @@ class _Chunk:
     def size(self) -> int:
         return len(self.rows)
 
-    def add(self, number: int, cells: list[object], errors: dict[int, str] | None) -> None:
+    def add(self, number: int, cells: Row, errors: dict[int, str] | None) -> None:
         width = len(self.names)
         extra = [index for index in range(width, len(cells)) if cells[index] not in (None, "")]
         if extra:
@@ -618,7 +620,7 @@ def classify_sheet(workbook: CalamineWorkbook, sheet: str, path: Path) -> str:
     - ``notes``: two or more rows, at least half of them one text cell;
     - ``junk``: anything else (a few stray cells).
     """
-    where = {"file": path.name, "part": sheet}
+    where: Where = {"file": path.name, "part": sheet}
     view, rows = _open_view(workbook, sheet, SheetLayout(), path, where)
     visible = [
         (number, cells) for number, cells, _, hidden in itertools.islice(rows, HEADER_SEARCH_ROWS + 3) if not hidden
@@ -690,12 +692,12 @@ class SheetFacts:
         return any(first <= column <= last for first, last in self.hidden_columns)
 
 
-def sheet_error_cells(path: Path, sheet: str, where: dict) -> dict[int, dict[int, str]]:
+def sheet_error_cells(path: Path, sheet: str, where: Where) -> dict[int, dict[int, str]]:
     """``{row: {column index (0 = A): error text}}`` of the error cells of ``sheet`` in the .xlsx at ``path``."""
     return sheet_facts(path, sheet, where).errors
 
 
-def sheet_facts(path: Path, sheet: str, where: dict) -> SheetFacts:
+def sheet_facts(path: Path, sheet: str, where: Where) -> SheetFacts:
     """The :class:`SheetFacts` of ``sheet`` in the .xlsx at ``path``, in one streamed scan of its XML."""
     facts = SheetFacts()
     where = {**where, "part": sheet}
@@ -732,7 +734,7 @@ def _last_row_end(buffer: bytes) -> int:
     return 0
 
 
-def _collect_facts(buffer: bytes, facts: SheetFacts, where: dict) -> None:
+def _collect_facts(buffer: bytes, facts: SheetFacts, where: Where) -> None:
     if b'"e"' in buffer or b"'e'" in buffer:
         _collect_error_cells(buffer, facts.errors, where)
     if b"hidden" in buffer:
@@ -752,7 +754,7 @@ def _collect_facts(buffer: bytes, facts: SheetFacts, where: dict) -> None:
             facts.merges.append((first_row, first_column, last_row, last_column))
 
 
-def _collect_error_cells(buffer: bytes, found: dict[int, dict[int, str]], where: dict) -> None:
+def _collect_error_cells(buffer: bytes, found: dict[int, dict[int, str]], where: Where) -> None:
     for match in _ERROR_CELL.finditer(buffer):
         reference = _CELL_REF.search(match.group(1))
         if reference is None:
