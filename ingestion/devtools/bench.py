@@ -1,108 +1,430 @@
-"""``make bench``: one full-size period (about 1.4 million detail rows) loaded through the project's source, beside
-DuckDB's own ``read_csv`` on the same CSV in the same run. Each measurement runs in a child process of its own, so
-its peak memory (max RSS) is its own. Then the Great Expectations suites validating that period, and the run
-ledger: ``runs show`` with 100,000 events in the table, on DuckDB and (when reachable) PostgreSQL. Prints figures;
-asserts nothing.
+"""``make bench``: the project beside each engine's own limit, on full-size periods, measured honestly.
+
+Full-size sample periods (about 1.4 million detail rows each; ``--rows``) are generated once and cached under
+``.bench/``. Each contender then runs in a child process of its own (so its peak memory, max RSS, is its own), the
+contenders interleaved, ``--rounds`` times (3), and the table shows median, min and max seconds, peak RSS and the
+ratio of each median to its engine's limit:
+
+- DuckDB ``read_csv`` of the period's detail CSV into a table, against the project loading the whole period into a
+  fresh DuckDB warehouse (first load), then loading it again with ``--force`` (re-run);
+- PostgreSQL ``COPY`` of the same CSV into a typed table, against the project on PostgreSQL (first load, re-run);
+- calamine reading the workbook's table sheet to Python values, against the project's XLSX reader on that sheet;
+- ``dbt build --full-refresh`` after one period, against ``dbt build`` after one more period was loaded (both
+  engines);
+- the validate stage on the loaded period, as a share of the period's run (load + validate + transform);
+- peak RSS of a first load at ``--memory-factor`` (4) times the period size, beside its RSS at 1x.
+
+The same table is written as JSON to ``.bench/results-<time>.json`` and ``.bench/latest.json`` so that runs can
+be compared. Then the run ledger: ``runs show`` with 100,000 events. Asserts nothing: figures go here, not into
+timed tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingestion import paths
 
-PERIOD = "2025-03"
 PUBLICATION = "practice_submissions"
+PERIOD, NEXT_PERIOD = "2025-03", "2025-04"  # the period measured, and the one added for the incremental build
+SHEET = "Table 2"  # the workbook's table sheet (practice_summary)
+
+
+# -- what is measured ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    label: str
+    engine: str
+    limit: str | None = None  # the measure this one is a ratio to
+    child: str = ""  # the child process that takes it (one child may take several measures)
+
+
+MEASURES = [
+    Measure("duckdb.read_csv", "DuckDB read_csv (detail CSV into a table)", "duckdb", child="duckdb.read_csv"),
+    Measure("duckdb.load", "project, one period, first load", "duckdb", "duckdb.read_csv", "duckdb.load"),
+    Measure("duckdb.reload", "project, same period again (--force)", "duckdb", "duckdb.load", "duckdb.load"),
+    Measure("duckdb.validate", "validate stage, the loaded period", "duckdb", None, "duckdb.load"),
+    Measure("postgres.copy", "PostgreSQL COPY (detail CSV, typed table)", "postgres", child="postgres.copy"),
+    Measure("postgres.load", "project, one period, first load", "postgres", "postgres.copy", "postgres.load"),
+    Measure("postgres.reload", "project, same period again (--force)", "postgres", "postgres.load", "postgres.load"),
+    Measure("postgres.validate", "validate stage, the loaded period", "postgres", None, "postgres.load"),
+    Measure("xlsx.calamine", f"calamine, sheet '{SHEET}' to values", "xlsx", child="xlsx.calamine"),
+    Measure("xlsx.project", f"project XLSX reader, sheet '{SHEET}'", "xlsx", "xlsx.calamine", "xlsx.project"),
+    Measure("duckdb.dbt_full", "dbt build --full-refresh, 1 period", "duckdb", None, "duckdb.dbt"),
+    Measure("duckdb.dbt_next", "dbt build after one more period", "duckdb", "duckdb.dbt_full", "duckdb.dbt"),
+    Measure("postgres.dbt_full", "dbt build --full-refresh, 1 period", "postgres", None, "postgres.dbt"),
+    Measure("postgres.dbt_next", "dbt build after one more period", "postgres", "postgres.dbt_full", "postgres.dbt"),
+]
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _child_source(root: Path, only_csv: bool) -> dict:
-    """Load the period through plan_period + the dlt source into a fresh DuckDB file."""
-    name = "source-csv" if only_csv else "source-period"
+def _timed(work: Callable[[], int]) -> dict[str, float]:
+    started = time.perf_counter()
+    rows = work()
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+# -- the children: each runs in a process of its own and prints its figures as JSON ------------------------------
+def _use(root: Path, name: str, target: str) -> Any:
+    """Point the project at ``root``'s data and a fresh warehouse and state of its own; the Warehouse."""
     os.environ.update(
         {
             "ANALYTICS_DATA_DIR": str(root / "data"),
-            "ANALYTICS_STATE_DIR": str(root / f"state-{name}"),
-            "DUCKDB_PATH": str(root / f"{name}.duckdb"),
+            "ANALYTICS_STATE_DIR": str(root / "work" / f"state-{name}"),
+            "DUCKDB_PATH": str(root / "work" / f"{name}.duckdb"),
+            "PGDATABASE": f"bench_{name.replace('.', '_')}_{uuid.uuid4().hex[:6]}",
+            "DBT_TARGET_PATH": str(root / "work" / f"dbt-{name}"),
         }
     )
-    shutil.rmtree(root / f"state-{name}", ignore_errors=True)
-    Path(root / f"{name}.duckdb").unlink(missing_ok=True)
+    shutil.rmtree(root / "work" / f"state-{name}", ignore_errors=True)
+    from ingestion.warehouse import Warehouse
 
-    from ingestion.pipelines.publications import pipeline_for
-    from ingestion.sources.publications import plan_period, publication_source
+    warehouse = Warehouse(target)
+    warehouse.drop_database()
+    warehouse.ensure_database()
+    return warehouse
+
+
+def _detail_csv(root: Path, period: str = PERIOD) -> Path:
+    return root / "data" / "publications" / PUBLICATION / period / f"practice-detail-{period}.csv"
+
+
+def _load(warehouse: Any, period: str, force: bool = False, publication_name: str = PUBLICATION) -> int:
+    from ingestion.ledger import Ledger
+    from ingestion.pipelines.publications import load_period, pipeline_for
     from ingestion.sources.publications.settings import load_publications
-    from ingestion.warehouse import Warehouse
 
-    publication = load_publications()[PUBLICATION]
-    warehouse = Warehouse("duckdb")
-    pipeline = pipeline_for(publication, warehouse)
-    if not only_csv:  # the whole period as `ingestion publications` loads it: ledger, dlt, one-transaction publish
-        from ingestion.ledger import Ledger
-        from ingestion.pipelines.publications import load_period
-
-        ledger = Ledger(warehouse, "bench")
-        ledger.ensure_schema()
-        started = time.perf_counter()
-        result = load_period(pipeline, publication, PERIOD, ledger, force=True)
-        seconds = time.perf_counter() - started
-        if result.status != "loaded":
-            raise SystemExit(f"bench: the period did not load: {result.error}")
-        return {"seconds": seconds, "rows": sum(result.rows.values()), "peak_mb": _peak_mb()}
-    started = time.perf_counter()
-    plan = plan_period(publication, PERIOD, root / "cache")
-    source = publication_source(plan).with_resources("practice_detail")
-    pipeline.run(source, loader_file_format="parquet")  # into the incoming dataset: the source and dlt alone
-    seconds = time.perf_counter() - started
-    trace = pipeline.last_trace
-    normalized = trace.last_normalize_info if trace is not None else None
-    assert normalized is not None  # the run above normalized the source
-    counts = normalized.row_counts
-    rows = sum(count for table, count in counts.items() if not table.startswith("_dlt"))
-    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
+    publication = load_publications()[publication_name]
+    ledger = Ledger(warehouse, f"bench-{uuid.uuid4().hex[:8]}")
+    ledger.ensure_schema()
+    result = load_period(pipeline_for(publication, warehouse), publication, period, ledger, force=force)
+    if result.status != "loaded":
+        raise SystemExit(f"bench: {period} did not load: {result.error}")
+    return sum(result.rows.values())
 
 
-def _child_validate(root: Path) -> dict:
-    """Validate the period the whole-period child loaded against the committed suites (no Data Docs)."""
-    os.environ.update({"DUCKDB_PATH": str(root / "source-period.duckdb")})
+def _validate(warehouse: Any, period: str) -> int:
     from ingestion.quality.validate import validate_bronze
-    from ingestion.warehouse import Warehouse
 
-    started = time.perf_counter()
-    report = validate_bronze(Warehouse("duckdb"), loaded={"bronze_publications": {PERIOD}}, progress=lambda _: None)
-    seconds = time.perf_counter() - started
-    rows = Warehouse("duckdb").query("select count(*) from bronze_publications.practice_detail")[0][0]
-    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb(), "checks": len(report.checks)}
+    report = validate_bronze(warehouse, loaded={"bronze_publications": {period}}, progress=lambda _: None)
+    return len(report.checks)
 
 
-def _child_read_csv(root: Path) -> dict:
+def child_duckdb_read_csv(root: Path) -> dict[str, dict]:
     import duckdb
 
-    target = root / "read_csv.duckdb"
+    target = root / "work" / "read_csv.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
-    csv = root / "data" / "publications" / PUBLICATION / PERIOD / f"practice-detail-{PERIOD}.csv"
     connection = duckdb.connect(str(target))
-    started = time.perf_counter()
-    connection.execute(f"create table practice_detail as select * from read_csv('{csv}')")
-    seconds = time.perf_counter() - started
-    counted = connection.execute("select count(*) from practice_detail").fetchone()
-    assert counted is not None  # a count(*) has one row
-    rows = counted[0]
+
+    def read() -> int:
+        connection.execute(f"create table practice_detail as select * from read_csv('{_detail_csv(root)}')")
+        return int(connection.execute("select count(*) from practice_detail").fetchall()[0][0])
+
+    figures = {"duckdb.read_csv": _timed(read)}
     connection.close()
-    return {"seconds": seconds, "rows": rows, "peak_mb": _peak_mb()}
+    return figures
 
 
+def child_postgres_copy(root: Path) -> dict[str, dict]:
+    """COPY into a table typed as DuckDB's sniffer types the CSV (the types the project's reader gives it too)."""
+    import duckdb
+
+    warehouse = _use(root, "copy", "postgres")
+    csv = _detail_csv(root)
+    sniffed = duckdb.connect().execute(f"describe select * from read_csv('{csv}')").fetchall()
+    types = {"BIGINT": "bigint", "INTEGER": "integer", "DOUBLE": "double precision", "DATE": "date"}
+    columns = ", ".join(f'"{name}" {types.get(kind, "text")}' for name, kind, *_ in sniffed)
+    connection = warehouse.connect()
+    try:
+        run = connection.cursor()
+        run.execute(f"create table practice_detail ({columns})")
+        connection.commit()
+
+        def copy() -> int:
+            with csv.open("rb") as handle:
+                run.copy_expert("copy practice_detail from stdin with (format csv, header true)", handle)
+            connection.commit()
+            run.execute("select count(*) from practice_detail")
+            return int(run.fetchall()[0][0])
+
+        return {"postgres.copy": _timed(copy)}
+    finally:
+        connection.close()
+        warehouse.drop_database()
+
+
+def _child_load(root: Path, target: str) -> dict[str, dict]:
+    warehouse = _use(root, f"{target}-load", target)
+    try:
+        return {
+            f"{target}.load": _timed(lambda: _load(warehouse, PERIOD)),
+            f"{target}.reload": _timed(lambda: _load(warehouse, PERIOD, force=True)),
+            f"{target}.validate": _timed(lambda: _validate(warehouse, PERIOD)),
+        }
+    finally:
+        warehouse.drop_database()
+
+
+def _child_dbt(root: Path, target: str) -> dict[str, dict]:
+    from ingestion.transform import run_dbt
+
+    warehouse = _use(root, f"{target}-dbt", target)
+
+    def build(*flags: str) -> int:
+        # the publications side: the service desk is not loaded here
+        result = run_dbt(["build", "--exclude", "source:*", "source:servicedesk+", *flags], warehouse, echo=False)
+        if not result.ok:
+            raise SystemExit(f"bench: dbt build failed on {target}: {'; '.join(result.failures[:3])}")
+        return len(result.nodes)
+
+    try:
+        from ingestion.devtools.sample import payments
+
+        for year in payments.DEFAULT_PERIODS:  # the annual publication's models need its bronze (demo size)
+            _load(warehouse, year, publication_name=payments.PUBLICATION)
+        _load(warehouse, PERIOD)
+        figures = {f"{target}.dbt_full": _timed(lambda: build("--full-refresh"))}
+        _load(warehouse, NEXT_PERIOD)
+        figures[f"{target}.dbt_next"] = _timed(build)
+        return figures
+    finally:
+        warehouse.drop_database()
+
+
+def _workbook(root: Path) -> Path:
+    return root / "data" / "publications" / PUBLICATION / PERIOD / f"practice-submissions-{PERIOD}.xlsx"
+
+
+def child_xlsx_calamine(root: Path) -> dict[str, dict]:
+    from python_calamine import CalamineWorkbook
+
+    def read() -> int:
+        return len(CalamineWorkbook.from_path(str(_workbook(root))).get_sheet_by_name(SHEET).to_python())
+
+    return {"xlsx.calamine": _timed(read)}
+
+
+def child_xlsx_project(root: Path) -> dict[str, dict]:
+    from ingestion.sources.publications import readers
+    from ingestion.sources.publications.settings import load_publications
+
+    publication = load_publications()[PUBLICATION]
+    [spec] = [part.spec for f in publication.files for part in f.parts if part.match == SHEET and part.spec]
+
+    def read() -> int:
+        path = _workbook(root)
+        workbook = readers.open_workbook(path, {"file": path.name})
+        chunks = readers.read_xlsx_table(workbook, SHEET, spec.layout, {"file": path.name}, path=path)
+        return sum(table.num_rows for table, _ in chunks)
+
+    return {"xlsx.project": _timed(read)}
+
+
+def child_memory(root: Path) -> dict[str, dict]:
+    """A first load alone, so that its peak RSS is the load's."""
+    warehouse = _use(root, "memory-load", "duckdb")
+    try:
+        return {"memory": _timed(lambda: _load(warehouse, PERIOD))}
+    finally:
+        warehouse.drop_database()
+
+
+CHILDREN: dict[str, Callable[[Path], dict[str, dict]]] = {
+    "duckdb.read_csv": child_duckdb_read_csv,
+    "duckdb.load": lambda root: _child_load(root, "duckdb"),
+    "postgres.copy": child_postgres_copy,
+    "postgres.load": lambda root: _child_load(root, "postgres"),
+    "xlsx.calamine": child_xlsx_calamine,
+    "xlsx.project": child_xlsx_project,
+    "duckdb.dbt": lambda root: _child_dbt(root, "duckdb"),
+    "postgres.dbt": lambda root: _child_dbt(root, "postgres"),
+    "memory": child_memory,
+}
+
+
+def _run_child(kind: str, root: Path) -> dict[str, dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "ingestion.devtools.bench", "--child", kind, "--root", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise SystemExit(f"bench: {kind} failed:\n  " + "\n  ".join(tail))
+    figures: dict[str, dict] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# -- the parent: generate once, run the children interleaved, summarise -------------------------------------------
+def _generate(root: Path, rows: int) -> None:
+    from ingestion.devtools.sample import payments
+    from ingestion.devtools.sample import publications as sample
+
+    practices = sample.practices_for_rows(rows)
+    marker = root / "data" / f".generated-{practices}"
+    if marker.exists():
+        return
+    print(f"bench: generating {PERIOD} and {NEXT_PERIOD}, {practices:,} practices (~{rows:,} detail rows) ...")
+    shutil.rmtree(root / "data", ignore_errors=True)
+    started = time.perf_counter()
+    sample.generate(root / "data" / "publications", (PERIOD, NEXT_PERIOD), practices)
+    payments.generate(root / "data" / "publications")  # demo size: the dbt build needs it, nothing times it
+    marker.touch()
+    print(f"bench: generated in {time.perf_counter() - started:.1f}s", flush=True)
+
+
+def _summary(samples: dict[str, list[dict]]) -> dict[str, dict]:
+    table: dict[str, dict] = {}
+    for name, runs in samples.items():
+        seconds = [run["seconds"] for run in runs]
+        table[name] = {
+            "median": statistics.median(seconds),
+            "min": min(seconds),
+            "max": max(seconds),
+            "rounds": len(seconds),
+            "rows": runs[-1]["rows"],
+            "peak_mb": max(run["peak_mb"] for run in runs),
+        }
+    for measure in MEASURES:
+        if measure.limit and measure.name in table and measure.limit in table:
+            table[measure.name]["ratio"] = table[measure.name]["median"] / table[measure.limit]["median"]
+    return table
+
+
+def _print_table(table: dict[str, dict], factor: int) -> None:
+    print(f"\n  {'measure':<50}{'median s':>9}{'min':>8}{'max':>8}{'rows':>12}{'peak MB':>9}  ratio")
+    memory = [
+        Measure("duckdb.load_1x", "a first load alone, 1x the period", "duckdb"),
+        Measure("duckdb.load_nx", f"a first load alone, {factor}x the period", "duckdb"),
+    ]
+    for measure in [*MEASURES, *memory]:
+        if measure.name not in table:
+            continue
+        row = table[measure.name]
+        ratio = f"{row['ratio']:.2f}x {measure.limit}" if "ratio" in row else ""
+        print(
+            f"  {measure.engine + ': ' + measure.label:<50}{row['median']:>9.2f}{row['min']:>8.2f}{row['max']:>8.2f}"
+            f"{row['rows']:>12,}{row['peak_mb']:>9,.0f}  {ratio}"
+        )
+
+
+def _verdicts(table: dict[str, dict]) -> list[str]:
+    """The issue's targets, each with the figure that meets it or not."""
+    lines = []
+
+    def ratio(name: str, limit: float, what: str) -> None:
+        if name in table and "ratio" in table[name]:
+            value = table[name]["ratio"]
+            lines.append(f"  {'ok ' if value <= limit else 'NOT'} {what}: {value:.2f}x (target <= {limit:.2f}x)")
+
+    ratio("duckdb.load", 2.0, "DuckDB first load / read_csv")
+    ratio("postgres.load", 2.0, "PostgreSQL first load / COPY")
+    ratio("duckdb.reload", 1.0, "DuckDB re-run / first load")
+    ratio("postgres.reload", 1.0, "PostgreSQL re-run / first load")
+    ratio("duckdb.dbt_next", 0.2, "DuckDB dbt after one more period / full build")
+    ratio("postgres.dbt_next", 0.2, "PostgreSQL dbt after one more period / full build")
+    for engine in ("duckdb", "postgres"):
+        parts = [f"{engine}.load", f"{engine}.validate", f"{engine}.dbt_next"]
+        if all(part in table for part in parts):
+            share = table[parts[1]]["median"] / sum(table[part]["median"] for part in parts)
+            lines.append(
+                f"  {'ok ' if share <= 0.1 else 'NOT'} {engine} validate / (load + validate + dbt): {share:.0%} "
+                "(target <= 10%)"
+            )
+    if "duckdb.load_nx" in table and "duckdb.load_1x" in table:
+        one, many = table["duckdb.load_1x"], table["duckdb.load_nx"]
+        flat = many["peak_mb"] <= 700 and many["peak_mb"] <= one["peak_mb"] * 1.5
+        lines.append(
+            f"  {'ok ' if flat else 'NOT'} peak RSS of a load at {many['rows']:,} rows: {many['peak_mb']:,.0f} MB "
+            f"(at {one['rows']:,} rows: {one['peak_mb']:,.0f} MB; target: under 700 MB, flat in size)"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_400_000, help="detail CSV rows per period (about)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--memory-factor", type=int, default=4, help="period size for the memory run (0: none)")
+    parser.add_argument("--only", nargs="*", choices=list(CHILDREN), help="run only these children")
+    parser.add_argument("--root", type=Path, default=paths.PROJECT_ROOT / ".bench")
+    parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--no-ledger", action="store_true", help="leave out the run-ledger figures")
+    args = parser.parse_args(argv)
+
+    if args.child:
+        figures = CHILDREN[args.child](args.root)
+        peak = _peak_mb()
+        print(json.dumps({name: {**figure, "peak_mb": peak} for name, figure in figures.items()}))
+        return 0
+
+    started = time.perf_counter()
+    _generate(args.root, args.rows)
+    kinds = [kind for kind in CHILDREN if kind != "memory" and (not args.only or kind in args.only)]
+    samples: dict[str, list[dict]] = {}
+    for round_ in range(1, args.rounds + 1):
+        for kind in kinds:
+            print(f"bench: round {round_}/{args.rounds}: {kind} ...", flush=True)
+            for name, figure in _run_child(kind, args.root).items():
+                samples.setdefault(name, []).append(figure)
+    if args.memory_factor and (not args.only or "memory" in args.only):
+        _generate(args.root / "memory", args.rows * args.memory_factor)
+        for name, root in (("duckdb.load_1x", args.root), ("duckdb.load_nx", args.root / "memory")):
+            print(f"bench: memory: a first load alone, {name} ...", flush=True)
+            samples[name] = [_run_child("memory", root)["memory"]]
+
+    table = _summary(samples)
+    csv = _detail_csv(args.root)
+    print(
+        f"\nbench: {PUBLICATION} {PERIOD}, detail CSV {csv.stat().st_size / 1e6:,.0f} MB; {args.rounds} rounds, "
+        f"contenders interleaved, each in its own process; {os.cpu_count()} cores"
+    )
+    _print_table(table, args.memory_factor)
+    verdicts = _verdicts(table)
+    if verdicts:
+        print("\nbench: targets")
+        print("\n".join(verdicts))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {
+        "at": stamp,
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "rows_per_period": args.rows,
+        "rounds": args.rounds,
+        "measures": table,
+    }
+    for name in (f"results-{stamp}.json", "latest.json"):
+        (args.root / name).write_text(json.dumps(record, indent=2) + "\n")
+    if not args.no_ledger:
+        _bench_ledger(args.root)
+    print(
+        f"\nbench: done in {time.perf_counter() - started:.0f}s; figures in "
+        f"{paths.shown(args.root / f'results-{stamp}.json')}"
+    )
+    return 0
+
+
+# -- the run ledger ------------------------------------------------------------------------------------------------
 LEDGER_EVENTS = 100_000
 _BULK_EVENTS = """
 insert into ops.run_events (event_id, run_id, stage, event_type, status, source, subject, occurred_at,
@@ -120,25 +442,19 @@ from generate_series(0, {last}) as series(n)
 
 def _bench_ledger(root: Path) -> None:
     """Time ``runs show`` and ``runs`` with LEDGER_EVENTS events in the ledger, on each engine."""
-    import uuid
-
     from ingestion import runs
     from ingestion.ledger import Ledger
     from ingestion.warehouse import Warehouse
 
-    targets = [("duckdb", {"DUCKDB_PATH": str(root / "ledger.duckdb")})]
-    targets.append(("postgres", {"PGDATABASE": f"bench_ledger_{uuid.uuid4().hex[:8]}"}))
     print(f"\nbench: run ledger with {LEDGER_EVENTS:,} events (1,000 runs of 100 events)")
-    for target, env in targets:
-        os.environ.update(env)
-        Path(root / "ledger.duckdb").unlink(missing_ok=True)
+    for target in ("duckdb", "postgres"):
+        os.environ.update(
+            {"DUCKDB_PATH": str(root / "work" / "ledger.duckdb"), "PGDATABASE": f"bench_ledger_{uuid.uuid4().hex[:8]}"}
+        )
         warehouse = Warehouse(target)
-        try:
-            ledger = Ledger(warehouse, "bench-500")
-            ledger.ensure_schema()
-        except Exception as error:  # no PostgreSQL server here: say so and go on
-            print(f"  {target:<9} skipped: {str(error).strip().splitlines()[0]}")
-            continue
+        warehouse.drop_database()
+        ledger = Ledger(warehouse, "bench-500")
+        ledger.ensure_schema()
         try:
             ledger.query(_BULK_EVENTS.format(last=LEDGER_EVENTS - 1))
             timings = []
@@ -152,95 +468,12 @@ def _bench_ledger(root: Path) -> None:
             runs.list_runs(ledger, 20)
             listed = time.perf_counter() - started
             print(
-                f"  {target:<9} runs show: best {min(timings) * 1000:.0f} ms, worst {max(timings) * 1000:.0f} ms "
-                f"({len(shown.splitlines())} lines); runs (20 latest): {listed * 1000:.0f} ms"
+                f"  {target:<9} runs show: median {statistics.median(timings) * 1000:.0f} ms, worst "
+                f"{max(timings) * 1000:.0f} ms ({len(shown.splitlines())} lines); runs (20 latest): "
+                f"{listed * 1000:.0f} ms"
             )
         finally:
             warehouse.drop_database()
-
-
-def _run_child(kind: str, root: Path) -> dict:
-    output = subprocess.run(
-        [sys.executable, "-m", "ingestion.devtools.bench", "--child", kind, "--root", str(root)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_400_000, help="detail CSV rows to generate (about)")
-    parser.add_argument("--root", type=Path, default=paths.PROJECT_ROOT / ".bench")
-    parser.add_argument(
-        "--child", choices=["source-period", "source-csv", "read_csv", "validate"], help=argparse.SUPPRESS
-    )
-    args = parser.parse_args(argv)
-
-    if args.child:
-        children = {
-            "read_csv": lambda: _child_read_csv(args.root),
-            "validate": lambda: _child_validate(args.root),
-            "source-csv": lambda: _child_source(args.root, True),
-            "source-period": lambda: _child_source(args.root, False),
-        }
-        figures = children[args.child]()
-        print(json.dumps(figures))
-        return 0
-
-    from ingestion.devtools.sample import publications as sample
-
-    practices = sample.practices_for_rows(args.rows)
-    marker = args.root / "data" / f".generated-{practices}"
-    if not marker.exists():
-        print(
-            f"bench: generating {PERIOD} with {practices:,} practices (about {args.rows:,} detail rows) ...", flush=True
-        )
-        shutil.rmtree(args.root / "data", ignore_errors=True)
-        started = time.perf_counter()
-        sample.generate(args.root / "data" / "publications", (PERIOD,), practices)
-        marker.touch()
-        print(f"bench: generated in {time.perf_counter() - started:.1f}s")
-    csv = args.root / "data" / "publications" / PUBLICATION / PERIOD / f"practice-detail-{PERIOD}.csv"
-
-    results = {}
-    for kind, label in (
-        ("read_csv", "DuckDB read_csv, CSV only"),
-        ("source-csv", "project source, CSV table only"),
-        ("source-period", "load_period: whole period, published"),
-        ("validate", "GX suites on the loaded period"),
-    ):
-        print(f"bench: {label} ...", flush=True)
-        results[kind] = _run_child(kind, args.root)
-
-    print(
-        f"\nbench: period {PERIOD}, detail CSV {csv.stat().st_size / 1e6:,.0f} MB, "
-        f"{results['read_csv']['rows']:,} rows; machine: {os.cpu_count()} cores"
-    )
-    print(f"  {'measurement':<48}{'seconds':>9}{'rows':>12}{'rows/s':>12}{'peak MB':>10}")
-    for kind, label in (
-        ("read_csv", "DuckDB read_csv (CSV into a table)"),
-        ("source-csv", "project source, CSV table (dlt, into incoming)"),
-        ("source-period", "load_period: whole period, published"),
-        ("validate", "validate: GX suites, loaded period"),
-    ):
-        figure = results[kind]
-        print(
-            f"  {label:<48}{figure['seconds']:>9.2f}{figure['rows']:>12,}"
-            f"{figure['rows'] / figure['seconds']:>12,.0f}{figure['peak_mb']:>10,.0f}"
-        )
-    ratio = results["source-csv"]["seconds"] / results["read_csv"]["seconds"]
-    print(
-        f"bench: the project's source takes {ratio:.1f}x DuckDB read_csv's time on the same CSV "
-        f"(whole period incl. XLSX and ZIP: {results['source-period']['seconds']:.1f}s)"
-    )
-    print(
-        f"bench: validation ran {results['validate']['checks']} table checks on the loaded period (schema from the "
-        "catalog, row checks on its key and code columns), GX's import included"
-    )
-    _bench_ledger(args.root)
-    return 0
 
 
 if __name__ == "__main__":
