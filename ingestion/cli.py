@@ -96,14 +96,22 @@ def run(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> tuple
 
     systems = select_systems(args.system, args.config)
     if not args.local_api:
-        outcome = run_pipeline(warehouse, ledger, force=args.force, systems=systems, progress=console.info)
+        outcome = run_pipeline(
+            warehouse, ledger, force=args.force, full_refresh=args.full_refresh, systems=systems, progress=console.info
+        )
     else:
         from ingestion.devtools.demo import local_api
 
         with local_api() as (api, settings):
             console.info(f"local service-desk API at {api.base_url}")
             outcome = run_pipeline(
-                warehouse, ledger, force=args.force, systems=systems, servicedesk=settings, progress=console.info
+                warehouse,
+                ledger,
+                force=args.force,
+                full_refresh=args.full_refresh,
+                systems=systems,
+                servicedesk=settings,
+                progress=console.info,
             )
     console.run_outcome(outcome, {desk.system: retry_hint(desk.system) for desk in outcome.servicedesk})
     return outcome.status, outcome.rows_loaded(), outcome.error
@@ -339,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     target(sub)
     force(sub)
     systems(sub)
+    sub.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="start incremental work over: read the service desks in full again (merged) and rebuild the "
+        "incremental dbt models from all of bronze (dbt build --full-refresh)",
+    )
     sub.add_argument(
         "--local-api", action="store_true", help="start the project's local service-desk API and load from it"
     )

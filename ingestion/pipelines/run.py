@@ -198,6 +198,7 @@ def run_pipeline(
     ledger: Ledger,
     *,
     force: bool = False,
+    full_refresh: bool = False,
     systems: list[SystemConfig] | None = None,
     servicedesk: dict[str, dict] | None = None,
     echo_dbt: bool = True,
@@ -205,7 +206,9 @@ def run_pipeline(
 ) -> RunOutcome:
     """Ingest, validate, transform, export. ``systems``: the service desks to load (default: every enabled
     declared one); ``servicedesk``: per system, base_url / secret overrides (else dlt config and secrets).
-    A source whose load failed is left out of validation and dbt, the others are built (see the module doc)."""
+    A source whose load failed is left out of validation and dbt, the others are built (see the module doc).
+    Incremental work starts over with ``full_refresh``: the service desks are read again in full (merged, nothing
+    duplicated) and dbt rebuilds its incremental models from all of bronze (else only the periods loaded since)."""
     outcome = RunOutcome()
     for publication in load_publications().values():
         outcome.publications.append(
@@ -219,6 +222,7 @@ def run_pipeline(
                 system,
                 ledger=ledger,
                 progress=progress,
+                full_refresh=full_refresh,
                 **(servicedesk or {}).get(system.system, {}),
             )
         )
@@ -261,7 +265,7 @@ def run_pipeline(
                 f"run: {', '.join(invalid)}: bronze failed validation: building {', '.join(scope.healthy)} "
                 f"only; {scope.kept()}"
             )
-        if not force and not [load for load in unbuilt if load[0] not in scope.failed]:
+        if not force and not full_refresh and not [load for load in unbuilt if load[0] not in scope.failed]:
             ledger.event(
                 "transform",
                 "stage_skipped",
@@ -289,7 +293,13 @@ def run_pipeline(
             ledger, "source_tests", ["test", "--select", "source:*", *but], warehouse, outcome, echo_dbt, details
         )
         _dbt_stage(
-            ledger, "transform", ["build", "--exclude", "source:*", *excluded], warehouse, outcome, echo_dbt, details
+            ledger,
+            "transform",
+            ["build", "--exclude", "source:*", *excluded, *(["--full-refresh"] if full_refresh else [])],
+            warehouse,
+            outcome,
+            echo_dbt,
+            details,
         )
         if scope.failed:
             notes.append(scope.built())

@@ -1,9 +1,24 @@
+-- Incremental by month: a build replaces the months whose practice table was published since the last build.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_month',
+    on_schema_change='append_new_columns',
+) }}
+{%- set summary = ref('stg_publications__practice_summary') %}
+
 with practices as (
-    select * from {{ ref('stg_publications__practice_summary') }}
+    select * from {{ summary }}
+    {%- if is_incremental() %}
+        where period_month in ({{ newer_periods(summary, 'period_month') }})
+    {%- endif %}
 ),
 
 detail as (
     select * from {{ ref('int_publications__practice_detail_monthly') }}
+    {%- if is_incremental() %}
+        where period_month in ({{ newer_periods(summary, 'period_month') }})
+    {%- endif %}
 ),
 
 joined as (
@@ -34,7 +49,9 @@ joined as (
         cast(coalesce(detail.detail_submission_count, 0) as bigint) as detail_submission_count,
         cast(coalesce(detail.detail_online_submission_count, 0) as bigint) as detail_online_submission_count,
         cast(coalesce(detail.detail_paper_submission_count, 0) as bigint) as detail_paper_submission_count,
-        cast(coalesce(detail.detail_phone_submission_count, 0) as bigint) as detail_phone_submission_count
+        cast(coalesce(detail.detail_phone_submission_count, 0) as bigint) as detail_phone_submission_count,
+        -- lineage
+        cast(practices.load_id as varchar(32)) as load_id
     from practices
     left join detail
         on

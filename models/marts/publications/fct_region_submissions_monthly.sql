@@ -1,9 +1,24 @@
+-- Incremental by month: a build replaces the months whose practice figures changed since the last build.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_month',
+    on_schema_change='append_new_columns',
+) }}
+{%- set practice_months = ref('fct_practice_submissions_monthly') %}
+
 with practice_months as (
-    select * from {{ ref('fct_practice_submissions_monthly') }}
+    select * from {{ practice_months }}
+    {%- if is_incremental() %}
+        where period_month in ({{ newer_periods(practice_months, 'period_month') }})
+    {%- endif %}
 ),
 
 extracts as (
     select * from {{ ref('stg_publications__regional_extracts') }}
+    {%- if is_incremental() %}
+        where period_month in ({{ newer_periods(practice_months, 'period_month') }})
+    {%- endif %}
 ),
 
 regions as (
@@ -18,7 +33,8 @@ published as (
         sum(case when is_submission_count_suppressed then 1 else 0 end) as suppressed_practice_count,
         sum(registered_patient_count) as registered_patient_count,
         sum(submission_count) as submission_count,
-        sum(case when submission_count is not null then registered_patient_count end) as rate_patient_count
+        sum(case when submission_count is not null then registered_patient_count end) as rate_patient_count,
+        max(load_id) as load_id
     from practice_months
     group by
         region_code,
@@ -53,7 +69,9 @@ final as (
                     then 1000.0 * published.submission_count / published.rate_patient_count
             end as numeric(12, 2)
         ) as submission_rate_per_1000,
-        cast(extract_totals.extract_submission_count as bigint) as extract_submission_count
+        cast(extract_totals.extract_submission_count as bigint) as extract_submission_count,
+        -- lineage
+        cast(published.load_id as varchar(32)) as load_id
     from published
     left join regions
         on published.region_code = regions.region_code

@@ -1,10 +1,19 @@
 -- Table 2 of the workbook: one row per practice and period. Cells land as text in bronze; measures are cast here,
 -- suppression markers become null plus an is_*_suppressed flag, spreadsheet error cells (#DIV/0!, #N/A ...) null
 -- plus an is_*_error flag.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period',
+    on_schema_change='append_new_columns',
+) }}
 {%- set bronze = source('publications', 'practice_summary') %}
 
 with source as (
     select * from {{ bronze }}
+    {%- if is_incremental() %}
+        where _period in ({{ published_periods_to_rebuild('practice_submissions') }})
+    {%- endif %}
 ),
 
 ranked as (
