@@ -32,13 +32,13 @@ lint: venv
 	$(BIN)/sqlfluff lint macros tests/generic --templater jinja --disable-progress-bar
 
 pytest: venv
-	$(BIN)/python -m pytest -n auto --maxprocesses 4
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup
 
 ## The fault matrix alone (bad inputs and real faults, DuckDB and PostgreSQL), then its table: case, engine,
 ## outcome, rows lost, rows duplicated, ledger recorded, rerun = clean run. `make test` runs the same cases.
 faults: venv
 	@rm -rf target/faults
-	@$(BIN)/python -m pytest -m faults -n auto --maxprocesses 4 -q; status=$$?; \
+	@$(BIN)/python -m pytest -m faults -n auto --maxprocesses 4 --dist loadgroup -q; status=$$?; \
 	  $(BIN)/python tests/python/faultkit.py target/faults; exit $$status
 
 ## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv.
