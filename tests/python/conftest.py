@@ -25,9 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         callspec = getattr(item, "callspec", None)
         params = sorted(f"{name}={callspec.params[name]}" for name in shared if callspec and name in callspec.params)
-        item.add_marker(
-            pytest.mark.xdist_group(f"{item.module.__name__ if item.module else item.nodeid}[{','.join(params)}]")
-        )
+        # no "]" in a group name: xdist takes the text after the last "@" for the group only when it follows the
+        # node id's last "]"
+        name = f"{item.module.__name__ if item.module else item.nodeid}:{','.join(params)}".replace("]", ")")
+        item.add_marker(pytest.mark.xdist_group(name))
 
 
 @pytest.fixture(params=ENGINES)
