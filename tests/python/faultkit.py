@@ -37,6 +37,7 @@ from workspace import Workspace, _admin_connection
 TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts")
 BASELINE_PERIODS = ("2025-02", "2025-03", "2025-04")
 VOLATILE = ("_dlt_load_id", "_loaded_at")  # differ between two loads of the same files
+GOLD_VOLATILE = ("load_id",)  # the load a gold row was built from: differs between two loads of the same files
 REPORT_DIR = Path(os.environ.get("FAULTS_REPORT_DIR", Path(__file__).resolve().parents[2] / "target" / "faults"))
 
 
@@ -61,6 +62,15 @@ def bronze_contents(ws: Workspace, *, volatile: tuple[str, ...] = VOLATILE) -> d
                 "disposition from bronze_publications.quarantine"
             )
         )
+    return contents
+
+
+def gold_contents(ws: Workspace, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Every row of the gold ``tables``, without the columns that differ between two loads of the same files."""
+    contents = {}
+    for table in tables:
+        listed = ", ".join(f'"{c}"' for c in ws.columns("gold", table) if c not in GOLD_VOLATILE)
+        contents[table] = sorted(tuple(map(str, row)) for row in ws.query(f"select {listed} from gold.{table}"))
     return contents
 
 

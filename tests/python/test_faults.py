@@ -26,6 +26,7 @@ from faultkit import (
     bronze_contents,
     case_workspace,
     counts,
+    gold_contents,
     kill9,
     ledger_events,
     mirror_events,
@@ -385,10 +386,7 @@ def test_the_database_dropped_mid_run_fails_clearly_and_a_rerun_loads_everything
 
 def _gold(ws: Workspace) -> dict[str, list[tuple]]:
     """The publications marts (the service desk's depend on the local API's clock, so they are left out)."""
-    return {
-        table: sorted(tuple(map(str, row)) for row in ws.query(f"select * from gold.{table}"))
-        for table in ("fct_practice_submissions_monthly", "fct_region_submissions_monthly")
-    }
+    return gold_contents(ws, ("fct_practice_submissions_monthly", "fct_region_submissions_monthly"))
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from ingestion.pipelines.publications import PeriodResult, PublicationRun
 from ingestion.pipelines.run import BuildScope, build_scope, excluded_selectors, source_tables
 from ingestion.pipelines.servicedesk import ServiceDeskRun
 
+from faultkit import gold_contents
 from workspace import Workspace
 
 TOKEN = "partial-build-token"
@@ -112,7 +113,7 @@ def _run(ws: Workspace) -> tuple[int, runs.RunView]:
 
 
 def _gold(ws: Workspace, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
-    return {table: sorted(tuple(map(str, row)) for row in ws.query(f"select * from gold.{table}")) for table in tables}
+    return gold_contents(ws, tables)
 
 
 def _show(ws: Workspace, run_id: str, capsys: pytest.CaptureFixture[str]) -> str:
