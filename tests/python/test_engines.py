@@ -3,7 +3,11 @@ markers, and every stage reaches the ledger through ``Ledger.stage``; on a real 
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +81,25 @@ def test_a_stage_that_fails_without_an_exception_is_recorded_as_failed(workspace
     ]
     assert events[1][3:] == ("permanent", "GET /api/v1/tickets answered 401 (permanent)", 3)
     assert events[3][3:] == (None, None, 5)
+
+
+@pytest.mark.postgres
+def test_postgres_without_the_adbc_driver_is_refused_instead_of_loading_slowly(tmp_path: Path) -> None:
+    """dlt would load parquet files as gzip CSV with a log warning; the project stops and says what to install."""
+    hidden = "import sys; sys.modules['adbc_driver_postgresql'] = sys.modules['adbc_driver_manager'] = None; "
+    with Workspace("postgres", tmp_path) as ws:
+        ws.generate(("2025-02",), practices=4)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                hidden + "from ingestion.cli import main; raise SystemExit(main(['publications', '--target', "
+                "'postgres', '--publication', 'practice_submissions']))",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "needs the ADBC driver" in done.stderr and "adbc-driver-postgresql" in done.stderr, done.stderr
+        assert not ws.warehouse.table_exists("bronze_publications", "practice_detail")
