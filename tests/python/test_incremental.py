@@ -50,6 +50,8 @@ class Story:
     full: DbtResult
     after_full: dict[str, list[tuple]]
     marked_after_incremental: dict[str, int]
+    after_removal: DbtResult
+    removed_left: dict[str, int]
 
 
 MARKED = "select period, count(*) from silver.stg_publications__practice_summary where source_row < 0 group by period"
@@ -72,7 +74,21 @@ def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         after_incremental = {relation: _contents(ws, relation) for relation in INCREMENTAL}
         full = ws.dbt(*BUILD, "--full-refresh")
         after_full = {relation: _contents(ws, relation) for relation in INCREMENTAL}
-        yield Story(ws, first, incremental, after_incremental, full, after_full, marked)
+        # 2025-05 removed from bronze, as a rollback does: the next build removes it from every incremental model
+        for table in ("national_summary", "practice_summary", "practice_detail", "regional_extracts"):
+            ws.execute(f"delete from bronze_publications.{table} where _period = '2025-05'")
+        ws.execute("delete from bronze_publications.publication_periods where period = '2025-05'")
+        after_removal = ws.dbt(*BUILD)
+        removed_left = {
+            relation: int(ws.scalar(f"select count(*) from {relation} where {column} = {value}"))
+            for relation in INCREMENTAL
+            for column, value in [
+                ("period_month", "cast('2025-05-01' as date)")
+                if relation.startswith("gold")
+                else ("period", "'2025-05'")
+            ]
+        }
+        yield Story(ws, first, incremental, after_incremental, full, after_full, marked, after_removal, removed_left)
 
 
 def test_every_build_passes(story: Story) -> None:
@@ -103,6 +119,11 @@ def test_a_period_published_again_is_replaced(story: Story) -> None:
 
 def test_only_the_periods_published_since_the_last_build_are_rebuilt(story: Story) -> None:
     assert list(story.marked_after_incremental) == ["2025-03"]  # 2025-02 published again, 2025-03 untouched
+
+
+def test_a_period_removed_from_bronze_is_removed_by_the_next_build(story: Story) -> None:
+    assert story.after_removal.ok, story.after_removal.failures
+    assert story.removed_left == dict.fromkeys(INCREMENTAL, 0)
 
 
 def test_gold_rows_say_which_load_they_were_built_from(story: Story) -> None:

@@ -1,8 +1,9 @@
--- Incremental by month: a build replaces the months whose practice figures changed since the last build.
+-- Incremental by month: a build replaces the months published (for the first time or again) since the last
+-- build and drops the months bronze no longer lists (macros/publications/periods_to_rebuild.sql).
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_month',
+    incremental_strategy='append',
+    pre_hook="{{ delete_periods_to_rebuild('practice_submissions', 'period_month', as_month=true) }}",
     on_schema_change='append_new_columns',
 ) }}
 {%- set practice_months = ref('fct_practice_submissions_monthly') %}
@@ -10,14 +11,14 @@
 with practice_months as (
     select * from {{ practice_months }}
     {%- if is_incremental() %}
-        where period_month in ({{ newer_periods(practice_months, 'period_month') }})
+        where period_month in ({{ periods_to_rebuild('practice_submissions', 'period_month', as_month=true) }})
     {%- endif %}
 ),
 
 extracts as (
     select * from {{ ref('stg_publications__regional_extracts') }}
     {%- if is_incremental() %}
-        where period_month in ({{ newer_periods(practice_months, 'period_month') }})
+        where period_month in ({{ periods_to_rebuild('practice_submissions', 'period_month', as_month=true) }})
     {%- endif %}
 ),
 

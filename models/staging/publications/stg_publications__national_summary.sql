@@ -1,14 +1,14 @@
 -- Table 1 of the workbook: the national headline measures per period.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
+    incremental_strategy='append',
+    pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',
 ) }}
 with source as (
     select * from {{ source('publications', 'national_summary') }}
     {%- if is_incremental() %}
-        where _period in ({{ published_periods_to_rebuild('practice_submissions') }})
+        where _period in ({{ periods_to_rebuild('practice_submissions') }})
     {%- endif %}
 ),
 

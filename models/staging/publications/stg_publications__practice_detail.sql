@@ -1,8 +1,8 @@
 -- The practice detail CSV: one row per practice, day and channel. Bronze already holds typed columns.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
+    incremental_strategy='append',
+    pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',
 ) }}
 {%- set bronze = source('publications', 'practice_detail') %}
@@ -10,7 +10,7 @@
 with source as (
     select * from {{ bronze }}
     {%- if is_incremental() %}
-        where _period in ({{ published_periods_to_rebuild('practice_submissions') }})
+        where _period in ({{ periods_to_rebuild('practice_submissions') }})
     {%- endif %}
 ),
 

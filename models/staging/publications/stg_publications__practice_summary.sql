@@ -3,8 +3,8 @@
 -- plus an is_*_error flag.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
+    incremental_strategy='append',
+    pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',
 ) }}
 {%- set bronze = source('publications', 'practice_summary') %}
@@ -12,7 +12,7 @@
 with source as (
     select * from {{ bronze }}
     {%- if is_incremental() %}
-        where _period in ({{ published_periods_to_rebuild('practice_submissions') }})
+        where _period in ({{ periods_to_rebuild('practice_submissions') }})
     {%- endif %}
 ),
 

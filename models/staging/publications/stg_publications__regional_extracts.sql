@@ -1,14 +1,14 @@
 -- The regional CSV extracts shipped in the ZIP: one row per sub-region and period.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period',
+    incremental_strategy='append',
+    pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',
 ) }}
 with source as (
     select * from {{ source('publications', 'regional_extracts') }}
     {%- if is_incremental() %}
-        where _period in ({{ published_periods_to_rebuild('practice_submissions') }})
+        where _period in ({{ periods_to_rebuild('practice_submissions') }})
     {%- endif %}
 ),
 
