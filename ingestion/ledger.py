@@ -451,6 +451,14 @@ class Ledger:
             }
         )
 
+    def published_loads(self, load_ids: list[str]) -> list[str]:
+        """Those of ``load_ids`` whose period was published (``period_loads`` holds them)."""
+        if not load_ids or self.unavailable is not None:
+            return []
+        marks = ", ".join(["?"] * len(load_ids))
+        rows = self.query(f"select load_id from {SCHEMA}.period_loads where load_id in ({marks})", tuple(load_ids))
+        return [load_id for (load_id,) in rows]
+
     def owners(self, load_ids: list[str]) -> dict[str, tuple[str, str | None]]:
         """load id -> (run id, subject) of the stages that recorded those dlt load packages: from the ledger, else
         from the newest JSONL mirrors (a run killed between writing the mirror and the warehouse)."""

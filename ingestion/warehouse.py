@@ -143,7 +143,19 @@ class Warehouse:
         """Insert many rows in bulk, on a connection the caller holds (and commits)."""
         raise NotImplementedError
 
+    def insert_parquet(self, connection: Any, schema: str, table: str, columns: list[str], files: list[Path]) -> None:
+        """Bulk-insert the rows of parquet ``files`` (dlt's load files) into ``columns`` of ``schema.table``, on a
+        connection the caller holds (and commits). A file may lack some of the columns (null there)."""
+        raise NotImplementedError
+
     # -- the same on every engine ----------------------------------------------------------------------------
+    @staticmethod
+    def parquet_rows(files: list[Path]) -> int:
+        """How many rows parquet ``files`` hold, from their footers."""
+        import pyarrow.parquet as pq
+
+        return sum(pq.read_metadata(path).num_rows for path in files)
+
     def sql(self, statement: str) -> str:
         """``statement`` written with ``?`` parameter markers, in the engine driver's own markers."""
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
@@ -241,6 +253,41 @@ class DuckDBWarehouse(Warehouse):
         finally:
             with contextlib.suppress(Exception):  # in an aborted transaction: the insert's error is the one to see
                 connection.unregister("_rows_to_insert")
+
+    def insert_parquet(self, connection: Any, schema: str, table: str, columns: list[str], files: list[Path]) -> None:
+        """DuckDB's own parquet reader, in the caller's transaction."""
+        names = ", ".join(self.quote(c) for c in columns)
+        connection.execute(
+            f"insert into {self.quote(schema)}.{self.quote(table)} ({names}) select {names} from "
+            "read_parquet(?, union_by_name = true)",
+            ([str(path) for path in files],),
+        )
+
+
+class _CsvStream:
+    """A file-like object ``COPY ... FROM STDIN`` reads: Arrow record batches written as CSV by Arrow's own writer
+    (quoted text, unquoted empty for null, as PostgreSQL's CSV format reads them), one batch at a time."""
+
+    def __init__(self, batches: Any) -> None:
+        self._batches = iter(batches)
+        self._chunk = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        while not self._chunk:
+            batch = next(self._batches, None)
+            if batch is None:
+                return b""
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(pa.Table.from_batches([batch]), sink, pacsv.WriteOptions(include_header=False))
+            self._chunk = memoryview(sink.getvalue().to_pybytes())
+        size = len(self._chunk) if size is None or size < 0 else size
+        piece, self._chunk = self._chunk[:size], self._chunk[size:]
+        return bytes(piece)
+
+    readline = read
 
 
 def _require_adbc_driver() -> None:
@@ -359,6 +406,24 @@ class PostgresWarehouse(Warehouse):
         target = f"{self.quote(schema)}.{self.quote(table)} ({', '.join(self.quote(c) for c in columns)})"
         execute_values(connection.cursor(), f"insert into {target} values %s", rows, page_size=1000)
 
+    def insert_parquet(self, connection: Any, schema: str, table: str, columns: list[str], files: list[Path]) -> None:
+        """``COPY ... FROM STDIN`` in CSV, streamed from the parquet files a batch at a time (memory stays flat)."""
+        import pyarrow.parquet as pq
+
+        run = connection.cursor()
+        for path in files:
+            parquet = pq.ParquetFile(path)
+            held = [c for c in columns if c in parquet.schema_arrow.names]
+            listed = ", ".join(self.quote(c) for c in held)
+            run.copy_expert(
+                f"copy {self.quote(schema)}.{self.quote(table)} ({listed}) from stdin with (format csv)",
+                _CsvStream(parquet.iter_batches(batch_size=COPY_BATCH_ROWS, columns=held)),
+                size=COPY_READ_BYTES,
+            )
+
+
+COPY_BATCH_ROWS = 65_536
+COPY_READ_BYTES = 1 << 20
 
 ENGINES: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}
 TARGETS = tuple(ENGINES)

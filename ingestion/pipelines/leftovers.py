@@ -5,7 +5,8 @@ first. A package left by a run that was killed between extract and load would so
 publication) under another period's name. Every pipeline therefore aborts such leftovers when it starts, with dlt's
 own ``abort_packages`` (which also rewinds the pipeline's local state and schema to where the package began), and
 records one ``leftover_discarded`` event per package naming the run and subject it came from. Nothing of such a
-package was published, so its period (or the service desk's cursor) is loaded again by the normal flow.
+package was published, so its period (or the service desk's cursor) is loaded again by the normal flow. A package
+whose period was published (the run died between the commit and marking the package loaded) is only marked loaded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ def discard_leftovers(pipeline: dlt.Pipeline, ledger: Ledger, source: str) -> li
     """Abort load packages a killed or failed run left behind, recording for each the run and subject it came from.
     Returns their load ids."""
     pending = [*pipeline.list_extracted_load_packages(), *pipeline.list_normalized_load_packages()]
+    published = set(ledger.published_loads(pending))
+    for load_id in published:  # a run died after publishing its period, before marking the package loaded
+        pipeline._get_load_storage().complete_load_package(load_id, aborted=False)
+        ledger.event(
+            "load",
+            "leftover_completed",
+            "success",
+            source=source,
+            correlation_id=load_id,
+            message=f"marked the dlt load package {load_id} loaded: its period was published before the run that "
+            "loaded it stopped",
+        )
+    pending = [load_id for load_id in pending if load_id not in published]
     if not pending:
         return []
     owners = ledger.owners(pending)

@@ -1,12 +1,15 @@
 """Load publication periods into bronze with dlt: one load per period, published in one transaction.
 
-Each period is planned (files fetched, fingerprinted, every part classified), extracted and loaded by dlt into the
-publication's incoming dataset, then published into bronze by :mod:`ingestion.pipelines.publish`: all its tables,
-manifest and quarantine rows and its fingerprint together, or nothing. A bad period never touches another.
+Each period is planned (files fetched, fingerprinted, every part classified), then extracted and normalized by dlt
+into a load package of parquet files (dlt's schema, its load id on every row). :mod:`ingestion.pipelines.publish`
+writes those files straight into bronze in one transaction: all the period's tables, manifest and quarantine rows,
+dlt's ``_dlt_loads`` row and the period's fingerprint together, or nothing; then the package is marked loaded in
+dlt's pipeline folder, as dlt's own loader does. Each row is written once. A bad period never touches another.
 
 dlt keeps a load package on disk until it is loaded. A package left by a killed run is never loaded by the next one:
 every run first aborts such leftovers with dlt's ``abort_packages`` and records a ``leftover_discarded`` event
-naming the run and period they came from. That period was never published, so it loads again.
+naming the run and period they came from. That period was never published, so it loads again. (A package whose
+period was published before the run died is only marked loaded.)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -72,14 +76,55 @@ class PublicationRun:
         return sum(sum(p.quarantined.values()) for p in self.periods)
 
 
-def incoming_dataset(publication: Publication) -> str:
-    """Where dlt lands a period before it is published into ``publication.dataset``."""
-    return f"{publication.dataset}_incoming"
-
-
 def pipeline_for(publication: Publication, warehouse: Warehouse) -> dlt.Pipeline:
-    """The publication's dlt pipeline, ``publications_<name>_<target>``, landing in its incoming dataset."""
-    return dlt_pipeline(f"publications_{publication.name}", warehouse, incoming_dataset(publication))
+    """The publication's dlt pipeline, ``publications_<name>_<target>``, for its bronze dataset."""
+    return dlt_pipeline(f"publications_{publication.name}", warehouse, publication.dataset)
+
+
+@dataclass
+class LoadPackage:
+    """What dlt normalized for one period: parquet files and, per table, the SQL type of each column they hold."""
+
+    load_id: str
+    files: dict[str, list[Path]]
+    column_types: dict[str, dict[str, str]]
+    schema_name: str
+    schema_hash: str
+
+
+def normalized_package(pipeline: dlt.Pipeline, load_id: str) -> LoadPackage:
+    """The normalized package ``load_id``: its parquet files by table (dlt's own tables left out) and the columns
+    they hold, typed by dlt's schema through the destination's own type mapper (what dlt's loader would create)."""
+    import pyarrow.parquet as pq
+
+    info = pipeline.get_load_package_info(load_id)
+    files: dict[str, list[Path]] = {}
+    for job in info.jobs["new_jobs"]:
+        table, kind = job.job_file_info.table_name, job.job_file_info.file_format
+        if table.startswith("_dlt"):
+            continue
+        if kind != "parquet":
+            raise IngestionError(f"dlt wrote {kind} load files for table {table}, parquet was asked for")
+        files.setdefault(table, []).append(Path(job.file_path))
+    schema = pipeline.default_schema
+    mapper = pipeline.destination.capabilities().get_type_mapper()
+    column_types: dict[str, dict[str, str]] = {}
+    for table, paths_ in files.items():
+        held = {name for path in paths_ for name in pq.read_schema(path).names}
+        declared = schema.get_table_columns(table)
+        prepared: Any = {"name": table, "columns": declared}
+        column_types[table] = {
+            name: mapper.to_destination_type(column, prepared) for name, column in declared.items() if name in held
+        }
+    return LoadPackage(load_id, files, column_types, schema.name, schema.version_hash)
+
+
+def complete_package(pipeline: dlt.Pipeline, load_id: str) -> None:
+    """Mark a published package loaded, as dlt's loader does once its jobs are in, and drop its data files (the
+    rows are in bronze; the package's record stays for ``dlt pipeline ... load-package``)."""
+    storage = pipeline._get_load_storage()  # dlt's loader's own calls; no public API completes a package
+    storage.complete_load_package(load_id, aborted=False)
+    storage.loaded_packages.remove_completed_jobs(load_id)
 
 
 def fingerprint(plan: PeriodPlan) -> str:
@@ -108,12 +153,9 @@ def _starts_after(publication: Publication, period: str, start: dt.date) -> bool
 
 
 def _known_types(warehouse: Warehouse, publication: Publication, table: str) -> dict[str, str]:
-    """Column -> dlt type the period's rows must keep: bronze's, and for a column only the incoming table has (a
-    load whose publish was rolled back), dlt's type there, so a value of another type lands as a variant column
-    instead of being cast into it."""
-    incoming = catalog.columns(warehouse, BronzeTable(incoming_dataset(publication), table, (), None))
-    bronze = catalog.columns(warehouse, BronzeTable(publication.dataset, table, (), None))
-    return {**{c: t for c, t in incoming.items() if not c.startswith("_dlt")}, **bronze}
+    """Column -> dlt type the period's rows must keep: bronze's, so a value of another type lands as a variant
+    column instead of being cast into it."""
+    return catalog.columns(warehouse, BronzeTable(publication.dataset, table, (), None))
 
 
 def load_period(
@@ -212,8 +254,9 @@ def load_period(
         with ledger.stage("load", **where) as stage:
             stage.correlation_id = result.load_id
             pipeline.normalize()
-            pipeline.load()
-            outcomes = _publish(ledger, publication, plan, result.load_id or "", print_)
+            package = normalized_package(pipeline, result.load_id or "")
+            outcomes = _publish(ledger, publication, plan, package, print_)
+            complete_package(pipeline, package.load_id)
             result.rows = {t: o.rows for t, o in outcomes.items()}
             result.quarantined = {t: o.rejected for t, o in outcomes.items() if o.rejected}
             result.flagged = {t: o.flagged for t, o in outcomes.items() if o.flagged}
@@ -257,7 +300,7 @@ def load_period(
 
 
 def _publish(
-    ledger: Ledger, publication: Publication, plan: PeriodPlan, load_id: str, print_: str
+    ledger: Ledger, publication: Publication, plan: PeriodPlan, package: LoadPackage, print_: str
 ) -> dict[str, TableOutcome]:
     manifest = [part.manifest_row(ledger.run_id, publication.name, plan.period, "loaded") for part in plan.parts]
     manifest += _unexpected_rows(plan, ledger.run_id, "loaded")
@@ -275,9 +318,12 @@ def _publish(
         PeriodPublication(
             publication=publication.name,
             dataset=publication.dataset,
-            incoming=incoming_dataset(publication),
             period=plan.period,
-            load_id=load_id,
+            load_id=package.load_id,
+            load_files=package.files,
+            column_types=package.column_types,
+            schema_name=package.schema_name,
+            schema_hash=package.schema_hash,
             run_id=ledger.run_id,
             fingerprint=print_,
             tables=plan.tables(),

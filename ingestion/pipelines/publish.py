@@ -1,14 +1,16 @@
 """Make one period visible in bronze in one transaction: all its tables, its manifest and quarantine rows, and the
 fingerprint that lets later runs skip it, or none of them.
 
-dlt lands each period in the publication's incoming dataset (``<dataset>_incoming``, dlt's schema, load metadata and
-``_dlt_loads``). Publishing then runs in one database transaction on the warehouse's own connection:
+dlt extracts and normalizes each period into a load package of parquet files (dlt's schema and load id); each row is
+written once, from those files straight into bronze, in one database transaction on the warehouse's own connection:
 
-1. each bronze table is created, or given the columns a later release added, from its incoming twin;
-2. the period's old rows are deleted and the incoming rows of this load id inserted; rows whose declared key
-   repeats within the period are kept once (the first in file order) and the others quarantined;
-3. the manifest rows of the period, its quarantine rows and its ``publication_periods`` row (frequency, first and
-   last day: what dbt joins publications of different frequencies on) replace the previous ones;
+1. the manifest rows of the period (one per file, sheet and member, numbered: the ``part_id`` a row's ``_part``
+   names), its ``publication_periods`` row (frequency, first and last day: what dbt joins publications of different
+   frequencies on) and its ``_dlt_loads`` row replace the previous ones;
+2. each bronze table is created, or given the columns a later release added, in the types dlt's schema gives them;
+3. the period's old rows are deleted and the load files bulk-inserted (DuckDB reads the parquet files itself;
+   PostgreSQL takes them through ``COPY``); rows whose declared key repeats within the period are kept once (the
+   first in file order) and the others moved to quarantine;
 4. ``ops.period_loads`` records the period's fingerprint, load id and run.
 
 Any error rolls all of it back, so a failure (a value that no longer fits a bronze column, a lost connection, a
@@ -22,6 +24,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ingestion.errors import IngestionError, describe
@@ -39,6 +42,7 @@ MANIFEST_COLUMNS = {
     "file_location": "varchar",
     "file_sha256": "varchar",
     "file_size_bytes": "bigint",
+    "part_id": "bigint",  # what the rows of this file, sheet or member carry as _part (with _dlt_load_id)
     "part_kind": "varchar",
     "part_name": "varchar",
     "classification": "varchar",
@@ -66,6 +70,14 @@ PERIODS_COLUMNS = {
     "run_id": "varchar",
     "load_id": "varchar",
     "published_at": "timestamp with time zone",
+}
+LOADS_TABLE = "_dlt_loads"  # dlt's own record of completed loads, in dlt's layout
+LOADS_COLUMNS = {
+    "load_id": "varchar",
+    "schema_name": "varchar",
+    "status": "bigint",
+    "inserted_at": "timestamp with time zone",
+    "schema_version_hash": "varchar",
 }
 QUARANTINE_COLUMNS = {
     "publication": "varchar",
@@ -98,12 +110,15 @@ class PeriodPublication:
 
     publication: str
     dataset: str
-    incoming: str
     period: str
     load_id: str
     run_id: str
     fingerprint: str
     tables: Sequence[TableSpec]
+    load_files: dict[str, list[Path]]  # table -> the parquet files dlt normalized for it
+    column_types: dict[str, dict[str, str]]  # table -> column -> SQL type (dlt's schema, the engine's type names)
+    schema_name: str  # dlt's schema and its version hash, for the _dlt_loads row
+    schema_hash: str
     read_rows: dict[str, int]  # rows the readers took, per table
     manifest: list[dict[str, Any]]
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # reader rejections, QUARANTINE_COLUMNS keys
@@ -126,9 +141,9 @@ def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str,
     try:
         warehouse.begin(connection)
         _prepare_side_tables(connection, warehouse, period)
+        _add_side_rows(connection, warehouse, period)
         outcomes = {spec.table: _publish_table(connection, warehouse, period, spec) for spec in period.tables}
         _clear_tables(connection, warehouse, period)
-        _add_side_rows(connection, warehouse, period)
         _record_period(connection, warehouse, period, outcomes)
         connection.commit()
         return outcomes
@@ -166,17 +181,14 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
 
 def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec) -> TableOutcome:
     outcome = TableOutcome(spec.table)
-    incoming = warehouse.column_types(connection, period.incoming, spec.table)
-    if not incoming:
+    arriving = period.column_types.get(spec.table, {})
+    files = period.load_files.get(spec.table, [])
+    if not arriving or not files:
         raise IngestionError(
-            f"table {spec.table} has no incoming rows to publish", publication=period.publication, period=period.period
+            f"table {spec.table} has no load files to publish", publication=period.publication, period=period.period
         )
-    columns = [name for name in incoming if not name.startswith("_dlt_") or name == "_dlt_load_id"]
-    _ensure_columns(connection, warehouse, period.dataset, spec.table, {c: incoming[c] for c in columns})
-    source = f"{warehouse.quote(period.incoming)}.{warehouse.quote(spec.table)}"
-    target = f"{warehouse.quote(period.dataset)}.{warehouse.quote(spec.table)}"
-    ph = warehouse.placeholder
-    missing = [key for key in spec.keys if key not in incoming]
+    columns = [name for name in arriving if not name.startswith("_dlt_") or name == "_dlt_load_id"]
+    missing = [key for key in spec.keys if key not in arriving]
     if missing:
         raise IngestionError(
             f"table {spec.table}: declared key column(s) {', '.join(missing)} not in the data "
@@ -184,45 +196,29 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             publication=period.publication,
             period=period.period,
         )
-    run = warehouse.cursor(connection)
-    repeated = 0
-    if spec.keys:
-        keys = ", ".join(warehouse.quote(k) for k in spec.keys)
-        # a row whose key is partly null repeats nothing (null is no value); validation reports null keys
-        complete = " and ".join(f"{warehouse.quote(k)} is not null" for k in spec.keys)
-        run.execute(
-            f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {source} where "
-            f"_dlt_load_id = {ph} and {complete} group by {keys} having count(*) > 1) as repeats",
-            (period.load_id,),
-        )
-        repeated = int(run.fetchall()[0][0])
-    run.execute(f"select count(*) from {source} where _dlt_load_id = {ph}", (period.load_id,))
-    landed, taken = int(run.fetchall()[0][0]), period.read_rows.get(spec.table)
+    landed, taken = warehouse.parquet_rows(files), period.read_rows.get(spec.table)
     if not landed or (taken is not None and landed != taken):
         raise IngestionError(
-            f"table {spec.table}: dlt landed {landed:,} rows of this load, the readers took "
+            f"table {spec.table}: dlt normalized {landed:,} rows of this load, the readers took "
             f"{taken if taken is not None else 'some'}; nothing of this period was changed",
             publication=period.publication,
             period=period.period,
         )
-    run.execute(f"delete from {target} where _period = {ph}", (period.period,))
-    listed = ", ".join(warehouse.quote(c) for c in columns)
-    if not repeated:
-        run.execute(
-            f"insert into {target} ({listed}) select {listed} from {source} where _dlt_load_id = {ph}",
-            (period.load_id,),
-        )
-    else:
-        _publish_first_of_each_key(run, warehouse, period, spec, source, target, listed)
+    _ensure_columns(connection, warehouse, period.dataset, spec.table, {c: arriving[c] for c in columns})
+    target = f"{warehouse.quote(period.dataset)}.{warehouse.quote(spec.table)}"
+    run = warehouse.cursor(connection)
+    run.execute(f"delete from {target} where _period = {warehouse.placeholder}", (period.period,))
+    warehouse.insert_parquet(connection, period.dataset, spec.table, columns, files)
+    repeated = _quarantine_repeats(run, warehouse, period, spec, target) if spec.keys else 0
     for column, units in period.units.get(spec.table, {}).items():
-        if column in incoming:
+        if column in arriving:
             run.execute(
                 f"comment on column {target}.{warehouse.quote(column)} is "
                 + "'units: "
                 + units.replace("'", "''")
                 + "'"
             )
-    outcome.rows = landed - repeated  # one row of each repeated key went in
+    outcome.rows = landed - repeated  # one row of each repeated key stays
     rejections = [q for q in period.quarantine if q["bronze_table"] == spec.table]
     outcome.rejected = repeated + sum(q["disposition"] == "rejected" for q in rejections)
     outcome.flagged = sum(q["disposition"] == "flagged" for q in rejections)
@@ -231,7 +227,7 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     if outcome.rejected and limit.exceeded(outcome.rejected, total):
         examples = "; ".join(
             [_example(q) for q in rejections[:3]]
-            + _repeat_examples(run, warehouse, period, spec, source, 3 - min(len(rejections), 3))
+            + _repeat_examples(run, warehouse, period, 3 - min(len(rejections), 3), spec.table)
         )
         raise IngestionError(
             f"table {spec.table}: {outcome.rejected:,} of {total:,} rows quarantined, over the "
@@ -243,50 +239,32 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     return outcome
 
 
-def _repeat_examples(
-    run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, source: str, limit: int
-) -> list[str]:
-    """Up to ``limit`` repeated keys: their values, how often and the rows that repeat them."""
-    if limit <= 0 or not spec.keys:
-        return []
-    keys = ", ".join(warehouse.quote(k) for k in spec.keys)
-    complete = " and ".join(f"{warehouse.quote(k)} is not null" for k in spec.keys)
-    run.execute(
-        f"select {keys}, count(*), min(_source_file), min(_source_row), max(_source_row) from {source} "
-        f"where _dlt_load_id = {warehouse.placeholder} and {complete} group by {keys} having count(*) > 1 "
-        f"order by min(_source_row) limit {int(limit)}",
-        (period.load_id,),
-    )
-    width = len(spec.keys)
-    return [
-        f"{row[width + 1]}: key ({', '.join(spec.keys)}) = ({', '.join(map(str, row[:width]))}) on "
-        f"{row[width]} rows, first row {row[width + 2]}, last row {row[width + 3]}"
-        for row in run.fetchall()
-    ]
-
-
-def _publish_first_of_each_key(
-    run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, source: str, target: str, listed: str
-) -> None:
-    """Insert the first row of each key (file order) and quarantine the repeats, naming where the first one is."""
+def _quarantine_repeats(run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, target: str) -> int:
+    """Rows of the period whose declared key repeats: the first in file order (part, then row) stays, the others
+    move to quarantine, naming the row that kept the key. Returns how many moved."""
     ph = warehouse.placeholder
     keys = ", ".join(warehouse.quote(k) for k in spec.keys)
-    order = "_source_file, coalesce(_source_sheet, _source_member, ''), _source_row"
+    # a row whose key is partly null repeats nothing (null is no value); validation reports null keys
     incomplete = " or ".join(f"{warehouse.quote(k)} is null" for k in spec.keys)
     ranked = (
-        f"(select *, case when {incomplete} then 1 else row_number() over (partition by {keys} order by "
-        f"{order}) end as _repeat, "
-        f"first_value(_source_row) over (partition by {keys} order by {order}) as _first_row "
-        f"from {source} where _dlt_load_id = {ph}) as ranked"
+        f"(select *, case when {incomplete} then 1 else row_number() over (partition by {keys} "
+        f"order by _part, _source_row) end as _repeat, "
+        f"first_value(_source_row) over (partition by {keys} order by _part, _source_row) as _first_row "
+        f"from {target} where _period = {ph}) as ranked"
     )
-    run.execute(f"insert into {target} ({listed}) select {listed} from {ranked} where _repeat = 1", (period.load_id,))
+    run.execute(f"select count(*) from {ranked} where _repeat > 1", (period.period,))
+    repeated = int(run.fetchall()[0][0])
+    if not repeated:
+        return 0
     key_text = " || ', ' || ".join(f"coalesce(cast({warehouse.quote(k)} as varchar), 'null')" for k in spec.keys)
     names = ", ".join(warehouse.quote(c) for c in QUARANTINE_COLUMNS)
+    manifest = f"{warehouse.quote(period.dataset)}.{warehouse.quote(MANIFEST_TABLE)}"
     run.execute(
         f"insert into {warehouse.quote(period.dataset)}.{warehouse.quote(QUARANTINE_TABLE)} ({names}) "
-        f"select {ph}, _period, {ph}, _source_file, coalesce(_source_sheet, _source_member, _source_file), "
-        f"_source_row, {ph}, {key_text}, 'repeated key: the first row with it is row ' || "
-        f"cast(_first_row as varchar), 'rejected', {ph}, {ph}, {ph} from {ranked} where _repeat > 1",
+        f"select {ph}, ranked._period, {ph}, parts.file_name, parts.part_name, ranked._source_row, {ph}, {key_text}, "
+        f"'repeated key: the first row with it is row ' || cast(ranked._first_row as varchar), 'rejected', {ph}, "
+        f"{ph}, {ph} from {ranked} join {manifest} as parts on parts._dlt_load_id = ranked._dlt_load_id "
+        f"and parts.part_id = ranked._part where ranked._repeat > 1",
         (
             period.publication,
             spec.table,
@@ -294,9 +272,34 @@ def _publish_first_of_each_key(
             period.run_id,
             period.load_id,
             dt.datetime.now(dt.UTC),
-            period.load_id,
+            period.period,
         ),
     )
+    run.execute(
+        f"delete from {target} where _period = {ph} and exists (select 1 from {ranked} where ranked._repeat > 1 "
+        f"and ranked._part = {target}._part and ranked._source_row = {target}._source_row)",
+        (period.period, period.period),
+    )
+    return repeated
+
+
+def _repeat_examples(run: Any, warehouse: Warehouse, period: PeriodPublication, limit: int, table: str) -> list[str]:
+    """Up to ``limit`` repeated keys, as quarantined in this transaction: the value and the rows that repeat it."""
+    if limit <= 0:
+        return []
+    ph = warehouse.placeholder
+    run.execute(
+        f"select file_name, part_name, raw_value, count(*) + 1, min(source_row), max(source_row) "
+        f"from {warehouse.quote(period.dataset)}.{warehouse.quote(QUARANTINE_TABLE)} where publication = {ph} "
+        f"and period = {ph} and bronze_table = {ph} and substr(reason, 1, 12) = 'repeated key' "
+        f"group by file_name, part_name, column_name, raw_value order by min(source_row) limit {int(limit)}",
+        (period.publication, period.period, table),
+    )
+    return [
+        f"{file}{f', {part}' if part != file else ''}: key = ({value}) on {count} rows, repeated on rows {first} "
+        f"to {last}"
+        for file, part, value, count, first, last in run.fetchall()
+    ]
 
 
 def _clear_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
@@ -317,6 +320,7 @@ def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPu
     _ensure_columns(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS)
+    _ensure_columns(connection, warehouse, period.dataset, LOADS_TABLE, LOADS_COLUMNS)
     for table in (QUARANTINE_TABLE, PERIODS_TABLE):
         warehouse.cursor(connection).execute(
             f"delete from {warehouse.quote(period.dataset)}.{warehouse.quote(table)} "
@@ -326,7 +330,8 @@ def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPu
 
 
 def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
-    """The readers' quarantine rows (repeated keys were added by the table step) and the manifest rows."""
+    """The readers' quarantine rows (the table step adds repeated keys), the period's row, dlt's load row and the
+    manifest rows (which the table step joins to name a repeated row's file and part)."""
     now = dt.datetime.now(dt.UTC)
     rows = [
         {
@@ -356,6 +361,22 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
                 "run_id": period.run_id,
                 "load_id": period.load_id,
                 "published_at": now,
+            }
+        ],
+    )
+    _insert_dicts(
+        connection,
+        warehouse,
+        period.dataset,
+        LOADS_TABLE,
+        LOADS_COLUMNS,
+        [
+            {
+                "load_id": period.load_id,
+                "schema_name": period.schema_name,
+                "status": 0,  # dlt's "loaded"
+                "inserted_at": now,
+                "schema_version_hash": period.schema_hash,
             }
         ],
     )

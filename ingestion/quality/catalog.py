@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from ingestion.errors import ConfigError
 from ingestion.warehouse import Warehouse
 
-# Columns every row of a table carries whatever its source sent: the load metadata and dlt's own.
+# Columns every row of a table carries whatever its source sent: the load metadata and dlt's own; then the per-file
+# metadata rows carried before it moved to the manifest (still in bronze tables loaded by earlier versions).
 METADATA = (
     "_period",
+    "_part",
+    "_source_row",
+    "_dlt_load_id",
+    "_dlt_id",
     "_source_file",
     "_source_sheet",
     "_source_member",
     "_file_sha256",
-    "_source_row",
     "_loaded_at",
-    "_dlt_load_id",
-    "_dlt_id",
 )
 
 _TYPES = (  # catalog type (DuckDB or PostgreSQL, lower case, prefix match) -> dlt data type

@@ -36,7 +36,7 @@ from workspace import Workspace, _admin_connection
 
 TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts")
 BASELINE_PERIODS = ("2025-02", "2025-03", "2025-04")
-VOLATILE = ("_dlt_load_id", "_loaded_at")  # differ between two loads of the same files
+VOLATILE = ("_dlt_load_id",)  # differs between two loads of the same files
 GOLD_VOLATILE = ("load_id",)  # the load a gold row was built from: differs between two loads of the same files
 REPORT_DIR = Path(os.environ.get("FAULTS_REPORT_DIR", Path(__file__).resolve().parents[2] / "target" / "faults"))
 
@@ -92,14 +92,14 @@ def rows_lost(
 
 
 def rows_duplicated(ws: Workspace) -> int:
-    """Rows that are in bronze more than once: the same period, file, sheet or member, and source row."""
+    """Rows that are in bronze more than once: the same period, part (file, sheet or member) and source row."""
     total = 0
     for table in TABLES:
         if ws.warehouse.table_exists("bronze_publications", table):
             total += int(
                 ws.scalar(
                     "select coalesce(sum(n - 1), 0) from (select count(*) as n from bronze_publications."
-                    f"{table} group by _period, _source_file, coalesce(_source_sheet, _source_member, ''), _source_row "
+                    f"{table} group by _period, _part, _source_row "
                     "having count(*) > 1) as repeats"
                 )
             )

@@ -51,7 +51,7 @@ XLSX = f"practice-submissions-{PERIOD}.xlsx"
 CSV = f"practice-detail-{PERIOD}.csv"
 ZIP = f"regional-extracts-{PERIOD}.zip"
 MEMBER = "extracts/region_E40000003.csv"  # the first regional extract (two data rows)
-VOLATILE = ("_dlt_load_id", "_loaded_at")
+VOLATILE = ("_dlt_load_id",)
 ERROR_KINDS = ("#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!")
 # the advice a cp1252 file with é and £ must get: an encoding that reads both right
 CP1252_ADVICE = tuple(

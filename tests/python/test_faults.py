@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.devtools.sample import publications as sample
+from ingestion.pipelines import publications
 from ingestion.pipelines.publications import pipeline_for
 from ingestion.sources.publications import plan_period, publication_source, settings
 from ingestion.sources.publications.settings import load_publications
@@ -149,6 +150,32 @@ def test_a_package_left_between_extract_and_load_is_discarded_not_loaded_by_anot
         )
         record.save()
         record.check()
+
+
+def test_a_package_published_but_not_marked_loaded_is_completed_not_discarded(
+    baseline: Baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that dies after the period's transaction committed but before dlt's package was marked loaded leaves a
+    normalized package whose rows are in bronze: the next run marks it loaded (it was published) instead of
+    discarding it as never published, and bronze is exactly what that load published."""
+    with case_workspace(baseline, tmp_path) as ws:
+        _revise_detail(ws, "2025-03")
+        monkeypatch.setattr(publications, "complete_package", lambda pipeline, load_id: None)  # the run dies here
+        assert run_cli(ws, "publications", "--from", "2025-03", "--to", "2025-03") == 0
+        monkeypatch.undo()
+        published = bronze_contents(ws)
+        pipeline = pipeline_for(load_publications()["practice_submissions"], ws.warehouse)
+        [waiting] = pipeline.list_normalized_load_packages()
+
+        assert run_cli(ws, "publications", "--from", "2025-03", "--to", "2025-04") == 0  # NO_WORK for both
+
+        assert not pipeline.list_normalized_load_packages()
+        assert pipeline.get_load_package_info(waiting).state == "loaded"
+        events = ledger_events(ws)
+        [completed] = [e for e in events if e["event_type"] == "leftover_completed"]
+        assert waiting in completed["message"]
+        assert not [e for e in events if e["event_type"] == "leftover_discarded"]
+        assert bronze_contents(ws) == published
 
 
 def _bigger_period(ws: Workspace, period: str = "2025-03", practices: int = 2500) -> None:
@@ -298,7 +325,7 @@ def test_a_second_run_is_refused_with_exit_3_and_never_hurts_the_first(
 
 def bronze_contents_of(baseline: Baseline, ws: Workspace) -> dict[str, list[tuple]]:
     """The baseline's contents without the columns a reload of the same files changes."""
-    volatile = {"_dlt_load_id", "_loaded_at"}
+    volatile = {"_dlt_load_id"}
     trimmed = {}
     for table, rows in baseline.contents.items():
         if table == "quarantine":

@@ -52,22 +52,24 @@ def test_every_period_loads_and_dbt_build_passes(built: dict) -> None:
 def test_bronze_rows_carry_load_metadata(built: dict) -> None:
     ws: Workspace = built["ws"]
     xlsx = ws.release_root / "2025-03" / "practice-submissions-2025-03.xlsx"
+    # a row carries its period, part and row; the part's file, sheet, sha256 and load time are in the manifest once
     rows = ws.query(
-        "select _source_file, _source_sheet, _file_sha256, min(_source_row), count(*), "
-        "count(distinct _dlt_load_id), min(_loaded_at) "
-        "from bronze_publications.practice_summary where _period = '2025-03' "
-        "group by _source_file, _source_sheet, _file_sha256"
+        "select parts.file_name, parts.part_kind, parts.part_name, parts.file_sha256, min(rows_._source_row), "
+        "count(*), count(distinct rows_._dlt_load_id), min(parts.recorded_at) "
+        "from bronze_publications.practice_summary as rows_ join bronze_publications.publication_manifest as parts "
+        "on parts._dlt_load_id = rows_._dlt_load_id and parts.part_id = rows_._part "
+        "where rows_._period = '2025-03' group by 1, 2, 3, 4"
     )
     assert len(rows) == 1
-    source_file, sheet, sha, first_row, _, load_ids, loaded_at = rows[0]
-    assert (source_file, sheet) == (xlsx.name, "Table 2")
+    source_file, kind, sheet, sha, first_row, _, load_ids, loaded_at = rows[0]
+    assert (source_file, kind, sheet) == (xlsx.name, "sheet", "Table 2")
     assert sha == hashlib.sha256(xlsx.read_bytes()).hexdigest()
     assert first_row == 6  # title rows 1-3, a blank row, the header on row 5
     assert load_ids == 1 and loaded_at is not None
-    # each period's rows came from one dlt load, recorded by dlt where it landed and by the ledger where it was
-    # published
+    # each period's rows came from one dlt load, recorded in dlt's _dlt_loads of the bronze dataset and by the
+    # ledger, in the transaction that published them
     loaded = ws.scalar(
-        "select count(*) from bronze_publications_incoming._dlt_loads where load_id in "
+        "select count(*) from bronze_publications._dlt_loads where load_id in "
         "(select _dlt_load_id from bronze_publications.practice_summary)"
     )
     assert loaded == 5
@@ -76,8 +78,31 @@ def test_bronze_rows_carry_load_metadata(built: dict) -> None:
         "(select _dlt_load_id from bronze_publications.practice_summary)"
     )
     assert published == 5
-    members = ws.query("select distinct _source_member from bronze_publications.regional_extracts")
-    assert all(member[0].startswith("extracts/region_") for member in members)
+    members = ws.query(
+        "select distinct parts.part_kind, parts.part_name from bronze_publications.regional_extracts as rows_ "
+        "join bronze_publications.publication_manifest as parts "
+        "on parts._dlt_load_id = rows_._dlt_load_id and parts.part_id = rows_._part"
+    )
+    assert members and all(kind == "member" and name.startswith("extracts/region_") for kind, name in members)
+
+
+def test_every_bronze_row_leads_to_its_file_and_row(built: dict) -> None:
+    """Provenance stays complete with lean rows: every row of every bronze table joins exactly one manifest row
+    (file, sheet or member, sha256), and no two rows of a period name the same part and row."""
+    ws: Workspace = built["ws"]
+    for table in TABLES:
+        unresolved = ws.scalar(
+            f"select count(*) from bronze_publications.{table} as rows_ left join "
+            "bronze_publications.publication_manifest as parts on parts._dlt_load_id = rows_._dlt_load_id "
+            "and parts.part_id = rows_._part and parts.status = 'loaded' "
+            "where parts.file_sha256 is null or parts.file_name is null or rows_._source_row is null"
+        )
+        assert unresolved == 0, table
+        repeated = ws.scalar(
+            f"select count(*) from (select _period, _part, _source_row from bronze_publications.{table} "
+            "group by _period, _part, _source_row having count(*) > 1) as repeats"
+        )
+        assert repeated == 0, table
 
 
 def test_csv_columns_keep_the_types_the_file_meant(built: dict) -> None:

@@ -36,10 +36,10 @@ def served(releases: ReleaseServer) -> Workspace:
 
 
 def _bronze(ws: Workspace) -> dict[str, list[tuple]]:
-    """Every bronze row, without the columns that differ between loads (load id, loaded-at)."""
+    """Every bronze row, without the column that differs between loads (the load id)."""
     contents = {}
     for table in TABLES:
-        columns = [c for c in ws.columns("bronze_publications", table) if c not in ("_dlt_load_id", "_loaded_at")]
+        columns = [c for c in ws.columns("bronze_publications", table) if c != "_dlt_load_id"]
         contents[table] = ws.query(
             f"select {', '.join(columns)} from bronze_publications.{table} order by {', '.join(columns)}"
         )

@@ -3,8 +3,8 @@
 :func:`plan_period` finds a period's files, fingerprints them and classifies every sheet and member (table, cover,
 notes, ignored, junk) before anything is read, so that a missing sheet or member fails early with its file named.
 :func:`publication_source` then reads the planned parts into one dlt resource per bronze table, with load metadata
-on every row. dlt lands them in the publication's incoming dataset (replaced by each load); the period is then
-published into bronze in one transaction (:mod:`ingestion.pipelines.publish`). Rows a reader cannot take (a value
+on every row. dlt normalizes them into parquet load files, which are then published into bronze in one
+transaction, replacing the period (:mod:`ingestion.pipelines.publish`). Rows a reader cannot take (a value
 that does not fit its column, a ragged row) and spreadsheet error cells are collected in ``PeriodPlan.quarantine``
 with file, sheet or member, row, column, value and reason.
 
@@ -15,7 +15,6 @@ into the old type, which could fail the load or round values silently: it lands 
 
 from __future__ import annotations
 
-import datetime as dt
 import fnmatch
 import functools
 import json
@@ -33,15 +32,13 @@ from ingestion.sources.publications import files, readers
 from ingestion.sources.publications.readers.layout import TableReport
 from ingestion.sources.publications.settings import FileSpec, PartSpec, Publication, TableSpec
 
-# Metadata columns on every bronze row, with their dlt types.
+# Metadata columns on every bronze row, with their dlt types: lean, because they repeat on every row. What is the same
+# for a whole file, sheet or member (file name, sheet or member, sha256, when it was loaded) is in the manifest once,
+# on the row whose (_dlt_load_id, part_id) the bronze row's (_dlt_load_id, _part) names.
 METADATA_COLUMNS: dict[str, TColumnSchema] = {
     "_period": {"data_type": "text", "nullable": False},
-    "_source_file": {"data_type": "text", "nullable": False},
-    "_source_sheet": {"data_type": "text"},
-    "_source_member": {"data_type": "text"},
-    "_file_sha256": {"data_type": "text", "nullable": False},
+    "_part": {"data_type": "bigint", "nullable": False},
     "_source_row": {"data_type": "bigint", "nullable": False},
-    "_loaded_at": {"data_type": "timestamp", "nullable": False},
 }
 
 
@@ -59,6 +56,7 @@ class Part:
     header: list[str] = field(default_factory=list)
     rule: str | None = None  # the name rule the file matched
     report: TableReport | None = None  # what the sheet reader found and skipped
+    part_id: int | None = None  # the period's number for it (plan order), carried by its rows as _part
 
     def manifest_row(self, run_id: str, publication: str, period: str, status: str) -> dict:
         absent = self.classification == "absent"
@@ -70,6 +68,7 @@ class Part:
             "file_location": self.file.location,
             "file_sha256": None if absent else self.file.sha256,
             "file_size_bytes": None if absent else self.file.size_bytes,
+            "part_id": self.part_id,
             "part_kind": self.kind,
             "part_name": self.name,
             "classification": self.classification,
@@ -262,12 +261,14 @@ def plan_period(publication: Publication, period: str, cache_dir: Path) -> Perio
                     f"{declared.spec.table if declared.spec else '?'}); the file holds: {listing}",
                     **where,
                 )
+    for number, part in enumerate(parts, start=1):
+        part.part_id = number
     taken = {release.name for _, release, _ in fetched}
     unexpected = [n for n in files.local_folder_names(location) if n not in taken]
     return PeriodPlan(publication, period, parts, unexpected)
 
 
-def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int, loaded_at: dt.datetime) -> pa.Table:
+def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int) -> pa.Table:
     n = table.num_rows
     if "_source_row" in table.column_names:  # the reader's own row numbers, right across rejected rows
         source_row = table.column("_source_row").cast(pa.int64())
@@ -276,16 +277,11 @@ def _with_metadata(table: pa.Table, part: Part, period: str, first_row: int, loa
         source_row = pa.chunked_array([pa.array(range(first_row, first_row + n), type=pa.int64())])
     columns = {
         "_period": pa.repeat(period, n),
-        "_source_file": pa.repeat(part.file.name, n),
-        "_source_sheet": pa.repeat(part.name if part.kind == "sheet" else None, n).cast(pa.string()),
-        "_source_member": pa.repeat(part.name if part.kind == "member" else None, n).cast(pa.string()),
-        "_file_sha256": pa.repeat(part.file.sha256, n),
+        "_part": pa.repeat(pa.scalar(part.part_id, type=pa.int64()), n),
         "_source_row": source_row,
-        "_loaded_at": pa.repeat(pa.scalar(loaded_at, type=pa.timestamp("us", tz="UTC")), n),
     }
     for name, values in columns.items():
-        nullable = METADATA_COLUMNS[name].get("nullable", True)
-        table = table.append_column(pa.field(name, values.type, nullable=nullable), values)
+        table = table.append_column(pa.field(name, values.type, nullable=False), values)
     return table
 
 
@@ -349,9 +345,7 @@ def _read_part(part: Part, where: Where, rejections: list[readers.Rejection]) ->
         )
 
 
-def _table_rows(
-    plan: PeriodPlan, table: TableSpec, loaded_at: dt.datetime, known: dict[str, str]
-) -> Iterator[pa.Table]:
+def _table_rows(plan: PeriodPlan, table: TableSpec, known: dict[str, str]) -> Iterator[pa.Table]:
     total = rejected = 0
     for part in plan.table_parts(table.table):
         where: Where = {"publication": plan.publication.name, "period": plan.period, "file": part.file.name}
@@ -360,7 +354,7 @@ def _table_rows(
             chunk = conform(chunk, known)
             part.rows += chunk.num_rows
             part.header = part.header or [c for c in chunk.column_names if c != "_source_row"]
-            yield _with_metadata(chunk, part, plan.period, first_row, loaded_at)
+            yield _with_metadata(chunk, part, plan.period, first_row)
         total += part.rows
         rejected += sum(r.disposition == "rejected" for r in rejections)
         plan.quarantine += [
@@ -391,30 +385,27 @@ def _table_rows(
         )
 
 
-def table_resources(
-    plan: PeriodPlan, loaded_at: dt.datetime | None = None, known_types: dict[str, dict[str, str]] | None = None
-) -> list[DltResource]:
-    """One resource per bronze table of the period, each replacing its incoming table (the period is published
-    from there). ``known_types``: table -> column -> dlt type of what bronze holds already (see :func:`conform`)."""
-    loaded_at, known_types = loaded_at or dt.datetime.now(dt.UTC), known_types or {}
+def table_resources(plan: PeriodPlan, known_types: dict[str, dict[str, str]] | None = None) -> list[DltResource]:
+    """One resource per bronze table of the period. dlt only extracts and normalizes them: the period's rows replace
+    the ones bronze held for it when they are published (:mod:`ingestion.pipelines.publish`). ``known_types``:
+    table -> column -> dlt type of what bronze holds already (see :func:`conform`)."""
+    known_types = known_types or {}
     return [
         dlt.resource(
-            _table_rows(plan, table, loaded_at, dict(known_types.get(table.table, {}))),
+            _table_rows(plan, table, dict(known_types.get(table.table, {}))),
             name=table.table,
             max_table_nesting=0,
-            write_disposition="replace",
+            write_disposition="append",
             columns=METADATA_COLUMNS,
         )
         for table in plan.tables()
     ]
 
 
-def publication_source(
-    plan: PeriodPlan, loaded_at: dt.datetime | None = None, known_types: dict[str, dict[str, str]] | None = None
-) -> dlt.sources.DltSource:
+def publication_source(plan: PeriodPlan, known_types: dict[str, dict[str, str]] | None = None) -> dlt.sources.DltSource:
     """The dlt source for one period of one publication; its schema is named after the publication."""
     source = dlt.source(table_resources, name=plan.publication.name, max_table_nesting=0)
-    return source(plan, loaded_at, known_types)
+    return source(plan, known_types)
 
 
 __all__ = ["METADATA_COLUMNS", "Part", "PeriodPlan", "conform", "plan_period", "publication_source"]

@@ -1,4 +1,5 @@
--- Every file, sheet and ZIP member each load of a period saw, how it was classified and the rows it brought.
+-- Every file, sheet and ZIP member each load of a period saw, how it was classified and the rows it brought. A bronze
+-- row names its part by (_dlt_load_id, _part): load_id and source_part_id here.
 with source as (
     select * from {{ source('publications', 'publication_manifest') }}
 ),
@@ -7,6 +8,8 @@ renamed as (
     select
         -- ids
         run_id,
+        _dlt_load_id as load_id,
+        cast(part_id as bigint) as source_part_id,
         publication as publication_name,
         bronze_table as table_name,
         -- period

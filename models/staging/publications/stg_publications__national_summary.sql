@@ -17,7 +17,7 @@ ranked as (
         *,
         row_number() over (
             partition by _period, trim(measure)
-            order by _dlt_load_id desc, _source_row asc
+            order by _dlt_load_id desc, _part asc, _source_row asc
         ) as duplicate_rank
     from source
 ),
@@ -34,11 +34,10 @@ renamed as (
         {{ is_suppressed('value') }} as is_measure_value_suppressed,
         {{ is_error_cell('value') }} as is_measure_value_error,
         trim(unit) as measure_unit,
-        -- lineage
-        _source_file as source_file,
-        _source_row as source_row,
+        -- lineage: the file, sheet or member and its sha256 are on the manifest row of (load_id, source_part_id)
         _dlt_load_id as load_id,
-        _loaded_at as loaded_at
+        _part as source_part_id,
+        _source_row as source_row
     from ranked
     where duplicate_rank = 1
 )

@@ -19,7 +19,7 @@ ranked as (
         *,
         row_number() over (
             partition by _period, practice_code, submission_date, channel
-            order by _dlt_load_id desc, _source_row asc
+            order by _dlt_load_id desc, _part asc, _source_row asc
         ) as duplicate_rank
     from source
 ),
@@ -44,11 +44,10 @@ renamed as (
         -- attributes
         trim({{ optional_column(bronze, 'staff_role') }}) as staff_role,
         cast({{ optional_column(bronze, 'is_extended_hours', 'boolean') }} as boolean) as is_extended_hours,
-        -- lineage
-        _source_file as source_file,
-        _source_row as source_row,
+        -- lineage: the file, sheet or member and its sha256 are on the manifest row of (load_id, source_part_id)
         _dlt_load_id as load_id,
-        _loaded_at as loaded_at
+        _part as source_part_id,
+        _source_row as source_row
     from ranked
     where duplicate_rank = 1
 )

@@ -9,7 +9,7 @@ ranked as (
         *,
         row_number() over (
             partition by _period, trim(practice_code)
-            order by _dlt_load_id desc, _source_row asc
+            order by _dlt_load_id desc, _part asc, _source_row asc
         ) as duplicate_rank
     from source
 ),
@@ -28,12 +28,10 @@ renamed as (
         {{ suppressed_number('payments_total', 'numeric(14, 2)') }} as total_payments_gbp,
         -- flags
         {{ is_suppressed('payments_quality_and_outcomes') }} as is_quality_and_outcomes_suppressed,
-        -- lineage
-        _source_file as source_file,
-        _source_sheet as source_sheet,
-        _source_row as source_row,
+        -- lineage: the file, sheet or member and its sha256 are on the manifest row of (load_id, source_part_id)
         _dlt_load_id as load_id,
-        _loaded_at as loaded_at
+        _part as source_part_id,
+        _source_row as source_row
     from ranked
     where duplicate_rank = 1
 )

@@ -21,7 +21,7 @@ ranked as (
         *,
         row_number() over (
             partition by _period, trim(practice_code)
-            order by _dlt_load_id desc, _source_row asc
+            order by _dlt_load_id desc, _part asc, _source_row asc
         ) as duplicate_rank
     from source
 ),
@@ -61,13 +61,10 @@ renamed as (
         {{ is_error_cell('submissions') }} as is_submission_count_error,
         {{ is_error_cell('rate_per_1_000_patients') }} as is_submission_rate_error,
         {{ is_error_cell(optional_column(bronze, 'online_submissions')) }} as is_online_submission_count_error,
-        -- lineage
-        _source_file as source_file,
-        _source_sheet as source_sheet,
-        _source_row as source_row,
-        _file_sha256 as file_sha256,
+        -- lineage: the file, sheet or member and its sha256 are on the manifest row of (load_id, source_part_id)
         _dlt_load_id as load_id,
-        _loaded_at as loaded_at
+        _part as source_part_id,
+        _source_row as source_row
     from ranked
     where duplicate_rank = 1
 )
