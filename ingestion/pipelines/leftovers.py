@@ -16,13 +16,21 @@ import dlt
 from ingestion.ledger import Ledger
 
 
+def complete_package(pipeline: dlt.Pipeline, load_id: str) -> None:
+    """Mark a published package loaded, as dlt's loader does once its jobs are in, and drop its data files (the
+    rows are in bronze; the package's record stays for ``dlt pipeline ... load-package``)."""
+    storage = pipeline._get_load_storage()  # dlt's loader's own calls; no public API completes a package
+    storage.complete_load_package(load_id, aborted=False)
+    storage.loaded_packages.remove_completed_jobs(load_id)
+
+
 def discard_leftovers(pipeline: dlt.Pipeline, ledger: Ledger, source: str) -> list[str]:
     """Abort load packages a killed or failed run left behind, recording for each the run and subject it came from.
     Returns their load ids."""
     pending = [*pipeline.list_extracted_load_packages(), *pipeline.list_normalized_load_packages()]
     published = set(ledger.published_loads(pending))
     for load_id in published:  # a run died after publishing its period, before marking the package loaded
-        pipeline._get_load_storage().complete_load_package(load_id, aborted=False)
+        complete_package(pipeline, load_id)
         ledger.event(
             "load",
             "leftover_completed",

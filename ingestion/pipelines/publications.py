@@ -29,7 +29,7 @@ from ingestion.errors import ConfigError, IngestionError, NotPublished, describe
 from ingestion.ledger import SCHEMA as OPS
 from ingestion.ledger import Ledger
 from ingestion.pipelines.factory import dlt_pipeline
-from ingestion.pipelines.leftovers import discard_leftovers
+from ingestion.pipelines.leftovers import complete_package, discard_leftovers
 from ingestion.pipelines.publish import PeriodPublication, TableOutcome, publish_period, record_failed_manifest
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
@@ -117,14 +117,6 @@ def normalized_package(pipeline: dlt.Pipeline, load_id: str) -> LoadPackage:
             name: mapper.to_destination_type(column, prepared) for name, column in declared.items() if name in held
         }
     return LoadPackage(load_id, files, column_types, schema.name, schema.version_hash)
-
-
-def complete_package(pipeline: dlt.Pipeline, load_id: str) -> None:
-    """Mark a published package loaded, as dlt's loader does once its jobs are in, and drop its data files (the
-    rows are in bronze; the package's record stays for ``dlt pipeline ... load-package``)."""
-    storage = pipeline._get_load_storage()  # dlt's loader's own calls; no public API completes a package
-    storage.complete_load_package(load_id, aborted=False)
-    storage.loaded_packages.remove_completed_jobs(load_id)
 
 
 def fingerprint(plan: PeriodPlan) -> str:
