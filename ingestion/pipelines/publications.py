@@ -156,6 +156,13 @@ def load_period(
     """Discover, extract, load and publish one period as ledger stages. An unchanged period is skipped (NO_WORK)
     unless ``force``; on failure nothing of this period changes and the error says where. Raises
     WarehouseUnavailable when the warehouse went away (the run cannot go on)."""
+    with ledger.warehouse.kept_open():  # a period's ledger events and catalog queries open the warehouse once
+        return _load_period(pipeline, publication, period, ledger, force)
+
+
+def _load_period(
+    pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger, force: bool
+) -> PeriodResult:
     started = time.monotonic()
     plan: PeriodPlan | None = None
     result = PeriodResult(period=period, status="failed")

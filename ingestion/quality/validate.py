@@ -348,6 +348,20 @@ def validate_bronze(
 ) -> ValidationReport:
     """Check every declared bronze table that exists against its suite: the periods in ``loaded`` (dataset ->
     periods loaded by this run) plus each table's latest period, or every period with ``all_periods``."""
+    with warehouse.kept_open():
+        return _validate_bronze(warehouse, loaded, all_periods, rows, ledger, docs, only, progress)
+
+
+def _validate_bronze(
+    warehouse: Warehouse,
+    loaded: dict[str, set[str]] | None,
+    all_periods: bool,
+    rows: bool,
+    ledger: Ledger | None,
+    docs: Path | None,
+    only: list[BronzeTable] | None,
+    progress: Progress,
+) -> ValidationReport:
     started = time.monotonic()
     report = ValidationReport()
     runner = GxRunner(warehouse, docs)
