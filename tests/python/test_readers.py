@@ -81,6 +81,26 @@ def test_cells_land_as_the_text_they_show() -> None:
     assert readers.cell_text(dt.date(2025, 6, 1)) == "2025-06-01"
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        [12.0, 0.1, -0.0, 1e-05, 0.0001, 1234567.5, 123456789012345.67, 1e16, 1e22, 2.0**63, float("inf"), None],
+        [512.3, "", " [c] ", 7.0, None, "\u3000x\u3000", "\x1c"],  # numbers with blanks and markers
+        [" a ", "", None, "b"],
+        [True, False, None],
+        [3, -4, 2**70, None],  # an int beyond int64
+        [dt.date(2025, 6, 1), None],
+        [dt.datetime(2025, 6, 1, 9, 30), dt.time(9, 30), 1.5],
+        [1.5, True, dt.date(2025, 6, 1)],  # kinds Arrow would coerce into one another
+        [None, None],
+        [],
+    ],
+)
+def test_a_column_of_cells_shows_what_each_cell_shows(column: list[object]) -> None:
+    """The XLSX reader builds a column's text with Arrow; it must equal the text of each cell on its own."""
+    assert readers.column_text(column).to_pylist() == [readers.cell_text(value) for value in column]
+
+
 def test_header_names_are_snake_case_and_unique() -> None:
     assert readers.column_names(["Rate per 1,000 patients", "Median wait (days)", "", "Code", "code", "2024"]) == [
         "rate_per_1_000_patients",

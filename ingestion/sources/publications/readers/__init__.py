@@ -33,6 +33,7 @@ from ingestion.sources.publications.readers.common import (
     Rejection,
     cell_text,
     column_names,
+    column_text,
     snake_case,
 )
 from ingestion.sources.publications.readers.delimited import read_csv_batches
@@ -64,6 +65,7 @@ __all__ = [
     "check_member_name",
     "classify_sheet",
     "column_names",
+    "column_text",
     "extract_member",
     "open_workbook",
     "open_zip",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 XLSX_CHUNK_ROWS = 50_000
 CSV_BATCH_ROWS = 250_000
@@ -67,6 +69,51 @@ def cell_text(value: object) -> str | None:
         return value.isoformat()
     text = str(value).strip()
     return text or None
+
+
+_SPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())  # what str.strip() takes away
+_EXACT_FLOATS = 2.0**63  # below this an integral float is exactly an int64
+_AS_IS = {bool: pa.bool_(), int: pa.int64(), dt.date: pa.date32()}  # Arrow's text of these is cell_text's
+
+
+def column_text(values: Sequence[object]) -> pa.Array:
+    """:func:`cell_text` of a column of cells, built by Arrow: Python work only for the cells Arrow cannot show
+    the same way (text beside numbers, times, floats Python writes in exponent notation)."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if not kinds and kind in (None, str):
+        trimmed = pc.utf8_trim(pa.array(values, type=pa.string()), characters=_SPACE)
+        return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if not kinds and kind is float:
+        return _float_text(pa.array(values, type=pa.float64()))
+    if not kinds and kind in _AS_IS:
+        with contextlib.suppress(OverflowError, pa.ArrowInvalid):  # an int beyond int64: shown by Python below
+            return pa.array(values, type=_AS_IS[kind]).cast(pa.string())
+    # numbers with blanks ('') or markers ('[c]') between them, times: Python for what is not a float
+    floats = pa.array([value if type(value) is float else None for value in values], type=pa.float64())
+    others = pa.array([None if type(value) is float else cell_text(value) for value in values], type=pa.string())
+    return pc.coalesce(others, _float_text(floats))
+
+
+def _float_text(array: pa.Array) -> pa.Array:
+    """Integral floats as integers (``12.0`` -> ``'12'``); others as Python's ``repr`` (the shortest text that
+    reads back the same, as Arrow writes it too, except where Python switches to exponent notation)."""
+    magnitude = pc.abs(array)
+    integral = pc.and_(pc.equal(pc.floor(array), array), pc.less(magnitude, _EXACT_FLOATS))
+    whole = pc.if_else(integral, array, pa.scalar(None, pa.float64())).cast(pa.int64()).cast(pa.string())
+    fraction = pc.if_else(integral, pa.scalar(None, pa.float64()), array)
+    text = pc.coalesce(whole, fraction.cast(pa.string()))
+    python = pc.or_(  # Python's exponent notation, and what Arrow writes as one; infinities; huge integers
+        pc.or_(pc.less(magnitude, 1e-4), pc.greater_equal(magnitude, 1e16)),
+        pc.match_substring(text, "e"),
+    )
+    python = pc.and_(pc.and_(python, pc.invert(integral)), pc.not_equal(magnitude, 0.0))
+    positions = np.flatnonzero(python.fill_null(False).to_numpy(zero_copy_only=False))
+    if not len(positions):
+        return text
+    exact = [cell_text(value) for value in array.take(pa.array(positions)).to_pylist()]
+    return pc.replace_with_mask(text, python.fill_null(False), pa.array(exact, type=pa.string()))
 
 
 def _clip(text: str | None) -> str | None:

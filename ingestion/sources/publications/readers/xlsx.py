@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from ingestion.sources.publications.readers.common import (
     _source_rows,
     cell_text,
     column_names,
+    column_text,
 )
 from ingestion.sources.publications.readers.layout import (
     HEADER_SEARCH_ROWS,
@@ -506,7 +507,7 @@ class _Chunk:
         self._reset()
 
     def _reset(self) -> None:
-        self.columns: list[list[str | None]] = [[] for _ in self.names]
+        self.cells: list[Row] = []  # as calamine gives them; made text a column at a time
         self.rows: list[int] = []
         self.errors: list[tuple[int, dict[int, str]]] = []
 
@@ -535,33 +536,43 @@ class _Chunk:
             self.errors.append((len(self.rows), errors))
         if len(cells) < width:  # calamine's rows span the used range; padded in case a row is shorter
             cells = [*cells, *[None] * (width - len(cells))]
-        for column, value in zip(self.columns, cells, strict=False):
-            column.append(cell_text(value))
+        self.cells.append(cells)
         self.rows.append(number)
 
     def table(self, rejections: list[Rejection] | None, report: TableReport) -> pa.Table:
         """The chunk as a table: error cells put back as their text, note markers cut out into ``_notes``, blanks of
         fill-down columns filled (Python work per error or marked cell only)."""
-        names, columns = self.names, self.columns
+        names = self.names
+        columns: list[Sequence[object]] = [() for _ in names]
+        if self.cells:  # rows to columns (zip stops at the shortest row: every row is at least as wide as names)
+            columns[:] = list(zip(*self.cells, strict=False))[: len(names)]
+        error_cells: dict[int, dict[int, str]] = {}  # column -> {position: error text}
         for position, errors in self.errors:
             for index, text in sorted(errors.items()):
-                columns[index][position] = text
+                error_cells.setdefault(index, {})[position] = text
                 if rejections is not None:
                     rejections.append(
                         Rejection(self.rows[position], names[index], text, f"spreadsheet error cell {text}", "flagged")
                     )
-        arrays = [pa.array(values, type=pa.string()) for values in columns]
+        for index, cells in error_cells.items():
+            values = list(columns[index])
+            for position, text in cells.items():
+                values[position] = text
+            columns[index] = values
+        arrays = [column_text(values) for values in columns]
         notes_column = None
         if self.notes is not None:
             row_notes: dict[int, list[str]] = {}
-            for index, values in enumerate(columns):
-                positions = self.notes.matching(arrays[index])
+            for index, array in enumerate(arrays):
+                positions = self.notes.matching(array)
+                if not len(positions):
+                    continue
+                shown: list[str | None] = array.to_pylist()
                 for position in positions.tolist():
-                    markers, values[position] = self.notes.split(values[position] or "")
+                    markers, shown[position] = self.notes.split(shown[position] or "")
                     row_notes.setdefault(position, []).extend(f"{names[index]}: {marker}" for marker in markers)
-                if len(positions):
-                    report.notes_found += len(positions)
-                    arrays[index] = pa.array(values, type=pa.string())
+                report.notes_found += len(positions)
+                arrays[index] = pa.array(shown, type=pa.string())
             notes_list: list[str | None] = [None] * self.size
             for position, entries in row_notes.items():
                 notes_list[position] = "; ".join(entries)
