@@ -142,6 +142,12 @@ class Warehouse:
         """Statements that make concurrent ``create ... if not exists`` of two runs take turns (in a transaction)."""
         return []
 
+    def index_statements(self, schema: str, table: str, column: str) -> list[str]:
+        """What makes reading one value of ``column`` (a period) cost that value's rows, not the table's. None on
+        DuckDB: its zone maps (min and max per row group) already skip the row groups of other periods, which are
+        written together."""
+        return []
+
     def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
         """Column -> its full SQL type (precision included), in table order; empty if the table does not exist."""
         raise NotImplementedError
@@ -403,6 +409,12 @@ class PostgresWarehouse(Warehouse):
 
     def serialise_ddl(self) -> list[str]:
         return ["select pg_advisory_xact_lock(7272001)"]
+
+    def index_statements(self, schema: str, table: str, column: str) -> list[str]:
+        index = self.quote(f"{table}__{column}_idx")
+        return [
+            f"create index if not exists {index} on {self.quote(schema)}.{self.quote(table)} ({self.quote(column)})"
+        ]
 
     def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
         run = connection.cursor()

@@ -33,6 +33,7 @@ from ingestion.sources.publications.settings import TableSpec
 from ingestion.warehouse import Warehouse, WarehouseUnavailable, find_unavailable
 
 MANIFEST_TABLE = "publication_manifest"
+PERIOD_COLUMN = "_period"  # what a bronze row names its period by
 QUARANTINE_TABLE = "quarantine"
 MANIFEST_COLUMNS = {
     "run_id": "varchar",
@@ -420,7 +421,9 @@ def _record_period(
 
 
 def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: str, wanted: dict[str, str]) -> None:
-    """Create ``schema.table`` with ``wanted`` columns, or add the ones it lacks (a later release's new columns)."""
+    """Create ``schema.table`` with ``wanted`` columns, or add the ones it lacks (a later release's new columns). A
+    table read a period at a time (bronze tables, by ``_period``) gets the engine's index on it, so that reading or
+    replacing one period costs that period's rows however many the table holds."""
     run = warehouse.cursor(connection)
     run.execute(f"create schema if not exists {warehouse.quote(schema)}")
     held = warehouse.column_types(connection, schema, table)
@@ -430,13 +433,15 @@ def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: s
             + ", ".join(f"{warehouse.quote(name)} {kind}" for name, kind in wanted.items())
             + ")"
         )
-        return
     for name, kind in wanted.items():
-        if name not in held:
+        if held and name not in held:
             run.execute(
                 f"alter table {warehouse.quote(schema)}.{warehouse.quote(table)} "
                 f"add column {warehouse.quote(name)} {kind}"
             )
+    if PERIOD_COLUMN in wanted:
+        for statement in warehouse.index_statements(schema, table, PERIOD_COLUMN):
+            run.execute(statement)
 
 
 def _manifest_columns(connection: Any, warehouse: Warehouse, dataset: str) -> dict[str, str]:

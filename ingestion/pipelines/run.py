@@ -162,20 +162,27 @@ def _validate_stage(
     progress: Progress,
     left_out: dict[BronzeTable, str] | None = None,
 ) -> None:
-    """Validate the periods loaded now and those loaded since the last build (and each table's latest period);
-    not the tables in ``left_out`` (table -> the source whose load failed)."""
+    """Validate what this run builds: the periods loaded now and those loaded since the last build, and the
+    service desk's tables when it brought rows since then (the validation of a period that was built before is not
+    repeated); not the tables in ``left_out`` (table -> the source whose load failed). When nothing is unbuilt (a
+    ``--full-refresh`` of what was built), each table's latest period."""
     declared = load_publications()
     loaded: dict[str, set[str]] = {}
     for run in outcome.publications:
         periods = {p.period for p in run.periods if p.status == "loaded"}
-        loaded.setdefault(declared[run.publication].dataset, set()).update(periods)
+        if periods:
+            loaded.setdefault(declared[run.publication].dataset, set()).update(periods)
     for source, subject in unbuilt:
         if source in declared and subject:
             loaded.setdefault(declared[source].dataset, set()).add(subject.rsplit("/", 1)[-1])
+        elif source == SERVICEDESK:
+            loaded.setdefault(servicedesk_dataset(), set())
     left_out = left_out or {}
     only = [table for table in catalog.declared_tables() if table not in left_out] if left_out else None
     with ledger.stage("validate", source="great_expectations") as handle:
-        report = validate_bronze(warehouse, loaded=loaded, ledger=ledger, docs=docs_dir(), progress=progress, only=only)
+        report = validate_bronze(
+            warehouse, loaded=loaded or None, ledger=ledger, docs=docs_dir(), progress=progress, only=only
+        )
         report.skipped += [
             f"{table.name}: not validated, the load of {source} failed in this run"
             for table, source in left_out.items()
@@ -247,6 +254,8 @@ def run_pipeline(
                 f"{', '.join(scope.healthy)} only; {scope.kept()}"
             )
         unbuilt = ledger.unbuilt_loads()
+        if not (force or full_refresh) and _nothing_to_build(ledger, outcome, scope, notes, unbuilt):
+            return outcome  # nothing is validated either: what was built was validated then
         try:
             _validate_stage(ledger, warehouse, outcome, unbuilt, progress, left_out)
         except ValidationFailed as error:  # leave the sources of the failed tables out, build the others
@@ -265,23 +274,7 @@ def run_pipeline(
                 f"run: {', '.join(invalid)}: bronze failed validation: building {', '.join(scope.healthy)} "
                 f"only; {scope.kept()}"
             )
-        if not force and not full_refresh and not [load for load in unbuilt if load[0] not in scope.failed]:
-            ledger.event(
-                "transform",
-                "stage_skipped",
-                "no_work",
-                message="nothing new was loaded; --force rebuilds" + (f" ({scope.kept()})" if scope.failed else ""),
-            )
-            if scope.failed:
-                outcome.error = "; ".join(
-                    [
-                        *notes,
-                        f"nothing new to build for {', '.join(scope.healthy)}, so silver "
-                        "and gold were left as they are",
-                    ]
-                )
-            else:
-                outcome.status = Outcome.NO_WORK
+        if not (force or full_refresh) and _nothing_to_build(ledger, outcome, scope, notes, unbuilt):
             return outcome
         details = (
             {"built_sources": list(scope.healthy), "excluded_sources": scope.failed, "excluded": excluded}
@@ -310,6 +303,28 @@ def run_pipeline(
     except StageFailed as error:
         outcome.status, outcome.error = Outcome.FAILED, "; ".join([*notes, str(error)])
     return outcome
+
+
+def _nothing_to_build(
+    ledger: Ledger, outcome: RunOutcome, scope: BuildScope, notes: list[str], unbuilt: list[tuple[str, str]]
+) -> bool:
+    """True, with the run's NO_WORK (or, beside a failed source, its error) recorded, when none of the sources this
+    run builds loaded anything since its last build."""
+    if [load for load in unbuilt if load[0] not in scope.failed]:
+        return False
+    ledger.event(
+        "transform",
+        "stage_skipped",
+        "no_work",
+        message="nothing new was loaded; --force rebuilds" + (f" ({scope.kept()})" if scope.failed else ""),
+    )
+    if scope.failed:
+        outcome.error = "; ".join(
+            [*notes, f"nothing new to build for {', '.join(scope.healthy)}, so silver and gold were left as they are"]
+        )
+    else:
+        outcome.status = Outcome.NO_WORK
+    return True
 
 
 def _owners(tables: list[BronzeTable], scope: BuildScope) -> list[str]:

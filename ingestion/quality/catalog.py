@@ -112,19 +112,52 @@ def find_table(name: str) -> BronzeTable:
 
 def columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, str]:
     """Column -> dlt type, in table order, from the catalog (empty if the table does not exist yet)."""
-    rows = warehouse.query(
-        "select column_name, data_type from information_schema.columns "
-        f"where table_schema = '{table.dataset}' and table_name = '{table.table}' order by ordinal_position"
-    )
-    return {name: dlt_type(kind) for name, kind in rows}
+    return all_columns(warehouse, [table]).get(table, {})
 
 
-def periods(warehouse: Warehouse, table: BronzeTable) -> list[str]:
-    """The periods a publication table holds, in order."""
-    if not table.period_column or not columns(warehouse, table):
+def all_columns(warehouse: Warehouse, tables: list[BronzeTable]) -> dict[BronzeTable, dict[str, str]]:
+    """:func:`columns` of several tables in one catalog query (tables that do not exist are left out)."""
+    if not tables:
+        return {}
+    by_name = {(t.dataset, t.table): t for t in tables}
+    wanted = " or ".join(f"(table_schema = '{d}' and table_name = '{n}')" for d, n in by_name)
+    found: dict[BronzeTable, dict[str, str]] = {}
+    for schema, name, column, kind in warehouse.query(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        f"where {wanted} order by table_schema, table_name, ordinal_position"
+    ):
+        found.setdefault(by_name[(schema, name)], {})[column] = dlt_type(kind)
+    return found
+
+
+def periods(warehouse: Warehouse, table: BronzeTable, arrived: dict[str, list[str]] | None = None) -> list[str]:
+    """The periods a publication table holds, in order: from the manifest (its loaded periods, the keys of
+    :func:`arrived_columns`), which costs the same however many rows the table holds; by a scan of the table only
+    when it has no manifest (a table loaded before there was one)."""
+    if not table.period_column:
+        return []
+    if arrived is None:
+        arrived = arrived_columns(warehouse, table)
+    if arrived:
+        return sorted(arrived)
+    if not columns(warehouse, table):
         return []
     rows = warehouse.query(f"select distinct {table.period_column} from {table.name} order by 1")
     return [row[0] for row in rows]
+
+
+def period_rows(warehouse: Warehouse, table: BronzeTable) -> dict[str, int]:
+    """Period -> the rows its latest load brought into the table, from the manifest (no scan of the table)."""
+    manifest = f"{table.dataset}.publication_manifest"
+    if not table.period_column or not warehouse.table_exists(table.dataset, "publication_manifest"):
+        return {}
+    rows = warehouse.query(
+        f"select m.period, sum(m.row_count) from {manifest} m join (select period, max(recorded_at) as recorded_at "
+        f"from {manifest} where bronze_table = '{table.table}' and status = 'loaded' group by period) latest "
+        "on m.period = latest.period and m.recorded_at = latest.recorded_at "
+        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' group by m.period"
+    )
+    return {period: int(count or 0) for period, count in rows}
 
 
 def arrived_columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, list[str]]:
@@ -145,12 +178,13 @@ def arrived_columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, list[
     return result
 
 
-def first_seen(warehouse: Warehouse, table: BronzeTable) -> dict[str, str]:
-    """Column -> when it first appeared: the first period that brought it (publications), or the date of the first
-    dlt schema version that held it (``_dlt_version``, for tables loaded without periods)."""
+def first_seen(warehouse: Warehouse, table: BronzeTable, arrived: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """Column -> when it first appeared: the first period that brought it (publications; ``arrived`` when the
+    caller read it already), or the date of the first dlt schema version that held it (``_dlt_version``, for tables
+    loaded without periods)."""
     if table.period_column:
         first: dict[str, str] = {}
-        for period, names in sorted(arrived_columns(warehouse, table).items()):
+        for period, names in sorted((arrived_columns(warehouse, table) if arrived is None else arrived).items()):
             for name in names:
                 first.setdefault(name, period)
         return first

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -44,6 +45,12 @@ GX_TYPES = {
     "time": "object",
     "binary": "object",
 }
+ROW_COUNT = "expect_table_row_count_to_be_between"
+# a period's row-count bounds: these ratios of the previous period's rows (in the expectation's meta), given to GX as
+# the parameters MIN_ROWS and MAX_ROWS; a suite may instead hold fixed numbers (declared per publication)
+ROW_RATIOS = "previous_period_ratios"
+DEFAULT_RATIOS = (0.5, 2.0)
+MIN_ROWS, MAX_ROWS = "min_rows", "max_rows"
 _CODE_NAME = re.compile(r"(_code|code|status|priority|role|team|channel|unit|type|kind|category)$")
 
 
@@ -124,6 +131,15 @@ class Suite:
     def row_expectations(self) -> list[dict]:
         return [e for e in self.expectations if e["type"] not in SCHEMA_TYPES]
 
+    def row_parameters(self, previous_rows: int | None) -> dict[str, int | None]:
+        """The values of the row-count bounds' parameters for a period whose previous period brought
+        ``previous_rows`` (None for the first period: at least one row, no upper bound)."""
+        ratios = next((e.get("meta", {}).get(ROW_RATIOS) for e in self.expectations if e["type"] == ROW_COUNT), None)
+        low, high = ratios or DEFAULT_RATIOS
+        if previous_rows is None:
+            return {MIN_ROWS: 1, MAX_ROWS: None}
+        return {MIN_ROWS: max(1, math.floor(previous_rows * low)), MAX_ROWS: math.ceil(previous_rows * high)}
+
     # -- writing ---------------------------------------------------------------------------------------------
     def document(self) -> dict:
         return {"name": self.name, "meta": self.meta, "expectations": self.expectations}
@@ -152,22 +168,21 @@ def type_expectation(column: str, dlt_type: str) -> dict:
     }
 
 
-def _row_count_bounds(warehouse: Warehouse, table: BronzeTable) -> dict:
-    kwargs: dict[str, int | None]
+def row_count_bounds(table: BronzeTable) -> dict:
+    """The row-count expectation of a new suite: per period, relative to the previous period (the bounds are GX
+    parameters the validation fills in from the manifest); for a table without periods, never empty."""
+    kwargs: dict[str, object]
     if table.period_column:
-        low, high = warehouse.query(
-            f"select min(n), max(n) from (select count(*) as n from {table.name} group by {table.period_column}) counts"
-        )[0]
-        kwargs = {"min_value": max(1, int(low) // 2), "max_value": int(high) * 2}
-        note = "rows per period: half the smallest to twice the largest period seen when the suite was written"
+        kwargs = {"min_value": {"$PARAMETER": MIN_ROWS}, "max_value": {"$PARAMETER": MAX_ROWS}}
+        low, high = DEFAULT_RATIOS
+        meta: dict[str, object] = {
+            ROW_RATIOS: [low, high],
+            "notes": f"rows per period: {low:g} to {high:g} times the previous period's (the first period: at least "
+            "one); fixed min_value and max_value numbers may replace the parameters",
+        }
     else:
-        kwargs, note = {"min_value": 1, "max_value": None}, "the table is never empty once loaded"
-    return {
-        "type": "expect_table_row_count_to_be_between",
-        "kwargs": kwargs,
-        "severity": "warning",
-        "meta": {"notes": note},
-    }
+        kwargs, meta = {"min_value": 1, "max_value": None}, {"notes": "the table is never empty once loaded"}
+    return {"type": ROW_COUNT, "kwargs": kwargs, "severity": "warning", "meta": meta}
 
 
 def _code_values(warehouse: Warehouse, table: BronzeTable, types: dict[str, str]) -> list[dict]:
@@ -235,7 +250,7 @@ def scaffold(warehouse: Warehouse, table: BronzeTable) -> Suite:
         rows.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": keys[0]}})
     elif keys:
         rows.append({"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": keys}})
-    rows.append(_row_count_bounds(warehouse, table))
+    rows.append(row_count_bounds(table))
     rows += _code_values(warehouse, table, types)
     since, retired = _column_lifetimes(arrived, types)
     meta = {

@@ -151,7 +151,12 @@ class GxRunner:
         self._runs = 0
 
     def run(
-        self, asset: str, suite_name: str, expectations: list[dict], frame: pd.DataFrame
+        self,
+        asset: str,
+        suite_name: str,
+        expectations: list[dict],
+        frame: pd.DataFrame,
+        parameters: dict | None = None,
     ) -> list[ExpectationValidationResult]:
         """Validate a pandas frame (a zero-row schema frame, or rows read from DuckDB)."""
         try:
@@ -161,10 +166,10 @@ class GxRunner:
         batch = (
             data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_dataframe("loaded")
         )
-        return self._validate(batch, suite_name, expectations, {"dataframe": frame})
+        return self._validate(batch, suite_name, expectations, {"dataframe": frame}, parameters)
 
     def run_query(
-        self, asset: str, suite_name: str, expectations: list[dict], query: str
+        self, asset: str, suite_name: str, expectations: list[dict], query: str, parameters: dict | None = None
     ) -> list[ExpectationValidationResult]:
         """Validate a query's rows where they are: GX computes the metrics in PostgreSQL."""
         assert self.sql is not None
@@ -173,11 +178,17 @@ class GxRunner:
         except LookupError:
             data = self.sql.add_query_asset(asset, query=query)
         batch = data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_table("loaded")
-        return self._validate(batch, suite_name, expectations, None)
+        return self._validate(batch, suite_name, expectations, None, parameters)
 
     def _validate(
-        self, batch: BatchDefinition, suite_name: str, expectations: list[dict], parameters: dict | None
+        self,
+        batch: BatchDefinition,
+        suite_name: str,
+        expectations: list[dict],
+        batch_parameters: dict | None,
+        parameters: dict | None,
     ) -> list[ExpectationValidationResult]:
+        """``parameters``: the values of the suite's ``$PARAMETER`` references (the row-count bounds)."""
         import great_expectations as gx  # loaded by __init__ already: a lookup here
 
         suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
@@ -189,7 +200,9 @@ class GxRunner:
         definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{suite_name} #{self._runs}", data=batch, suite=suite)
         )
-        result = definition.run(batch_parameters=parameters, result_format="SUMMARY")
+        result = definition.run(
+            batch_parameters=batch_parameters, expectation_parameters=parameters or None, result_format="SUMMARY"
+        )
         return list(result.results)
 
     def build_docs(self) -> Path | None:
@@ -275,7 +288,9 @@ class Checker:
         arrived: dict[str, list[str]],
         first: dict[str, str],
         rows: bool = True,
+        previous_rows: int | None = None,
     ) -> TableCheck:
+        """``previous_rows``: the rows of the period before ``period`` (the row-count bounds are relative to it)."""
         check = TableCheck(table, period)
         present = types
         if period is not None and period in arrived:
@@ -302,11 +317,17 @@ class Checker:
         check.failures += check.judgement.failures
         check.warnings += check.judgement.warnings
         if rows:
-            self._check_rows(check, table, suite, period, present)
+            self._check_rows(check, table, suite, period, present, suite.row_parameters(previous_rows))
         return check
 
     def _check_rows(
-        self, check: TableCheck, table: BronzeTable, suite: Suite, period: str | None, present: dict[str, str]
+        self,
+        check: TableCheck,
+        table: BronzeTable,
+        suite: Suite,
+        period: str | None,
+        present: dict[str, str],
+        parameters: dict,
     ) -> None:
         runnable = [e for e in suite.row_expectations() if all(c in present for c in _columns_of(e))]
         if not runnable:
@@ -317,7 +338,11 @@ class Checker:
         query = f"select {', '.join(needed)} from {table.name}{where}"
         if self.gx.sql is not None:
             results = self.gx.run_query(
-                f"{table.name} rows" + (f" @ {period}" if period else ""), f"{suite.name} rows", runnable, query
+                f"{table.name} rows" + (f" @ {period}" if period else ""),
+                f"{suite.name} rows",
+                runnable,
+                query,
+                parameters,
             )
         else:
             connection = self.warehouse.connect()
@@ -325,7 +350,7 @@ class Checker:
                 frame = connection.sql(query).to_arrow_table().to_pandas()
             finally:
                 connection.close()
-            results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, frame)
+            results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, frame, parameters)
         check.expectations += len(results)
         for result in results:
             if not result.success:
@@ -346,8 +371,14 @@ def validate_bronze(
     only: list[BronzeTable] | None = None,
     progress: Progress = print,
 ) -> ValidationReport:
-    """Check every declared bronze table that exists against its suite: the periods in ``loaded`` (dataset ->
-    periods loaded by this run) plus each table's latest period, or every period with ``all_periods``."""
+    """Check declared bronze tables that exist against their suites. Which periods:
+
+    * ``loaded`` (dataset -> periods a run loaded): those periods of that dataset's tables, and the tables without
+      periods of a dataset in it; nothing else, so a run's validation costs what it loaded, not what bronze holds;
+    * neither: each table's latest period, and every table without periods;
+    * ``all_periods``: every period of every table.
+
+    Great Expectations is imported only when a check runs."""
     with warehouse.kept_open():
         return _validate_bronze(warehouse, loaded, all_periods, rows, ledger, docs, only, progress)
 
@@ -364,10 +395,13 @@ def _validate_bronze(
 ) -> ValidationReport:
     started = time.monotonic()
     report = ValidationReport()
-    runner = GxRunner(warehouse, docs)
-    checker = Checker(warehouse, runner)
-    for table in only or catalog.declared_tables():
-        types = catalog.columns(warehouse, table)
+    runner: GxRunner | None = None
+    tables = only or catalog.declared_tables()
+    if loaded is not None:
+        tables = [table for table in tables if table.dataset in loaded]
+    held_columns = catalog.all_columns(warehouse, tables)
+    for table in tables:
+        types = held_columns.get(table)
         if not types:
             report.skipped.append(f"{table.name}: not loaded yet")
             continue
@@ -378,17 +412,28 @@ def _validate_bronze(
                 f"expectations init --table {table.name}"
             )
             continue
-        arrived, first = catalog.arrived_columns(warehouse, table), catalog.first_seen(warehouse, table)
+        arrived = catalog.arrived_columns(warehouse, table)
+        first = catalog.first_seen(warehouse, table, arrived)
+        counts: dict[str, int] = {}
+        periods: list[str | None] = [None]
         if table.period_column:
-            held = catalog.periods(warehouse, table)
-            wanted = (
-                set(held) if all_periods else ({*(loaded or {}).get(table.dataset, set()), held[-1]} if held else set())
-            )
-            periods: list[str | None] = [p for p in sorted(wanted) if p in held]
-        else:
-            periods = [None]
+            held = catalog.periods(warehouse, table, arrived)
+            if all_periods:
+                wanted = set(held)
+            elif loaded is not None:
+                wanted = loaded[table.dataset] & set(held)
+            else:
+                wanted = set(held[-1:])
+            periods = [*sorted(wanted)]
+            counts = catalog.period_rows(warehouse, table) if rows and periods else {}
         for period in periods:
-            check = checker.check(table, suite, period, types, arrived, first, rows=rows)
+            if runner is None:
+                runner = GxRunner(warehouse, docs)
+            earlier = [p for p in counts if period is not None and p < period]
+            previous = counts[max(earlier)] if earlier else None
+            check = Checker(warehouse, runner).check(
+                table, suite, period, types, arrived, first, rows=rows, previous_rows=previous
+            )
             report.checks.append(check)
             if ledger is not None:
                 _record(ledger, check)
@@ -397,7 +442,7 @@ def _validate_bronze(
                     f"  {check.status.upper():<7} {check.where()}: "
                     + "; ".join(t.removeprefix(check.where() + ": ") for t in check.failures + check.warnings)
                 )
-    report.docs = runner.build_docs()
+    report.docs = runner.build_docs() if runner is not None else None
     report.seconds = time.monotonic() - started
     return report
 
