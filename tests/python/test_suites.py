@@ -4,6 +4,7 @@ which columns a suite expects in a period, and how catalog types are named on bo
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -11,8 +12,10 @@ import pytest
 from ingestion.errors import ConfigError
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
-from ingestion.quality.suites import Suite, type_expectation
+from ingestion.quality.suites import Suite, row_count_bounds, type_expectation
+from ingestion.quality.validate import GxRunner, _describe_failure
 from ingestion.sources.publications import conform
+from ingestion.warehouse import Warehouse
 
 DETAIL = BronzeTable("bronze_publications", "practice_detail", ("practice_code",), "_period")
 
@@ -66,6 +69,30 @@ def test_a_suite_judges_each_period_by_the_shape_it_had() -> None:
     schema = suite.schema_expectations("2025-05")
     assert schema[0]["kwargs"]["column_set"] == ["practice_code", "mean_days", "_period"]
     assert "staff_role" not in [e["kwargs"].get("column") for e in schema]
+
+
+def test_a_periods_row_count_bounds_follow_the_previous_period() -> None:
+    suite = Suite(DETAIL, DETAIL.name, [row_count_bounds(DETAIL)])
+
+    assert suite.row_parameters(None) == {"min_rows": 1, "max_rows": None}  # the first period: any rows at all
+    assert suite.row_parameters(1_427_550) == {"min_rows": 713_775, "max_rows": 2_855_100}
+    suite.expectations[0]["meta"]["previous_period_ratios"] = [0.9, 1.2]  # narrowed for a steady publication
+    assert suite.row_parameters(101) == {"min_rows": 90, "max_rows": 122}
+
+
+def test_gx_judges_a_period_by_the_bounds_its_previous_period_gives(tmp_path: Path) -> None:
+    import pandas as pd
+
+    runner = GxRunner(Warehouse("duckdb", duckdb_path=tmp_path / "warehouse.duckdb"), docs=None)
+    suite = Suite(DETAIL, DETAIL.name, [row_count_bounds(DETAIL)])
+    frame = pd.DataFrame({"_period": ["2025-07"] * 10})
+
+    shrunk = runner.run("detail rows", "detail rows", suite.expectations, frame, suite.row_parameters(40))
+    steady = runner.run("detail rows", "detail rows", suite.expectations, frame, suite.row_parameters(12))
+
+    assert not shrunk[0].success
+    assert _describe_failure(shrunk[0]) == "10 rows, outside the expected 20..80"
+    assert steady[0].success
 
 
 def test_policy_defaults_and_per_table_overrides() -> None:
