@@ -108,7 +108,14 @@ def _detail_csv(root: Path, period: str = PERIOD) -> Path:
     return root / "data" / "publications" / PUBLICATION / period / f"practice-detail-{period}.csv"
 
 
-def _load(warehouse: Any, period: str, force: bool = False, publication_name: str = PUBLICATION) -> int:
+def _load(
+    warehouse: Any,
+    period: str,
+    force: bool = False,
+    publication_name: str = PUBLICATION,
+    on_extract: Callable[[], object] | None = None,
+) -> int:
+    """One period through ``load_period``, as a run loads it (``on_extract``: what the run starts beside it)."""
     from ingestion.ledger import Ledger
     from ingestion.pipelines.publications import load_period, pipeline_for
     from ingestion.sources.publications.settings import load_publications
@@ -116,7 +123,8 @@ def _load(warehouse: Any, period: str, force: bool = False, publication_name: st
     publication = load_publications()[publication_name]
     ledger = Ledger(warehouse, f"bench-{uuid.uuid4().hex[:8]}")
     ledger.ensure_schema()
-    result = load_period(pipeline_for(publication, warehouse), publication, period, ledger, force=force)
+    pipeline = pipeline_for(publication, warehouse)
+    result = load_period(pipeline, publication, period, ledger, force=force, on_extract=on_extract)
     if result.status != "loaded":
         raise SystemExit(f"bench: {period} did not load: {result.error}")
     return sum(result.rows.values())
@@ -175,10 +183,16 @@ def child_postgres_copy(root: Path) -> dict[str, dict]:
 
 
 def _child_load(root: Path, target: str) -> dict[str, dict]:
+    """The first load, the re-run and the validate stage, as ``ingestion run`` does them: GX's import starts
+    beside the first load. The project's modules (dlt among them) are imported before the clock starts, as
+    ``duckdb`` is for ``read_csv``: the ratios compare the work, not a process's start."""
+    import ingestion.pipelines.publications  # noqa: F401
+    from ingestion.quality.validate import warm_up
+
     warehouse = _use(root, f"{target}-load", target)
     try:
         return {
-            f"{target}.load": _timed(lambda: _load(warehouse, PERIOD)),
+            f"{target}.load": _timed(lambda: _load(warehouse, PERIOD, on_extract=warm_up)),
             f"{target}.reload": _timed(lambda: _load(warehouse, PERIOD, force=True)),
             f"{target}.validate": _timed(lambda: _validate(warehouse, PERIOD)),
         }

@@ -151,17 +151,28 @@ def _known_types(warehouse: Warehouse, publication: Publication, table: str) -> 
 
 
 def load_period(
-    pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger, force: bool = False
+    pipeline: dlt.Pipeline,
+    publication: Publication,
+    period: str,
+    ledger: Ledger,
+    force: bool = False,
+    on_extract: Callable[[], object] | None = None,
 ) -> PeriodResult:
     """Discover, extract, load and publish one period as ledger stages. An unchanged period is skipped (NO_WORK)
     unless ``force``; on failure nothing of this period changes and the error says where. Raises
-    WarehouseUnavailable when the warehouse went away (the run cannot go on)."""
+    WarehouseUnavailable when the warehouse went away (the run cannot go on). ``on_extract`` is called when the
+    period is about to be extracted (it will be loaded)."""
     with ledger.warehouse.kept_open():  # a period's ledger events and catalog queries open the warehouse once
-        return _load_period(pipeline, publication, period, ledger, force)
+        return _load_period(pipeline, publication, period, ledger, force, on_extract)
 
 
 def _load_period(
-    pipeline: dlt.Pipeline, publication: Publication, period: str, ledger: Ledger, force: bool
+    pipeline: dlt.Pipeline,
+    publication: Publication,
+    period: str,
+    ledger: Ledger,
+    force: bool,
+    on_extract: Callable[[], object] | None,
 ) -> PeriodResult:
     started = time.monotonic()
     plan: PeriodPlan | None = None
@@ -244,6 +255,8 @@ def _load_period(
             )
             result.status = "skipped"
             return result
+        if on_extract is not None:
+            on_extract()
         with ledger.stage("extract", **where) as stage:
             known = {
                 spec.table: _known_types(ledger.warehouse, publication, spec.table) for spec in publication.tables()
@@ -389,9 +402,11 @@ def ingest_publication(
     *,
     ledger: Ledger | None = None,
     force: bool = False,
+    on_extract: Callable[[], object] | None = None,
 ) -> PublicationRun:
     """Load each period from ``first`` to ``last``; a failed period is reported and the others still load.
-    Periods whose files are unchanged since their last load are skipped unless ``force``."""
+    Periods whose files are unchanged since their last load are skipped unless ``force``. ``on_extract``: called
+    before each period that will be loaded is extracted."""
     periods = publication.periods(first, last)
     if ledger is None:
         ledger = Ledger(warehouse, run_id)
@@ -405,7 +420,7 @@ def ingest_publication(
     run = PublicationRun(publication.name, run_id)
     for index, period in enumerate(periods, start=1):
         progress(f"[{index}/{len(periods)}] {publication.name} {period}: loading ...")
-        result = load_period(pipeline, publication, period, ledger, force)
+        result = load_period(pipeline, publication, period, ledger, force, on_extract)
         run.periods.append(result)
         if result.status == "skipped":
             progress(

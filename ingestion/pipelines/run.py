@@ -35,7 +35,7 @@ from ingestion.pipelines.publications import PublicationRun, ingest_publication
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
-from ingestion.quality.validate import ValidationReport, docs_dir, validate_bronze
+from ingestion.quality.validate import ValidationReport, docs_dir, validate_bronze, warm_up
 from ingestion.sources.publications.settings import load_publications
 from ingestion.sources.servicedesk import dataset as servicedesk_dataset
 from ingestion.sources.servicedesk import declared_systems, select_systems
@@ -219,7 +219,15 @@ def run_pipeline(
     outcome = RunOutcome()
     for publication in load_publications().values():
         outcome.publications.append(
-            ingest_publication(publication, warehouse, ledger.run_id, progress=progress, ledger=ledger, force=force)
+            ingest_publication(
+                publication,
+                warehouse,
+                ledger.run_id,
+                progress=progress,
+                ledger=ledger,
+                force=force,
+                on_extract=warm_up,  # once a period will load, GX's import overlaps it instead of adding to validation
+            )
         )
     for system in select_systems() if systems is None else systems:
         outcome.servicedesk.append(

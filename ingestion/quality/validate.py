@@ -17,8 +17,11 @@ Docs, a static site next to the dbt docs.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -30,7 +33,7 @@ from ingestion import paths
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.rules import Drift, Judgement, SchemaFindings, classify, judge
-from ingestion.quality.suites import Suite, suite_path
+from ingestion.quality.suites import Suite, suite_path, suites_dir
 from ingestion.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -118,14 +121,41 @@ class ValidationReport:
 
 
 # -- GX ------------------------------------------------------------------------------------------------------------
+def _quiet_gx() -> None:
+    warnings.filterwarnings("ignore", module="great_expectations")
+    warnings.filterwarnings("ignore", message=".*great_expectations.*")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+
+
+def warm_up() -> threading.Thread | None:
+    """Import Great Expectations in the background while a run extracts and loads, when there are suites for it
+    to run: its import (about 3 s, most of it its expectation catalogue and scipy) then overlaps the load's work in
+    DuckDB, pyarrow and PostgreSQL instead of adding to the validate stage. What both import (pandas, numpy,
+    pyarrow, pydantic) is imported here first, on the calling thread, so that the two threads never wait on each
+    other's half-imported modules."""
+    global _warming
+    if _warming is not None or "great_expectations" in sys.modules or not any(suites_dir().glob("*/*.json")):
+        return _warming
+    for shared in ("numpy", "pandas", "pyarrow", "pydantic"):
+        importlib.import_module(shared)
+    _quiet_gx()
+    thread = threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), name="gx-import", daemon=True
+    )
+    thread.start()
+    _warming = thread
+    return thread
+
+
+_warming: threading.Thread | None = None
+
+
 class GxRunner:
     """An ephemeral GX context: a pandas datasource for the schema batches (and DuckDB's row batches), GX's own
     PostgreSQL datasource for row checks there. Suites are read from files; results are kept for the docs."""
 
     def __init__(self, warehouse: Warehouse, docs: Path | None) -> None:
-        warnings.filterwarnings("ignore", module="great_expectations")
-        warnings.filterwarnings("ignore", message=".*great_expectations.*")
-        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        _quiet_gx()
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
