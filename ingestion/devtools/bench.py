@@ -263,6 +263,97 @@ def child_memory(root: Path) -> dict[str, dict]:
         warehouse.drop_database()
 
 
+# -- scale: the cost of one more period with 1, 6 and 12 already loaded -------------------------------------------
+SCALE_PERIODS = tuple(
+    f"{year}-{month:02d}" for year, month in [(2024, m) for m in range(5, 13)] + [(2025, m) for m in range(1, 5)]
+)
+SCALE_POINTS = (1, 6, 12)
+ADDING = ("discover", "extract", "load", "validate", "source_tests", "transform")  # a period's load, validate, build
+
+
+def _scale_config(root: Path, last: str) -> Path:
+    """The committed publications config with the monthly publication's calendar running to ``last``."""
+    import yaml
+
+    from ingestion.sources.publications.settings import DEFAULT_CONFIG
+
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["publications"][PUBLICATION]["periods"] = {"first": SCALE_PERIODS[0], "last": last}
+    path = root / "work" / "scale-publications.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _child_scale(root: Path, target: str) -> dict[str, dict]:
+    """Monthly ``ingestion run``s, one more period each, as an operator's schedule would run them; the stages that
+    add a period (discover to transform) timed from the run ledger at 1, 6 and 12 periods; then a run with nothing
+    new (NO_WORK), and what the warehouse keeps on disk beside its data."""
+    from ingestion import cli, runs
+    from ingestion.ledger import SCHEMA, Ledger
+
+    warehouse = _use(root, f"{target}-scale", target)
+    figures: dict[str, dict] = {}
+    try:
+        for count, period in enumerate(SCALE_PERIODS, start=1):
+            os.environ["PUBLICATIONS_CONFIG"] = str(_scale_config(root, period))
+            started = time.perf_counter()
+            if cli.main(["run", "--local-api", "--target", target]) != 0:
+                raise SystemExit(f"bench: the run that added {period} failed on {target}")
+            wall = time.perf_counter() - started
+            if count not in SCALE_POINTS:
+                continue
+            ledger = Ledger(warehouse, "-")
+            run_id = runs.list_runs(ledger, limit=1)[0].run_id
+            stages = dict(
+                ledger.query(
+                    f"select stage, sum(duration_seconds) from {SCHEMA}.run_events where run_id = ? and "
+                    "event_type = 'stage_completed' group by stage",
+                    (run_id,),
+                )
+            )
+            rows = warehouse.query("select count(*) from bronze_publications.practice_detail")[0][0]
+            figures[f"{target}.add_at_{count}"] = {
+                "seconds": sum(float(stages.get(stage) or 0) for stage in ADDING),
+                "rows": int(rows),
+                "run_seconds": wall,
+                "stages": {stage: float(stages.get(stage) or 0) for stage in ADDING},
+            }
+        started = time.perf_counter()
+        if cli.main(["run", "--local-api", "--target", target]) != 0:
+            raise SystemExit(f"bench: the run with nothing new failed on {target}")
+        figures[f"{target}.no_work"] = {"seconds": time.perf_counter() - started, "rows": 0}
+        figures[f"{target}.on_disk"] = {"seconds": 0.0, "rows": 0, **_on_disk(warehouse, root)}
+        return figures
+    finally:
+        warehouse.drop_database()
+
+
+def _on_disk(warehouse: Any, root: Path) -> dict[str, float]:
+    """DuckDB: the file's size beside a fresh copy of its data (what free blocks it keeps); PostgreSQL: what any
+    staging schema still holds."""
+    if warehouse.target == "duckdb":
+        import duckdb
+
+        copy = root / "work" / "compacted.duckdb"
+        copy.unlink(missing_ok=True)
+        connection = duckdb.connect()
+        try:
+            connection.execute(f"attach '{warehouse.duckdb_path}' as held (read_only)")
+            connection.execute(f"attach '{copy}' as compacted")
+            connection.execute("copy from database held to compacted")
+        finally:
+            connection.close()
+        held, data = warehouse.duckdb_path.stat().st_size, copy.stat().st_size
+        copy.unlink()
+        return {"file_mb": held / 1e6, "data_mb": data / 1e6, "file_to_data": held / data}
+    staged = warehouse.query(
+        "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c join pg_namespace n "
+        "on n.oid = c.relnamespace where n.nspname like '%\\_staging' and c.relkind = 'r'"
+    )[0][0]
+    return {"staging_mb": int(staged) / 1e6}
+
+
 CHILDREN: dict[str, Callable[[Path], dict[str, dict]]] = {
     "duckdb.read_csv": child_duckdb_read_csv,
     "duckdb.load": lambda root: _child_load(root, "duckdb"),
@@ -273,7 +364,10 @@ CHILDREN: dict[str, Callable[[Path], dict[str, dict]]] = {
     "duckdb.dbt": lambda root: _child_dbt(root, "duckdb"),
     "postgres.dbt": lambda root: _child_dbt(root, "postgres"),
     "memory": child_memory,
+    "duckdb.scale": lambda root: _child_scale(root / "scale", "duckdb"),
+    "postgres.scale": lambda root: _child_scale(root / "scale", "postgres"),
 }
+SCALE = ("duckdb.scale", "postgres.scale")  # one pass each, after the rounds: a schedule of runs, not one contender
 
 
 def _run_child(kind: str, root: Path) -> dict[str, dict]:
@@ -290,18 +384,20 @@ def _run_child(kind: str, root: Path) -> dict[str, dict]:
 
 
 # -- the parent: generate once, run the children interleaved, summarise -------------------------------------------
-def _generate(root: Path, rows: int) -> None:
+def _generate(root: Path, rows: int, periods: tuple[str, ...] = (PERIOD, NEXT_PERIOD)) -> None:
     from ingestion.devtools.sample import payments
     from ingestion.devtools.sample import publications as sample
 
     practices = sample.practices_for_rows(rows)
-    marker = root / "data" / f".generated-{practices}"
+    marker = root / "data" / f".generated-{practices}-{len(periods)}"
     if marker.exists():
         return
-    print(f"bench: generating {PERIOD} and {NEXT_PERIOD}, {practices:,} practices (~{rows:,} detail rows) ...")
+    print(
+        f"bench: generating {', '.join(periods)}, {practices:,} practices (~{rows:,} detail rows each) ...", flush=True
+    )
     shutil.rmtree(root / "data", ignore_errors=True)
     started = time.perf_counter()
-    sample.generate(root / "data" / "publications", (PERIOD, NEXT_PERIOD), practices)
+    sample.generate(root / "data" / "publications", periods, practices)
     payments.generate(root / "data" / "publications")  # demo size: the dbt build needs it, nothing times it
     marker.touch()
     print(f"bench: generated in {time.perf_counter() - started:.1f}s", flush=True)
@@ -375,6 +471,63 @@ def _verdicts(table: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _print_scale(scale: dict[str, dict]) -> None:
+    print(
+        f"\n  {'adding one period, run by run (ledger stages)':<50}{'load':>8}{'validate':>9}{'dbt':>8}{'total':>8}"
+        f"{'run':>8}{'bronze rows':>13}  ratio"
+    )
+    for engine in ("duckdb", "postgres"):
+        first = scale.get(f"{engine}.add_at_1")
+        for count in SCALE_POINTS:
+            row = scale.get(f"{engine}.add_at_{count}")
+            if row is None or first is None:
+                continue
+            stages = row["stages"]
+            load = sum(stages[s] for s in ("discover", "extract", "load"))
+            dbt = stages["source_tests"] + stages["transform"]
+            print(
+                f"  {f'{engine}: with {count} period(s) loaded':<50}{load:>8.2f}{stages['validate']:>9.2f}{dbt:>8.2f}"
+                f"{row['seconds']:>8.2f}{row['run_seconds']:>8.2f}{row['rows']:>13,}  "
+                f"{row['seconds'] / first['seconds']:.2f}x period 1"
+            )
+        if f"{engine}.no_work" in scale:
+            idle = scale[f"{engine}.no_work"]["seconds"]
+            print(f"  {f'{engine}: a run with nothing new (NO_WORK)':<50}{'':>33}{idle:>8.2f}")
+        disk = scale.get(f"{engine}.on_disk", {})
+        if "file_mb" in disk:
+            print(
+                f"  {engine}: file {disk['file_mb']:,.0f} MB, its data copied afresh {disk['data_mb']:,.0f} MB "
+                f"({disk['file_to_data']:.2f}x)"
+            )
+        if "staging_mb" in disk:
+            print(f"  {engine}: staging schemas hold {disk['staging_mb']:,.1f} MB")
+
+
+def _scale_verdicts(scale: dict[str, dict]) -> list[str]:
+    lines = []
+    for engine in ("duckdb", "postgres"):
+        first = scale.get(f"{engine}.add_at_1")
+        if first is None:
+            continue
+        worst = max(scale[f"{engine}.add_at_{n}"]["seconds"] for n in SCALE_POINTS) / first["seconds"]
+        lines.append(
+            f"  {'ok ' if worst <= 1.3 else 'NOT'} {engine} one more period at {', '.join(map(str, SCALE_POINTS))} "
+            f"periods: at most {worst:.2f}x its time at 1 (target <= 1.30x)"
+        )
+        idle = scale[f"{engine}.no_work"]["seconds"]
+        lines.append(f"  {'ok ' if idle < 5 else 'NOT'} {engine} NO_WORK run: {idle:.1f}s (target < 5s)")
+        disk = scale[f"{engine}.on_disk"]
+        if "file_to_data" in disk:
+            ratio = disk["file_to_data"]
+            lines.append(f"  {'ok ' if ratio <= 1.3 else 'NOT'} {engine} file / data: {ratio:.2f}x (target <= 1.30x)")
+        if "staging_mb" in disk:
+            staged = disk["staging_mb"]
+            lines.append(
+                f"  {'ok ' if staged == 0 else 'NOT'} {engine} left in staging: {staged:,.1f} MB (target: none)"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_400_000, help="detail CSV rows per period (about)")
@@ -394,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     _generate(args.root, args.rows)
-    kinds = [kind for kind in CHILDREN if kind != "memory" and (not args.only or kind in args.only)]
+    kinds = [kind for kind in CHILDREN if kind not in ("memory", *SCALE) and (not args.only or kind in args.only)]
     samples: dict[str, list[dict]] = {}
     for round_ in range(1, args.rounds + 1):
         for kind in kinds:
@@ -407,6 +560,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: memory: a first load alone, {name} ...", flush=True)
             samples[name] = [_run_child("memory", root)["memory"]]
 
+    scale: dict[str, dict] = {}
+    for kind in SCALE:
+        if not args.only or kind in args.only:
+            _generate(args.root / "scale", args.rows, SCALE_PERIODS)
+            print(f"bench: scale: {len(SCALE_PERIODS)} monthly runs, one more period each, {kind} ...", flush=True)
+            scale.update(_run_child(kind, args.root))
+
     table = _summary(samples)
     csv = _detail_csv(args.root)
     print(
@@ -414,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
         f"contenders interleaved, each in its own process; {os.cpu_count()} cores"
     )
     _print_table(table, args.memory_factor)
-    verdicts = _verdicts(table)
+    if scale:
+        _print_scale(scale)
+    verdicts = _verdicts(table) + _scale_verdicts(scale)
     if verdicts:
         print("\nbench: targets")
         print("\n".join(verdicts))
@@ -425,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows_per_period": args.rows,
         "rounds": args.rounds,
         "measures": table,
+        "scale": scale,
     }
     for name in (f"results-{stamp}.json", "latest.json"):
         (args.root / name).write_text(json.dumps(record, indent=2) + "\n")
