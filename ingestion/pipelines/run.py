@@ -217,30 +217,31 @@ def run_pipeline(
     Incremental work starts over with ``full_refresh``: the service desks are read again in full (merged, nothing
     duplicated) and dbt rebuilds its incremental models from all of bronze (else only the periods loaded since)."""
     outcome = RunOutcome()
-    for publication in load_publications().values():
-        outcome.publications.append(
-            ingest_publication(
-                publication,
-                warehouse,
-                ledger.run_id,
-                progress=progress,
-                ledger=ledger,
-                force=force,
-                on_extract=warm_up,  # once a period will load, GX's import overlaps it instead of adding to validation
+    with warehouse.kept_open():  # ingestion's ledger events, catalog queries and dlt's loads open the warehouse once
+        for publication in load_publications().values():
+            outcome.publications.append(
+                ingest_publication(
+                    publication,
+                    warehouse,
+                    ledger.run_id,
+                    progress=progress,
+                    ledger=ledger,
+                    force=force,
+                    on_extract=warm_up,  # once a period will load, GX is imported beside it, not in validation
+                )
             )
-        )
-    for system in select_systems() if systems is None else systems:
-        outcome.servicedesk.append(
-            ingest_servicedesk(
-                warehouse,
-                ledger.run_id,
-                system,
-                ledger=ledger,
-                progress=progress,
-                full_refresh=full_refresh,
-                **(servicedesk or {}).get(system.system, {}),
+        for system in select_systems() if systems is None else systems:
+            outcome.servicedesk.append(
+                ingest_servicedesk(
+                    warehouse,
+                    ledger.run_id,
+                    system,
+                    ledger=ledger,
+                    progress=progress,
+                    full_refresh=full_refresh,
+                    **(servicedesk or {}).get(system.system, {}),
+                )
             )
-        )
     scope = build_scope(outcome.publications, outcome.servicedesk)
     notes = [p.error or "" for run in outcome.publications for p in run.failed] + (
         [
