@@ -146,31 +146,31 @@ def periods(warehouse: Warehouse, table: BronzeTable, arrived: dict[str, list[st
     return [row[0] for row in rows]
 
 
-def period_rows(warehouse: Warehouse, table: BronzeTable) -> dict[str, int]:
-    """Period -> the rows its latest load brought into the table, from the manifest (no scan of the table)."""
+def _latest_parts(warehouse: Warehouse, table: BronzeTable, select: str, rest: str) -> list[tuple] | None:
+    """``select`` (columns of the manifest ``m``, then ``rest``) over the manifest rows of each period's latest
+    load of ``table``; None when the table has no periods or there is no manifest."""
     manifest = f"{table.dataset}.publication_manifest"
     if not table.period_column or not warehouse.table_exists(table.dataset, "publication_manifest"):
-        return {}
-    rows = warehouse.query(
-        f"select m.period, sum(m.row_count) from {manifest} m join (select period, max(recorded_at) as recorded_at "
+        return None
+    return warehouse.query(
+        f"select {select} from {manifest} m join (select period, max(recorded_at) as recorded_at "
         f"from {manifest} where bronze_table = '{table.table}' and status = 'loaded' group by period) latest "
         "on m.period = latest.period and m.recorded_at = latest.recorded_at "
-        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' group by m.period"
+        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' {rest}"
     )
+
+
+def period_rows(warehouse: Warehouse, table: BronzeTable) -> dict[str, int]:
+    """Period -> the rows its latest load brought into the table, from the manifest (no scan of the table)."""
+    rows = _latest_parts(warehouse, table, "m.period, sum(m.row_count)", "group by m.period") or []
     return {period: int(count or 0) for period, count in rows}
 
 
 def arrived_columns(warehouse: Warehouse, table: BronzeTable) -> dict[str, list[str]]:
     """Period -> the columns that period's files brought (the latest load of each period; union over its parts)."""
-    manifest = f"{table.dataset}.publication_manifest"
-    if not table.period_column or not warehouse.table_exists(table.dataset, "publication_manifest"):
+    rows = _latest_parts(warehouse, table, "m.period, m.columns", "order by m.period")
+    if rows is None:
         return {}
-    rows = warehouse.query(
-        f"select m.period, m.columns from {manifest} m join (select period, max(recorded_at) as recorded_at "
-        f"from {manifest} where bronze_table = '{table.table}' and status = 'loaded' group by period) latest "
-        "on m.period = latest.period and m.recorded_at = latest.recorded_at "
-        f"where m.bronze_table = '{table.table}' and m.status = 'loaded' order by m.period"
-    )
     result: dict[str, list[str]] = {}
     for period, listed in rows:
         seen = result.setdefault(period, [])
