@@ -21,8 +21,50 @@
         where built.{{ key }} = listed.period_key and built.load_id = listed.period_load_id
     )
     union all
-    select distinct built.{{ key }} from {{ this }} as built
-    where not exists (select 1 from {{ listed }} as listed where listed.period_key = built.{{ key }})
+    select held.period_key from ({{ held_periods(this, key) }}) as held
+    where not exists (select 1 from {{ listed }} as listed where listed.period_key = held.period_key)
+{%- endmacro %}
+
+{#-
+    The distinct values of `key` in `relation`, as a subquery with one column `period_key`. DuckDB scans the column
+    (a columnar scan of one column is cheap); PostgreSQL walks the model's index on `key` from one value to the
+    next (a loose index scan: one probe per period), so the cost does not grow with the rows already built.
+-#}
+{% macro held_periods(relation, key) -%}
+    {{ return(adapter.dispatch('held_periods', 'declarative_analytics')(relation, key)) }}
+{%- endmacro %}
+
+{% macro default__held_periods(relation, key) -%}
+    select distinct {{ key }} as period_key from {{ relation }}
+{%- endmacro %}
+
+{% macro postgres__held_periods(relation, key) -%}
+    with recursive held (period_key) as (
+        (select {{ key }} from {{ relation }} where {{ key }} is not null order by {{ key }} limit 1)
+        union all
+        select (
+            select next_held.{{ key }} from {{ relation }} as next_held
+            where next_held.{{ key }} > held.period_key order by next_held.{{ key }} limit 1
+        )
+        from held where held.period_key is not null
+    )
+    select period_key from held where period_key is not null
+{%- endmacro %}
+
+{#-
+    The indexes an incremental model of a publication keeps, as its `indexes` config: on PostgreSQL one on the
+    period key and load id (what periods_to_rebuild probes and the pre-hook deletes by), plus any `extra` column
+    lists; none on DuckDB, whose scans need none and whose indexes slow the bulk insert.
+-#}
+{% macro period_indexes(key='period', extra=[]) -%}
+    {%- if target.type == 'postgres' -%}
+        {%- set indexes = [{'columns': [key, 'load_id']}] -%}
+        {%- for columns in extra -%}
+            {%- do indexes.append({'columns': columns}) -%}
+        {%- endfor -%}
+        {{ return(indexes) }}
+    {%- endif -%}
+    {{ return([]) }}
 {%- endmacro %}
 
 {#- Before an incremental build inserts them, the periods it rebuilds are deleted (same transaction). -#}

@@ -3,6 +3,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
+    indexes=period_indexes('period_month'),
     pre_hook="{{ delete_periods_to_rebuild('practice_submissions', 'period_month', as_month=true) }}",
     on_schema_change='append_new_columns',
 ) }}

@@ -2,6 +2,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
+    indexes=period_indexes(),
     pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',
 ) }}
