@@ -17,11 +17,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote as url_quote
 
 from ingestion import paths
 from ingestion.errors import ConfigError, IngestionError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -127,9 +130,10 @@ class Warehouse:
         """Remove the whole warehouse (for throw-away ones: benchmarks, tests)."""
         raise NotImplementedError
 
-    def sqlalchemy_url(self) -> str | None:
-        """A SQLAlchemy URL for tools that read the warehouse in place (GX), or None when they cannot."""
-        return None
+    def read_arrow(self, query: str) -> pa.Table:
+        """The rows of ``query`` as an Arrow table, through the engine's own columnar export (no Python object per
+        row or value). Raises WarehouseUnavailable when the warehouse cannot be reached."""
+        raise NotImplementedError
 
     def cursor(self, connection: Any) -> Any:
         """What to execute statements on."""
@@ -245,6 +249,13 @@ class DuckDBWarehouse(Warehouse):
     def cursor(self, connection: Any) -> Any:
         """The connection itself: its ``cursor()`` is a second connection with a transaction of its own."""
         return connection
+
+    def read_arrow(self, query: str) -> pa.Table:
+        connection = self.connect()
+        try:
+            return connection.sql(query).to_arrow_table()
+        finally:
+            connection.close()
 
     def drop_database(self) -> None:
         for path in (self.duckdb_path, self.duckdb_path.with_name(self.duckdb_path.name + ".wal")):
@@ -398,14 +409,32 @@ class PostgresWarehouse(Warehouse):
         finally:
             admin.close()
 
-    def sqlalchemy_url(self) -> str:
-        """The password stays a ``${PGPASSWORD}`` reference that GX resolves from the environment, so it is never
-        part of the config GX keeps or renders."""
-        password = ":${PGPASSWORD}" if self.password else ""
-        return (
-            f"postgresql+psycopg2://{url_quote(self.user, safe='')}{password}@{self.host}:{self.port}/"
-            f"{url_quote(self.database, safe='')}"
+    def read_arrow(self, query: str) -> pa.Table:
+        """Through the ADBC driver (PostgreSQL's binary COPY into Arrow). Its URI holds the password only in this
+        call; a connection error is reported without it."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
+        secret = f":{url_quote(self.password, safe='')}" if self.password else ""
+        uri = (
+            f"postgresql://{url_quote(self.user, safe='')}{secret}@{self.host}:{self.port}/"
+            f"{url_quote(self.database, safe='')}?connect_timeout={CONNECT_TIMEOUT_SECONDS}"
         )
+        try:
+            connection = adbc.connect(uri)
+        except adbc_driver_manager.Error as error:
+            said = _first_line(error).replace(uri, "<uri>")
+            said = said.replace(self.password, "***") if self.password else said
+            raise WarehouseUnavailable(
+                f"cannot reach the PostgreSQL warehouse at {self.host}:{self.port} (user {self.user}, database "
+                f"{self.database}): {said}"
+            ) from None
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(query)
+                return cursor.fetch_arrow_table()
+        finally:
+            connection.close()
 
     def serialise_ddl(self) -> list[str]:
         return ["select pg_advisory_xact_lock(7272001)"]

@@ -6,10 +6,12 @@ Two batches per table and period:
 * a schema batch, the same on both engines: a zero-row pandas frame whose columns are those the period's files
   arrived with and whose dtypes come from the warehouse catalog, so column-set and type checks cost no scan however
   large the table, and one suite's types hold on DuckDB and PostgreSQL alike;
-* a rows batch: only the columns the row checks name, only for the period being validated (the whole table for a
-  table loaded without periods). On PostgreSQL it is a query asset of GX's own PostgreSQL datasource, so the metrics
-  are computed in the database. Released GX 1.x has no DuckDB datasource (and ``add_sql`` through duckdb_engine has
-  open metric errors), so on DuckDB the same columns are read through DuckDB's Arrow export into a pandas batch.
+* a rows batch, the same on both engines: only the columns the row checks name, only for the period being
+  validated (the whole table for a table loaded without periods), read through the engine's columnar export
+  (DuckDB's Arrow export; PostgreSQL's binary COPY through the ADBC driver) into a pandas batch. Released GX 1.x has
+  no DuckDB datasource (and ``add_sql`` through duckdb_engine has open metric errors); on PostgreSQL its SQL
+  datasource computes each metric with a query of its own over the period's rows: at 1.4 million rows a period's
+  four tables took 8.3 s that way against 3.4 s read once, and it was a second way to check the same suite.
 
 Results go to the run ledger (``validation_result``, and ``schema_drift`` when the shape changed) and to GX Data
 Docs, a static site next to the dbt docs.
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
-    from great_expectations.datasource.fluent import PostgresDatasource
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     from ingestion.ledger import Ledger
@@ -154,7 +155,7 @@ class GxRunner:
     """An ephemeral GX context: a pandas datasource for the schema batches (and DuckDB's row batches), GX's own
     PostgreSQL datasource for row checks there. Suites are read from files; results are kept for the docs."""
 
-    def __init__(self, warehouse: Warehouse, docs: Path | None) -> None:
+    def __init__(self, docs: Path | None) -> None:
         _quiet_gx()
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -173,10 +174,6 @@ class GxRunner:
                 },
             )
         self.frames = self.context.data_sources.add_pandas("bronze")
-        self.sql: PostgresDatasource | None = None
-        url = warehouse.sqlalchemy_url()  # None on DuckDB: GX 1.x has no DuckDB datasource, rows come as frames
-        if url is not None:
-            self.sql = self.context.data_sources.add_postgres("bronze_sql", connection_string=url)
         self._suites: dict[str, ExpectationSuite] = {}
         self._runs = 0
 
@@ -197,18 +194,6 @@ class GxRunner:
             data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_dataframe("loaded")
         )
         return self._validate(batch, suite_name, expectations, {"dataframe": frame}, parameters)
-
-    def run_query(
-        self, asset: str, suite_name: str, expectations: list[dict], query: str, parameters: dict | None = None
-    ) -> list[ExpectationValidationResult]:
-        """Validate a query's rows where they are: GX computes the metrics in PostgreSQL."""
-        assert self.sql is not None
-        try:
-            data = self.sql.get_asset(asset)
-        except LookupError:
-            data = self.sql.add_query_asset(asset, query=query)
-        batch = data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_table("loaded")
-        return self._validate(batch, suite_name, expectations, None, parameters)
 
     def _validate(
         self,
@@ -366,21 +351,8 @@ class Checker:
         needed = needed or [table.period_column or next(iter(present))]
         where = f" where {table.period_column} = '{period}'" if period and table.period_column else ""
         query = f"select {', '.join(needed)} from {table.name}{where}"
-        if self.gx.sql is not None:
-            results = self.gx.run_query(
-                f"{table.name} rows" + (f" @ {period}" if period else ""),
-                f"{suite.name} rows",
-                runnable,
-                query,
-                parameters,
-            )
-        else:
-            connection = self.warehouse.connect()
-            try:
-                frame = connection.sql(query).to_arrow_table().to_pandas()
-            finally:
-                connection.close()
-            results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, frame, parameters)
+        frame = self.warehouse.read_arrow(query).to_pandas()
+        results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, frame, parameters)
         check.expectations += len(results)
         for result in results:
             if not result.success:
@@ -458,7 +430,7 @@ def _validate_bronze(
             counts = catalog.period_rows(warehouse, table) if rows and periods else {}
         for period in periods:
             if runner is None:
-                runner = GxRunner(warehouse, docs)
+                runner = GxRunner(docs)
             earlier = [p for p in counts if period is not None and p < period]
             previous = counts[max(earlier)] if earlier else None
             check = Checker(warehouse, runner).check(
