@@ -4,11 +4,13 @@ full refresh gives (real dlt, dbt, DuckDB and PostgreSQL)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from ingestion.ledger import Ledger
 from ingestion.transform import DbtResult
 
 from workspace import ENGINES, Workspace
@@ -134,3 +136,32 @@ def test_gold_rows_say_which_load_they_were_built_from(story: Story) -> None:
         "where fact.load_id <> periods.load_id"
     )
     assert mismatched == 0
+
+
+def _transform_succeeded(ws: Workspace) -> None:
+    """What a run's successful transform stage leaves in the ledger."""
+    with Ledger(ws.warehouse, f"run-{uuid.uuid4().hex[:8]}").stage("transform", source="dbt"):
+        pass
+
+
+def test_a_build_tests_the_loads_published_since_the_last_build_not_the_history(workspace: Workspace) -> None:
+    """The detail model's tests read the rows of the loads a build brought, so their cost is one period's however
+    many periods the model holds; rows tested by an earlier build are not read again."""
+    ws = workspace
+    detail = "stg_publications__practice_detail"
+    ws.generate(("2025-02", "2025-03"), practices=10)
+    Ledger(ws.warehouse, "-").ensure_schema()
+    assert not ws.ingest("2025-02", "2025-02").failed
+    assert ws.dbt(*BUILD).ok
+    _transform_succeeded(ws)
+    # a row built and tested then goes bad in place: the next build does not read it again
+    ws.execute(f"update silver.{detail} set channel = 'Pigeon' where period = '2025-02' and source_row = 2")
+    assert not ws.ingest("2025-03", "2025-03").failed
+    assert ws.dbt(*BUILD).ok
+    # the same in a period published since the last successful transform: its tests catch it
+    ws.execute(f"update silver.{detail} set channel = 'Pigeon' where period = '2025-03' and source_row = 2")
+    failed = ws.dbt("test", "--select", detail).failed_nodes
+    assert [node.split(".")[2] for node in failed] == [f"accepted_values_{detail}_channel__Online__Paper__Phone"]
+    # once a transform succeeded after that load, its rows count as tested
+    _transform_succeeded(ws)
+    assert ws.dbt("test", "--select", detail).ok
