@@ -220,7 +220,6 @@ class DuckDBWarehouse(Warehouse):
 
     def dlt_destination(self) -> Any:
         import dlt
-
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
         self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@
     {%- if not execute or flags.FULL_REFRESH -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
-    {%- set ledger = adapter.get_relation(database=events.database, schema=events.schema, identifier=events.identifier) -%}
+    {%- set ledger = adapter.get_relation(
+        database=events.database, schema=events.schema, identifier=events.identifier) -%}
     {%- if ledger is none -%}
         {{- return('1 = 1') -}}
     {%- endif -%}

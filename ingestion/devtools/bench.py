@@ -399,11 +399,12 @@ def _on_disk(warehouse: Any, root: Path) -> dict[str, float]:
         held, data = warehouse.duckdb_path.stat().st_size, copy.stat().st_size
         copy.unlink()
         return {"file_mb": held / 1e6, "data_mb": data / 1e6, "file_to_data": held / data}
-    staged = warehouse.query(
-        "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c join pg_namespace n "
+    tables = warehouse.query(
+        "select n.nspname, c.relname, pg_relation_size(c.oid) from pg_class c join pg_namespace n "
         "on n.oid = c.relnamespace where n.nspname like '%\\_staging' and c.relkind = 'r'"
-    )[0][0]
-    return {"staging_mb": int(staged) / 1e6}
+    )
+    rows = sum(int(warehouse.query(f'select count(*) from "{schema}"."{table}"')[0][0]) for schema, table, _ in tables)
+    return {"staging_rows": rows, "staging_mb": sum(int(size) for *_, size in tables) / 1e6}
 
 
 CHILDREN: dict[str, Callable[[Path], dict[str, dict]]] = {
@@ -559,7 +560,8 @@ def _print_scale(scale: dict[str, dict]) -> None:
                 f"({disk['file_to_data']:.2f}x)"
             )
         if "staging_mb" in disk:
-            print(f"  {engine}: staging schemas hold {disk['staging_mb']:,.1f} MB")
+            held = disk.get("staging_rows", 0)
+            print(f"  {engine}: staging schemas hold {held:,} rows ({disk['staging_mb']:,.1f} MB of table data)")
 
 
 def _scale_verdicts(scale: dict[str, dict]) -> list[str]:
@@ -580,9 +582,10 @@ def _scale_verdicts(scale: dict[str, dict]) -> list[str]:
             ratio = disk["file_to_data"]
             lines.append(f"  {'ok ' if ratio <= 1.3 else 'NOT'} {engine} file / data: {ratio:.2f}x (target <= 1.30x)")
         if "staging_mb" in disk:
-            staged = disk["staging_mb"]
+            staged = disk.get("staging_rows", 0)
             lines.append(
-                f"  {'ok ' if staged == 0 else 'NOT'} {engine} left in staging: {staged:,.1f} MB (target: none)"
+                f"  {'ok ' if staged == 0 else 'NOT'} {engine} left in staging: {staged:,} rows, "
+                f"{disk['staging_mb']:,.1f} MB of table data (target: none)"
             )
     return lines
 

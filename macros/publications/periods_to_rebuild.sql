@@ -1,11 +1,31 @@
 {#-
-    The periods of `publication` an incremental model rebuilds, as a subquery for `... in (...)`: each period whose
+    The periods of `publication` an incremental model rebuilds, as the list inside `... in (...)`: each period whose
     load the model does not hold (published for the first time, or again) and each period the model holds that the
     publication no longer lists (removed). Read from the small publication_periods table, compared period by period
     with the load ids the model holds (`this` has `load_id`). `key`: the model's period column; `as_month`: the model
     keys months by their first day (period_month) rather than by the period's text.
+
+    The list is worked out when the model is compiled and written into its SQL as literals (the pre_hook's delete
+    and the model's select get the same list): a condition on constants reaches through views and grouping to the
+    rows of those periods (an index on PostgreSQL, zone maps on DuckDB), where a subquery would make the database
+    aggregate a view over every period before joining. An empty list matches nothing.
 -#}
 {% macro periods_to_rebuild(publication, key='period', as_month=false) -%}
+    {%- set query = periods_to_rebuild_query(publication, key, as_month) -%}
+    {%- if not execute -%}
+        {{- query -}}
+    {%- else -%}
+        {%- set literals = [] -%}
+        {%- for value in run_query(query).columns[0].values() -%}
+            {%- set text = value | string | replace("'", "''") -%}
+            {%- do literals.append("cast('" ~ text ~ "' as date)" if as_month else "'" ~ text ~ "'") -%}
+        {%- endfor -%}
+        {{- literals | join(', ') if literals else ('cast(null as date)' if as_month else 'cast(null as varchar)') -}}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The query periods_to_rebuild runs: one column, the period keys to rebuild. -#}
+{% macro periods_to_rebuild_query(publication, key='period', as_month=false) -%}
     {%- set listed -%}
         (
             select
