@@ -152,8 +152,8 @@ _warming: threading.Thread | None = None
 
 
 class GxRunner:
-    """An ephemeral GX context: a pandas datasource for the schema batches (and DuckDB's row batches), GX's own
-    PostgreSQL datasource for row checks there. Suites are read from files; results are kept for the docs."""
+    """An ephemeral GX context with one pandas datasource: the schema batches and the rows batches of both engines.
+    Suites are read from files; results are kept for the docs."""
 
     def __init__(self, docs: Path | None) -> None:
         _quiet_gx()
