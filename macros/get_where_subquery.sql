@@ -3,7 +3,8 @@
     give `where` a value known only then):
 
     `__loads_since_last_build__` keeps the rows of the publication loads published since the last successful
-    transform of a run (the run ledger's `transform` stage that built every source), so that the tests of an
+    transform of a run (the run ledger's `transform` stage that built every source), named by their periods and
+    load ids as literals (the model has `period` and `load_id` columns), so that the tests of an
     incremental model check the periods a build brought instead of every row already tested: their cost stays
     that of one period however much history the model holds. `dbt build --full-refresh`, a warehouse without a
     ledger, and a ledger with no such transform yet test every row. A test that failed keeps its loads unbuilt
@@ -34,19 +35,31 @@
     {%- if ledger is none -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
-    {%- set built -%}
-        select max(built.occurred_at) from {{ events }} as built
-        where
-            built.stage = 'transform'
-            and built.event_type = 'stage_completed'
-            and built.status = 'success'
-            and not exists (
-                select 1 from {{ events }} as left_out
-                where left_out.run_id = built.run_id and left_out.event_type = 'build_excluded'
-            )
+    {%- set loads -%}
+        select published.period, published.load_id from {{ periods }} as published
+        where published.published_at > coalesce((
+            select max(built.occurred_at) from {{ events }} as built
+            where
+                built.stage = 'transform'
+                and built.event_type = 'stage_completed'
+                and built.status = 'success'
+                and not exists (
+                    select 1 from {{ events }} as left_out
+                    where left_out.run_id = built.run_id and left_out.event_type = 'build_excluded'
+                )
+        ), cast('1900-01-01' as timestamp))
     {%- endset -%}
+    {%- set found = run_query(loads) -%}
+    {%- if found.rows | length == 0 -%}
+        {{- return('1 = 0') -}}
+    {%- endif -%}
+    {%- set period_list, load_list = [], [] -%}
+    {%- for row in found.rows -%}
+        {%- do period_list.append("'" ~ (row[0] | string | replace("'", "''")) ~ "'") -%}
+        {%- do load_list.append("'" ~ (row[1] | string | replace("'", "''")) ~ "'") -%}
+    {%- endfor -%}
+    {#- literals, period first: PostgreSQL reaches the rows through the model's (period, load_id) index -#}
     {{- return(
-        "load_id in (select published.load_id from " ~ periods ~ " as published where "
-        ~ "published.published_at > coalesce((" ~ built ~ "), cast('1900-01-01' as timestamp)))"
+        "period in (" ~ period_list | unique | join(', ') ~ ") and load_id in (" ~ load_list | join(', ') ~ ")"
     ) -}}
 {%- endmacro %}

@@ -258,6 +258,7 @@ DBT_HISTORY = 6  # full-size periods built by the full refresh; the incremental 
 def _child_dbt(root: Path, target: str) -> dict[str, dict]:
     """``dbt build --full-refresh`` over six full-size periods (the scale pass's first six), then a seventh period
     loaded and ``dbt build`` again: what adding a period costs the transform beside rebuilding everything."""
+    from ingestion.ledger import Ledger
     from ingestion.transform import run_dbt
 
     data = root / "scale"
@@ -265,9 +266,11 @@ def _child_dbt(root: Path, target: str) -> dict[str, dict]:
     warehouse = _use(data, f"{target}-dbt", target)
 
     def build(*flags: str) -> int:
-        result = run_dbt(["build", "--select", "tag:publications", *flags], warehouse, echo=False)
-        if not result.ok:
-            raise SystemExit(f"bench: dbt build failed on {target}: {'; '.join(result.failures[:3])}")
+        # in the ledger as a run's transform stage: the next build's tests read the loads published since then
+        with Ledger(warehouse, f"bench-{uuid.uuid4().hex[:8]}").stage("transform", source="dbt"):
+            result = run_dbt(["build", "--select", "tag:publications", *flags], warehouse, echo=False)
+            if not result.ok:
+                raise SystemExit(f"bench: dbt build failed on {target}: {'; '.join(result.failures[:3])}")
         return len(result.nodes)
 
     try:
