@@ -414,7 +414,11 @@ def _on_disk(warehouse: Any, root: Path) -> dict[str, float]:
         "select n.nspname, c.relname, pg_relation_size(c.oid) from pg_class c join pg_namespace n "
         "on n.oid = c.relnamespace where n.nspname like '%\\_staging' and c.relkind = 'r'"
     )
-    rows = sum(int(warehouse.query(f'select count(*) from "{schema}"."{table}"')[0][0]) for schema, table, _ in tables)
+    rows = sum(  # data rows: dlt keeps its schema's version row (_dlt_version) in the staging dataset too
+        int(warehouse.query(f'select count(*) from "{schema}"."{table}"')[0][0])
+        for schema, table, _ in tables
+        if not table.startswith("_dlt_")
+    )
     return {"staging_rows": rows, "staging_mb": sum(int(size) for *_, size in tables) / 1e6}
 
 
