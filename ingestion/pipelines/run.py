@@ -227,7 +227,7 @@ def run_pipeline(
                     progress=progress,
                     ledger=ledger,
                     force=force,
-                    on_extract=warm_up,  # once a period will load, GX is imported beside it, not in validation
+                    on_extract=warm_up,  # once a period will load, GX starts in its worker process beside it
                 )
             )
         for system in select_systems() if systems is None else systems:

@@ -13,38 +13,31 @@ Two batches per table and period:
   datasource computes each metric with a query of its own over the period's rows: at 1.4 million rows a period's
   four tables took 8.3 s that way against 3.4 s read once, and it was a second way to check the same suite.
 
+GX runs in a worker process of its own (:mod:`.gx_worker`), started as soon as a run knows a period will load, so
+that its import overlaps the load on the other core; the batches reach it as column types and Arrow tables.
+
 Results go to the run ledger (``validation_result``, and ``schema_drift`` when the shape changed) and to GX Data
 Docs, a static site next to the dbt docs.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
-import sys
-import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingestion import paths
-from ingestion.quality import catalog
+from ingestion.quality import catalog, gx_worker
 from ingestion.quality.catalog import BronzeTable
+from ingestion.quality.gx_worker import ExpectationOutcome, GxWorker
 from ingestion.quality.rules import Drift, Judgement, SchemaFindings, classify, judge
 from ingestion.quality.suites import Suite, suite_path, suites_dir
 from ingestion.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from great_expectations.core.batch_definition import BatchDefinition
-    from great_expectations.core.expectation_suite import ExpectationSuite
-    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
     from ingestion.ledger import Ledger
 
 Progress = Callable[[str], None]
@@ -121,125 +114,13 @@ class ValidationReport:
         }
 
 
-# -- GX ------------------------------------------------------------------------------------------------------------
-def _quiet_gx() -> None:
-    warnings.filterwarnings("ignore", module="great_expectations")
-    warnings.filterwarnings("ignore", message=".*great_expectations.*")
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-
-
-def warm_up() -> threading.Thread | None:
-    """Import Great Expectations in the background while a run extracts and loads, when there are suites for it
-    to run: its import (about 3 s, most of it its expectation catalogue and scipy) then overlaps the load's work in
-    DuckDB, pyarrow and PostgreSQL instead of adding to the validate stage. What both import (pandas, numpy,
-    pyarrow, pydantic) is imported here first, on the calling thread, so that the two threads never wait on each
-    other's half-imported modules."""
-    global _warming
-    if _warming is not None or "great_expectations" in sys.modules or not any(suites_dir().glob("*/*.json")):
-        return _warming
-    for shared in ("numpy", "pandas", "pyarrow", "pydantic"):
-        importlib.import_module(shared)
-    _quiet_gx()
-    thread = threading.Thread(
-        target=importlib.import_module, args=("great_expectations",), name="gx-import", daemon=True
-    )
-    thread.start()
-    _warming = thread
-    return thread
-
-
-_warming: threading.Thread | None = None
-
-
-class GxRunner:
-    """An ephemeral GX context with one pandas datasource: the schema batches and the rows batches of both engines.
-    Suites are read from files; results are kept for the docs."""
-
-    def __init__(self, docs: Path | None) -> None:
-        _quiet_gx()
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        self.context = gx.get_context(mode="ephemeral")
-        self.context.enable_analytics(False)  # nothing phones home (this GX sends nothing anyway; say so for the next)
-        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self.docs = docs
-        if docs is not None:
-            self.context.add_data_docs_site(
-                site_name="bronze",
-                site_config={
-                    "class_name": "SiteBuilder",
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
-                },
-            )
-        self.frames = self.context.data_sources.add_pandas("bronze")
-        self._suites: dict[str, ExpectationSuite] = {}
-        self._runs = 0
-
-    def run(
-        self,
-        asset: str,
-        suite_name: str,
-        expectations: list[dict],
-        frame: pd.DataFrame,
-        parameters: dict | None = None,
-    ) -> list[ExpectationValidationResult]:
-        """Validate a pandas frame (a zero-row schema frame, or rows read from DuckDB)."""
-        try:
-            data = self.frames.get_asset(asset)
-        except LookupError:
-            data = self.frames.add_dataframe_asset(asset)
-        batch = (
-            data.batch_definitions[0] if data.batch_definitions else data.add_batch_definition_whole_dataframe("loaded")
-        )
-        return self._validate(batch, suite_name, expectations, {"dataframe": frame}, parameters)
-
-    def _validate(
-        self,
-        batch: BatchDefinition,
-        suite_name: str,
-        expectations: list[dict],
-        batch_parameters: dict | None,
-        parameters: dict | None,
-    ) -> list[ExpectationValidationResult]:
-        """``parameters``: the values of the suite's ``$PARAMETER`` references (the row-count bounds)."""
-        import great_expectations as gx  # loaded by __init__ already: a lookup here
-
-        suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
-        if suite is None:
-            suite = self._suites[suite_name] = self.context.suites.add(
-                gx.ExpectationSuite(name=suite_name, expectations=expectations)
-            )
-        self._runs += 1
-        definition = self.context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{suite_name} #{self._runs}", data=batch, suite=suite)
-        )
-        result = definition.run(
-            batch_parameters=batch_parameters, expectation_parameters=parameters or None, result_format="SUMMARY"
-        )
-        return list(result.results)
-
-    def build_docs(self) -> Path | None:
-        if self.docs is None:
-            return None
-        self.context.build_data_docs(site_names=["bronze"])
-        return self.docs / "index.html"
-
-
-def schema_frame(types: dict[str, str]) -> pd.DataFrame:
-    """A zero-row frame with the catalog's types, as pandas dtypes GX can name (see suites.GX_TYPES)."""
-    import pandas as pd
-
-    dtypes = {
-        "text": pd.StringDtype(),
-        "bigint": "Int64",
-        "double": "Float64",
-        "bool": "boolean",
-        "date": "datetime64[s]",
-        "timestamp": pd.DatetimeTZDtype("us", "UTC"),
-    }
-    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(t, object)) for c, t in types.items()})
+# -- GX, in its worker process ------------------------------------------------------------------------------------
+def warm_up() -> GxWorker | None:
+    """Start the Great Expectations worker while a run extracts and loads, when there are suites for it to run: its
+    import (about 3 s) then happens in a process of its own, on the other core, instead of in the validate stage."""
+    if not any(suites_dir().glob("*/*.json")):
+        return None
+    return gx_worker.shared()
 
 
 def _columns_of(expectation: dict) -> list[str]:
@@ -247,31 +128,7 @@ def _columns_of(expectation: dict) -> list[str]:
     return [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list", []))
 
 
-def _config(result: ExpectationValidationResult) -> ExpectationConfiguration:
-    """The expectation a result is for: GX sets it on every result of a validation run."""
-    if result.expectation_config is None:
-        raise ValueError(f"a Great Expectations result without its expectation: {result}")
-    return result.expectation_config
-
-
-def _describe_failure(result: ExpectationValidationResult) -> str:
-    config, outcome = _config(result), result.result or {}
-    target = ", ".join(_columns_of({"kwargs": config.kwargs})) or "table"
-    if result.exception_info and result.exception_info.get("raised_exception"):
-        return f"{config.type}({target}) could not run: {result.exception_info.get('exception_message')}"
-    if config.type == "expect_table_row_count_to_be_between":
-        return (
-            f"{outcome.get('observed_value')} rows, outside the expected "
-            f"{config.kwargs.get('min_value')}..{config.kwargs.get('max_value') or 'any'}"
-        )
-    sample = ", ".join(repr(v) for v in (outcome.get("partial_unexpected_list") or [])[:5])
-    return (
-        f"{config.type}({target}): {outcome.get('unexpected_count', '?')} of {outcome.get('element_count', '?')} "
-        f"rows unexpected" + (f", e.g. {sample}" if sample else "")
-    )
-
-
-def _schema_findings(results: list[ExpectationValidationResult]) -> SchemaFindings:
+def _schema_findings(results: list[ExpectationOutcome]) -> SchemaFindings:
     """What the failed schema expectations found, as column names."""
     unexpected: list[str] = []
     missing: list[str] = []
@@ -279,19 +136,18 @@ def _schema_findings(results: list[ExpectationValidationResult]) -> SchemaFindin
     for result in results:
         if result.success:
             continue
-        config = _config(result)
-        if config.type == "expect_table_columns_to_match_set":
-            mismatched = (result.result or {}).get("details", {}).get("mismatched", {})
+        if result.type == "expect_table_columns_to_match_set":
+            mismatched = result.result.get("details", {}).get("mismatched", {})
             unexpected += mismatched.get("unexpected", [])
             missing += mismatched.get("missing", [])
         else:  # the schema part holds the column set and the type expectations
-            mistyped.append(config.kwargs["column"])
+            mistyped.append(result.kwargs["column"])
     return SchemaFindings(tuple(unexpected), tuple(missing), tuple(mistyped))
 
 
 # -- checking one table ----------------------------------------------------------------------------------------------
 class Checker:
-    def __init__(self, warehouse: Warehouse, gx: GxRunner) -> None:
+    def __init__(self, warehouse: Warehouse, gx: GxWorker) -> None:
         self.warehouse, self.gx = warehouse, gx
 
     def check(
@@ -318,7 +174,7 @@ class Checker:
             if e["type"] != "expect_column_values_to_be_of_type" or e["kwargs"]["column"] in present
         ]
         label = f"{suite.name} schema" + (f" @ {period}" if period else "")
-        results = self.gx.run(f"{table.name} schema", label, schema, schema_frame(present))
+        results = self.gx.run(f"{table.name} schema", label, schema, present)
         check.expectations += len(results)
         check.drift = classify(
             _schema_findings(results),
@@ -351,14 +207,13 @@ class Checker:
         needed = needed or [table.period_column or next(iter(present))]
         where = f" where {table.period_column} = '{period}'" if period and table.period_column else ""
         query = f"select {', '.join(needed)} from {table.name}{where}"
-        frame = self.warehouse.read_arrow(query).to_pandas()
-        results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, frame, parameters)
+        rows = self.warehouse.read_arrow(query)  # the worker makes the pandas batch: this process never needs pandas
+        results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, rows, parameters)
         check.expectations += len(results)
         for result in results:
             if not result.success:
-                severity = getattr(_config(result).severity, "value", "critical")
-                text = f"{check.where()}: {_describe_failure(result)}"
-                (check.failures if severity == "critical" else check.warnings).append(text)
+                text = f"{check.where()}: {result.describe()}"
+                (check.failures if result.severity == "critical" else check.warnings).append(text)
 
 
 # -- the stage -------------------------------------------------------------------------------------------------------
@@ -397,7 +252,7 @@ def _validate_bronze(
 ) -> ValidationReport:
     started = time.monotonic()
     report = ValidationReport()
-    runner: GxRunner | None = None
+    runner: GxWorker | None = None
     tables = only or catalog.declared_tables()
     if loaded is not None:
         tables = [table for table in tables if table.dataset in loaded]
@@ -430,7 +285,8 @@ def _validate_bronze(
             counts = catalog.period_rows(warehouse, table) if rows and periods else {}
         for period in periods:
             if runner is None:
-                runner = GxRunner(docs)
+                runner = gx_worker.shared()
+                runner.open(docs)
             earlier = [p for p in counts if period is not None and p < period]
             previous = counts[max(earlier)] if earlier else None
             check = Checker(warehouse, runner).check(

@@ -9,10 +9,9 @@ import pyarrow as pa
 import pytest
 
 from ingestion.errors import ConfigError
-from ingestion.quality import catalog
+from ingestion.quality import catalog, gx_worker
 from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.suites import Suite, row_count_bounds, type_expectation
-from ingestion.quality.validate import GxRunner, _describe_failure
 from ingestion.sources.publications import conform
 
 DETAIL = BronzeTable("bronze_publications", "practice_detail", ("practice_code",), "_period")
@@ -79,18 +78,31 @@ def test_a_periods_row_count_bounds_follow_the_previous_period() -> None:
 
 
 def test_gx_judges_a_period_by_the_bounds_its_previous_period_gives() -> None:
-    import pandas as pd
-
-    runner = GxRunner(docs=None)
+    worker = gx_worker.shared()
+    worker.open(None)
     suite = Suite(DETAIL, DETAIL.name, [row_count_bounds(DETAIL)])
-    frame = pd.DataFrame({"_period": ["2025-07"] * 10})
+    rows = pa.table({"_period": ["2025-07"] * 10})
 
-    shrunk = runner.run("detail rows", "detail rows", suite.expectations, frame, suite.row_parameters(40))
-    steady = runner.run("detail rows", "detail rows", suite.expectations, frame, suite.row_parameters(12))
+    shrunk = worker.run("detail rows", "detail rows", suite.expectations, rows, suite.row_parameters(40))
+    steady = worker.run("detail rows", "detail rows", suite.expectations, rows, suite.row_parameters(12))
 
     assert not shrunk[0].success
-    assert _describe_failure(shrunk[0]) == "10 rows, outside the expected 20..80"
+    assert shrunk[0].describe() == "10 rows, outside the expected 20..80"
     assert steady[0].success
+
+
+def test_the_gx_worker_reports_a_check_it_could_not_run_and_its_own_death() -> None:
+    worker = gx_worker.GxWorker()
+    try:
+        with pytest.raises(gx_worker.GxWorkerError, match="run before open"):
+            worker.run("detail rows", "detail rows", [], pa.table({"_period": ["2025-07"]}))
+        worker.open(None)
+        worker.process.kill()  # a worker killed mid-run (out of memory, kill -9) is an error, not a hang
+        worker.process.wait()
+        with pytest.raises(gx_worker.GxWorkerError, match=r"exited with code -9 during run"):
+            worker.run("detail rows", "detail rows", [], pa.table({"_period": ["2025-07"]}))
+    finally:
+        worker.close()
 
 
 def test_policy_defaults_and_per_table_overrides() -> None:

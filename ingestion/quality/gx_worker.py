@@ -1,0 +1,316 @@
+"""Great Expectations in a process of its own: the run's process never imports it.
+
+GX's import takes about 3 s of pure Python (its expectation catalogue, scipy, its pydantic models). Imported in a
+thread beside a period's load it held the interpreter lock against the load's own Python work, so it did not overlap
+the load: it lengthened it (a full-size first load went from 3.3 s to 5-6 s). In a process of its own it imports on
+the other core while the period loads, and the run hands it what to check:
+
+* a schema check gets the column types (the worker builds the zero-row frame);
+* a rows check gets the period's rows as an Arrow table (read once by the warehouse's columnar export), which the
+  worker turns into the pandas batch GX validates.
+
+The worker answers with plain values (:class:`ExpectationOutcome`), builds the Data Docs when asked, and exits when
+the run's process closes its end of the pipe (or dies: a ``kill -9`` of the run leaves no worker behind). Requests
+and answers are pickled over the worker's stdin and stdout; its own output goes to stderr.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ingestion.errors import describe
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+MODULE = "ingestion.quality.gx_worker"
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result, as plain values."""
+
+    success: bool
+    type: str
+    kwargs: dict[str, Any]
+    severity: str = "critical"
+    result: dict[str, Any] = field(default_factory=dict)
+    exception: str | None = None  # why the expectation could not run, when it could not
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.kwargs["column"]] if "column" in self.kwargs else list(self.kwargs.get("column_list", []))
+
+    def describe(self) -> str:
+        """What failed, in a sentence: the row count against its bounds, or how many rows and a few of them."""
+        target = ", ".join(self.columns) or "table"
+        if self.exception:
+            return f"{self.type}({target}) could not run: {self.exception}"
+        if self.type == "expect_table_row_count_to_be_between":
+            return (
+                f"{self.result.get('observed_value')} rows, outside the expected "
+                f"{self.kwargs.get('min_value')}..{self.kwargs.get('max_value') or 'any'}"
+            )
+        sample = ", ".join(repr(v) for v in (self.result.get("partial_unexpected_list") or [])[:5])
+        return (
+            f"{self.type}({target}): {self.result.get('unexpected_count', '?')} of "
+            f"{self.result.get('element_count', '?')} rows unexpected" + (f", e.g. {sample}" if sample else "")
+        )
+
+
+class GxWorkerError(RuntimeError):
+    """The worker could not check: GX raised (its traceback is in the message), or the worker died."""
+
+
+# -- the run's side --------------------------------------------------------------------------------------------------
+class GxWorker:
+    """A worker process and the calls the validate stage makes to it. One call at a time."""
+
+    def __init__(self) -> None:
+        source_root = str(Path(__file__).resolve().parents[2])  # the project, importable in the worker as here
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def open(self, docs: Path | None) -> None:
+        """A fresh GX context for one validation (its Data Docs under ``docs``, none if None)."""
+        self._call("open", str(docs) if docs is not None else None)
+
+    def run(
+        self,
+        asset: str,
+        suite_name: str,
+        expectations: list[dict],
+        data: pa.Table | dict[str, str],
+        parameters: dict | None = None,
+    ) -> list[ExpectationOutcome]:
+        """Validate ``data``: rows as an Arrow table, or column -> type for a zero-row schema batch.
+        ``parameters``: the values of the suite's ``$PARAMETER`` references (the row-count bounds)."""
+        outcomes: list[ExpectationOutcome] = self._call("run", asset, suite_name, expectations, data, parameters)
+        return outcomes
+
+    def build_docs(self) -> Path | None:
+        built: str | None = self._call("docs")
+        return Path(built) if built else None
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(OSError):  # a worker that died left a broken pipe
+                self.process.stdin.close()  # the worker reads the end of its input and exits
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def _call(self, *request: Any) -> Any:
+        with self._lock:
+            assert self.process.stdin is not None and self.process.stdout is not None
+            try:
+                pickle.dump(request, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self.process.stdin.flush()
+                status, value = pickle.load(self.process.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError) as error:
+                code = self.process.poll()
+                raise GxWorkerError(
+                    f"the Great Expectations worker (pid {self.process.pid}) "
+                    + (f"exited with code {code}" if code is not None else f"stopped answering ({describe(error)})")
+                    + f" during {request[0]}; its own output is above"
+                ) from error
+        if status == "error":
+            raise GxWorkerError(f"Great Expectations failed in its worker: {value}")
+        return value
+
+
+_shared: GxWorker | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> GxWorker:
+    """The process's worker, started on first use (or again, if the last one died)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.alive:
+            _shared = GxWorker()
+        return _shared
+
+
+@atexit.register
+def _close_shared() -> None:
+    if _shared is not None:
+        _shared.close()
+
+
+# -- the worker's side -----------------------------------------------------------------------------------------------
+def _quiet_gx() -> None:
+    warnings.filterwarnings("ignore", module="great_expectations")
+    warnings.filterwarnings("ignore", message=".*great_expectations.*")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+
+
+class GxRunner:
+    """An ephemeral GX context with one pandas datasource: the schema batches and the rows batches of both engines.
+    Suites come from the caller; results are kept for the docs."""
+
+    def __init__(self, docs: Path | None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.enable_analytics(False)  # nothing phones home (this GX sends nothing anyway; say so for the next)
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self.docs = docs
+        if docs is not None:
+            self.context.add_data_docs_site(
+                site_name="bronze",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+                },
+            )
+        self.frames = self.context.data_sources.add_pandas("bronze")
+        self._suites: dict[str, Any] = {}
+        self._runs = 0
+
+    def run(
+        self,
+        asset: str,
+        suite_name: str,
+        expectations: list[dict],
+        data: pa.Table | dict[str, str],
+        parameters: dict | None,
+    ) -> list[ExpectationOutcome]:
+        import great_expectations as gx
+
+        frame = schema_frame(data) if isinstance(data, dict) else data.to_pandas()
+        try:
+            frames = self.frames.get_asset(asset)
+        except LookupError:
+            frames = self.frames.add_dataframe_asset(asset)
+        batch = (
+            frames.batch_definitions[0]
+            if frames.batch_definitions
+            else frames.add_batch_definition_whole_dataframe("loaded")
+        )
+        suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
+        if suite is None:
+            suite = self._suites[suite_name] = self.context.suites.add(
+                gx.ExpectationSuite(name=suite_name, expectations=expectations)
+            )
+        self._runs += 1
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{suite_name} #{self._runs}", data=batch, suite=suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters or None,
+            result_format="SUMMARY",
+        )
+        return [_outcome(r) for r in result.results]
+
+    def build_docs(self) -> str | None:
+        if self.docs is None:
+            return None
+        self.context.build_data_docs(site_names=["bronze"])
+        return str(self.docs / "index.html")
+
+
+def schema_frame(types: dict[str, str]) -> pd.DataFrame:
+    """A zero-row frame with the catalog's types, as pandas dtypes GX can name (see suites.GX_TYPES)."""
+    import pandas as pd
+
+    dtypes = {
+        "text": pd.StringDtype(),
+        "bigint": "Int64",
+        "double": "Float64",
+        "bool": "boolean",
+        "date": "datetime64[s]",
+        "timestamp": pd.DatetimeTZDtype("us", "UTC"),
+    }
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(t, object)) for c, t in types.items()})
+
+
+def _outcome(result: ExpectationValidationResult) -> ExpectationOutcome:
+    config = result.expectation_config
+    if config is None:  # GX sets it on every result of a validation run
+        raise ValueError(f"a Great Expectations result without its expectation: {result}")
+    # numpy and pandas values made plain: the run's process does not import pandas to read them
+    plain: Any = result.to_json_dict()
+    raised = result.exception_info or {}
+    return ExpectationOutcome(
+        success=bool(result.success),
+        type=config.type,
+        kwargs=dict(plain["expectation_config"]["kwargs"]),
+        severity=str(getattr(config.severity, "value", "critical")),
+        result=dict(plain.get("result") or {}),
+        exception=str(raised.get("exception_message")) if raised.get("raised_exception") else None,
+    )
+
+
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """Answer requests until the run's process closes the pipe."""
+    runner: GxRunner | None = None
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        kind, *arguments = request
+        try:
+            if kind == "open":
+                runner = GxRunner(Path(arguments[0]) if arguments[0] else None)
+                answer: Any = None
+            elif runner is None:
+                raise RuntimeError(f"{kind} before open")
+            elif kind == "run":
+                answer = runner.run(*arguments)
+            elif kind == "docs":
+                answer = runner.build_docs()
+            else:
+                raise RuntimeError(f"unknown request {kind!r}")
+            reply: tuple[str, Any] = ("ok", answer)
+        except Exception:  # the run reports it; the worker stays up for the next request
+            reply = ("error", traceback.format_exc(limit=8))
+        pickle.dump(reply, answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes the pipe
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # anything printed goes to stderr, not into the answers
+    _quiet_gx()
+    import great_expectations  # noqa: F401 (imported now, while the run loads; the first request finds it here)
+
+    serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    from ingestion.quality import gx_worker  # under its own name, so that what it pickles unpickles in the run
+
+    gx_worker.main()
