@@ -1,7 +1,8 @@
 """The warehouse a run writes to: embedded DuckDB (default) or a shared PostgreSQL, configured from the environment.
 
 The same environment variables drive dlt (here) and dbt (``profiles.yml``), so both always see one warehouse:
-``DUCKDB_PATH`` for DuckDB; ``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE`` for PostgreSQL.
+``DUCKDB_PATH`` for DuckDB (and ``DUCKDB_MEMORY_LIMIT``, the loads' buffer limit); ``PGHOST``, ``PGPORT``,
+``PGUSER``, ``PGPASSWORD``, ``PGDATABASE`` for PostgreSQL.
 
 This module is the one door to each engine: ``Warehouse(target)`` gives the engine's own subclass
 (:class:`DuckDBWarehouse`, :class:`PostgresWarehouse`), and everything that differs between engines (connecting,
@@ -80,6 +81,7 @@ class Warehouse:
     duckdb_path: Path = field(
         default_factory=lambda: paths.resolve(os.environ.get("DUCKDB_PATH", "data/warehouse.duckdb"))
     )
+    duckdb_memory_limit: str = field(default_factory=lambda: os.environ.get("DUCKDB_MEMORY_LIMIT", "256MB"))
     host: str = field(default_factory=lambda: os.environ.get("PGHOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("PGPORT", "5432")))
     user: str = field(default_factory=lambda: os.environ.get("PGUSER", "postgres"))
@@ -232,7 +234,11 @@ class DuckDBWarehouse(Warehouse):
 
         try:
             self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(self.duckdb_path))
+            connection = duckdb.connect(str(self.duckdb_path))
+            # the instance's buffer limit: a period's insert and its key check spill to disk beyond it, so a load's
+            # memory stays flat in the period's size (DuckDB's own default is 80% of the machine's memory)
+            connection.execute("set memory_limit = ?", (self.duckdb_memory_limit,))
+            return connection
         except (duckdb.Error, OSError) as error:
             raise WarehouseUnavailable(
                 f"cannot open the DuckDB warehouse {paths.shown(self.duckdb_path)}: {_first_line(error)}"
