@@ -6,12 +6,17 @@
     transform of a run (the run ledger's `transform` stage that built every source), named by their periods and
     load ids as literals (the model has `period` and `load_id` columns), so that the tests of an
     incremental model check the periods a build brought instead of every row already tested: their cost stays
-    that of one period however much history the model holds. `dbt build --full-refresh`, a warehouse without a
+    that of one period however much history the model holds. `__bronze_loads_since_last_build__` is the same for
+    a source test on a bronze table (its `_period` and `_dlt_load_id` columns, `_period` indexed on PostgreSQL). `dbt build --full-refresh`, a warehouse without a
     ledger, and a ledger with no such transform yet test every row. A test that failed keeps its loads unbuilt
     (the transform did not succeed), so the next build tests them again.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') or '' -%}
+    {%- if '__bronze_loads_since_last_build__' in where -%}
+        {%- set where = where | replace(
+            '__bronze_loads_since_last_build__', loads_since_last_build('_period', '_dlt_load_id')) -%}
+    {%- endif -%}
     {%- if '__loads_since_last_build__' in where -%}
         {%- set where = where | replace('__loads_since_last_build__', loads_since_last_build()) -%}
     {%- endif -%}
@@ -24,7 +29,7 @@
     {%- do return(relation) -%}
 {%- endmacro %}
 
-{% macro loads_since_last_build() -%}
+{% macro loads_since_last_build(period_column='period', load_column='load_id') -%}
     {%- set periods = source('publications', 'publication_periods') -%}
     {%- set events = source('ops', 'run_events') -%}
     {%- if not execute or flags.FULL_REFRESH -%}
@@ -58,8 +63,9 @@
         {%- do period_list.append("'" ~ (row[0] | string | replace("'", "''")) ~ "'") -%}
         {%- do load_list.append("'" ~ (row[1] | string | replace("'", "''")) ~ "'") -%}
     {%- endfor -%}
-    {#- literals, period first: PostgreSQL reaches the rows through the model's (period, load_id) index -#}
+    {#- literals, period first: PostgreSQL reaches the rows through the (period, load_id) or _period index -#}
     {{- return(
-        "period in (" ~ period_list | unique | join(', ') ~ ") and load_id in (" ~ load_list | join(', ') ~ ")"
+        period_column ~ " in (" ~ period_list | unique | join(', ') ~ ") and " ~ load_column ~ " in ("
+        ~ load_list | join(', ') ~ ")"
     ) -}}
 {%- endmacro %}

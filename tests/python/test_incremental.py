@@ -162,6 +162,14 @@ def test_a_build_tests_the_loads_published_since_the_last_build_not_the_history(
     ws.execute(f"update silver.{detail} set channel = 'Pigeon' where period = '2025-03' and source_row = 2")
     failed = ws.dbt("test", "--select", detail).failed_nodes
     assert [node.split(".")[2] for node in failed] == [f"accepted_values_{detail}_channel__Online__Paper__Phone"]
+    # the bronze table's source test reads the same loads: a bad row of an earlier load is not read again
+    source, bronze = "source:publications.practice_detail", "bronze_publications.practice_detail"
+    ws.execute(f"update {bronze} set practice_code = null where _period = '2025-02' and _source_row = 2")
+    assert ws.dbt("test", "--select", source).ok
+    ws.execute(f"update {bronze} set practice_code = null where _period = '2025-03' and _source_row = 2")
+    failed = ws.dbt("test", "--select", source).failed_nodes
+    assert [node.split(".")[2] for node in failed] == ["source_not_null_publications_practice_detail_practice_code"]
     # once a transform succeeded after that load, its rows count as tested
     _transform_succeeded(ws)
     assert ws.dbt("test", "--select", detail).ok
+    assert ws.dbt("test", "--select", source).ok
