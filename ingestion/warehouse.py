@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -154,6 +154,10 @@ class Warehouse:
         written together."""
         return []
 
+    def summary_statements(self, schema: str, table: str, column: str) -> list[str]:
+        """What brings that index up to date with rows just inserted, in the inserting transaction. None on DuckDB."""
+        return []
+
     def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
         """Column -> its full SQL type (precision included), in table order; empty if the table does not exist."""
         raise NotImplementedError
@@ -174,6 +178,23 @@ class Warehouse:
         import pyarrow.parquet as pq
 
         return sum(pq.read_metadata(path).num_rows for path in files)
+
+    def repeated_keys(self, files: list[Path], keys: Sequence[str]) -> int:
+        """How many rows of parquet ``files`` repeat a ``keys`` value an earlier row has (a row with a null key part
+        repeats nothing), counted by an in-memory DuckDB over the files: on any engine, a check that costs a scan
+        of the load files, not a grouping of the period's rows in the warehouse."""
+        import duckdb
+
+        columns = ", ".join(self.quote(k) for k in keys)
+        incomplete = " or ".join(f"{self.quote(k)} is null" for k in keys)
+        with duckdb.connect() as counter:
+            counter.execute("set memory_limit = ?", (self.duckdb_memory_limit,))
+            counter.execute(
+                f"select coalesce(sum(n - 1), 0) from (select count(*) as n from read_parquet(?, union_by_name = "
+                f"true) where not ({incomplete}) group by {columns} having count(*) > 1) as repeats",
+                ([str(path) for path in files],),
+            )
+            return int(counter.fetchall()[0][0])
 
     def sql(self, statement: str) -> str:
         """``statement`` written with ``?`` parameter markers, in the engine driver's own markers."""
@@ -325,7 +346,13 @@ class _CsvStream:
             if batch is None:
                 return b""
             sink = pa.BufferOutputStream()
-            pacsv.write_csv(pa.Table.from_batches([batch]), sink, pacsv.WriteOptions(include_header=False))
+            decoded = [  # dlt's load id arrives dictionary-encoded; Arrow writes it as CSV 10x faster decoded
+                column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+                for column in batch.columns
+            ]
+            pacsv.write_csv(
+                pa.Table.from_arrays(decoded, names=batch.schema.names), sink, pacsv.WriteOptions(include_header=False)
+            )
             self._chunk = memoryview(sink.getvalue().to_pybytes())
         size = len(self._chunk) if size is None or size < 0 else size
         piece, self._chunk = self._chunk[:size], self._chunk[size:]
@@ -449,10 +476,20 @@ class PostgresWarehouse(Warehouse):
         return ["select pg_advisory_xact_lock(7272001)"]
 
     def index_statements(self, schema: str, table: str, column: str) -> list[str]:
-        index = self.quote(f"{table}__{column}_idx")
+        """A BRIN index (the smallest and largest period of each range of 128 table pages): a period is written in
+        one insert, so its rows fill pages of their own and the index finds them as a btree would, yet keeping it
+        costs the insert almost nothing (a btree on the column made COPY of a full-size period 1.7x slower).
+        Ranges are summarized as they fill (``autosummarize``), and at the end of each load (``summary_statements``).
+        A btree from earlier versions is dropped."""
+        target, column_ = f"{self.quote(schema)}.{self.quote(table)}", self.quote(column)
         return [
-            f"create index if not exists {index} on {self.quote(schema)}.{self.quote(table)} ({self.quote(column)})"
+            f"drop index if exists {self.quote(schema)}.{self.quote(f'{table}__{column}_idx')}",
+            f"create index if not exists {self.quote(f'{table}__{column}_brin')} on {target} using brin "
+            f"({column_}) with (autosummarize = on)",
         ]
+
+    def summary_statements(self, schema: str, table: str, column: str) -> list[str]:
+        return [f"select brin_summarize_new_values('{self.quote(schema)}.{self.quote(f'{table}__{column}_brin')}')"]
 
     def column_types(self, connection: Any, schema: str, table: str) -> dict[str, str]:
         run = connection.cursor()

@@ -210,7 +210,11 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     run = warehouse.cursor(connection)
     run.execute(f"delete from {target} where _period = {warehouse.placeholder}", (period.period,))
     warehouse.insert_parquet(connection, period.dataset, spec.table, columns, files)
-    repeated = _quarantine_repeats(run, warehouse, period, spec, target) if spec.keys else 0
+    for statement in warehouse.summary_statements(period.dataset, spec.table, PERIOD_COLUMN):
+        run.execute(statement)
+    # the load files say whether any key repeats (nearly always none): the warehouse groups the period only if so
+    repeats = bool(spec.keys) and warehouse.repeated_keys(files, spec.keys) > 0
+    repeated = _quarantine_repeats(run, warehouse, period, spec, target) if repeats else 0
     for column, units in period.units.get(spec.table, {}).items():
         if column in arriving:
             run.execute(
