@@ -235,7 +235,7 @@ def child_postgres_copy(root: Path) -> dict[str, dict]:
 
 
 def _child_load(root: Path, target: str) -> dict[str, dict]:
-    """The first load, the re-run and the validate stage, as ``ingestion run`` does them: GX's import starts
+    """The first load, the re-run and the validate stage, as ``ingestion run`` does them: GX's worker starts
     beside the first load. The project's modules (dlt among them) are imported before the clock starts, as
     ``duckdb`` is for ``read_csv``: the ratios compare the work, not a process's start."""
     import ingestion.pipelines.publications  # noqa: F401

@@ -235,7 +235,7 @@ def validate_bronze(
     * neither: each table's latest period, and every table without periods;
     * ``all_periods``: every period of every table.
 
-    Great Expectations is imported only when a check runs."""
+    Great Expectations (in its worker process) starts only when a check runs."""
     with warehouse.kept_open():
         return _validate_bronze(warehouse, loaded, all_periods, rows, ledger, docs, only, progress)
 
