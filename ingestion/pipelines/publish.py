@@ -212,9 +212,10 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     warehouse.insert_parquet(connection, period.dataset, spec.table, columns, files)
     for statement in warehouse.summary_statements(period.dataset, spec.table, PERIOD_COLUMN):
         run.execute(statement)
-    # the load files say whether any key repeats (nearly always none): the warehouse groups the period only if so
-    repeats = bool(spec.keys) and warehouse.repeated_keys(files, spec.keys) > 0
-    repeated = _quarantine_repeats(run, warehouse, period, spec, target) if repeats else 0
+    # counted in the load files (the rows just inserted), so the warehouse sorts the period only when a key repeats
+    repeated = warehouse.repeated_keys(files, spec.keys) if spec.keys else 0
+    if repeated:
+        _quarantine_repeats(run, warehouse, period, spec, target)
     for column, units in period.units.get(spec.table, {}).items():
         if column in arriving:
             run.execute(
@@ -244,9 +245,11 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     return outcome
 
 
-def _quarantine_repeats(run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, target: str) -> int:
+def _quarantine_repeats(
+    run: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec, target: str
+) -> None:
     """Rows of the period whose declared key repeats: the first in file order (part, then row) stays, the others
-    move to quarantine, naming the row that kept the key. Returns how many moved."""
+    move to quarantine, naming the row that kept the key."""
     ph = warehouse.placeholder
     keys = ", ".join(warehouse.quote(k) for k in spec.keys)
     # a row whose key is partly null repeats nothing (null is no value); validation reports null keys
@@ -257,15 +260,6 @@ def _quarantine_repeats(run: Any, warehouse: Warehouse, period: PeriodPublicatio
         f"first_value(_source_row) over (partition by {keys} order by _part, _source_row) as _first_row "
         f"from {target} where _period = {ph}) as ranked"
     )
-    # counted by a grouping first (a hash aggregate, cheap beside the window's sort), the window only when some repeat
-    run.execute(
-        f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {target} where _period = {ph} "
-        f"and not ({incomplete}) group by {keys} having count(*) > 1) as repeats",
-        (period.period,),
-    )
-    repeated = int(run.fetchall()[0][0])
-    if not repeated:
-        return 0
     key_text = " || ', ' || ".join(f"coalesce(cast({warehouse.quote(k)} as varchar), 'null')" for k in spec.keys)
     names = ", ".join(warehouse.quote(c) for c in QUARANTINE_COLUMNS)
     manifest = f"{warehouse.quote(period.dataset)}.{warehouse.quote(MANIFEST_TABLE)}"
@@ -290,7 +284,6 @@ def _quarantine_repeats(run: Any, warehouse: Warehouse, period: PeriodPublicatio
         f"and ranked._part = {target}._part and ranked._source_row = {target}._source_row)",
         (period.period, period.period),
     )
-    return repeated
 
 
 def _repeat_examples(run: Any, warehouse: Warehouse, period: PeriodPublication, limit: int, table: str) -> list[str]:
