@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
-	@echo "venv: ready ($$($(BIN)/dbt --version | head -2 | tail -1 | xargs), $$($(BIN)/python -c 'import dlt; print("dlt", dlt.__version__)'))"
+	@$(BIN)/python -c "from importlib.metadata import version as v; print('venv: ready:', ', '.join(f'{p} {v(p)}' for p in ('dlt', 'dbt-core', 'dbt-duckdb', 'dbt-postgres', 'great-expectations', 'duckdb')))"
 
 ## The main job end to end: sample publication -> bronze (dlt) -> silver/gold (dbt build) -> docs, with a summary.
 demo: venv

@@ -1,7 +1,7 @@
 """Command line: ``ingestion <command>`` or ``python -m ingestion <command>``.
 
 One small function per command, registered with ``set_defaults(func=...)``: it parses nothing, decides nothing,
-hands off to the library and prints through :mod:`ingestion.console`. Every command except generate, inspect and
+hands off to the library and prints through :mod:`ingestion.console`. Every command except generate, inspect, report and
 runs is recorded in the run ledger (``ops.run_events``) under a run id.
 """
 
@@ -85,7 +85,8 @@ def servicedesk(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) 
     for run in runs:
         console.servicedesk_run(run, retry_hint(run.system))
     errors = [run.error or f"{run.system} failed" for run in runs if run.status != "success"]
-    outcome = Outcome.FAILED if errors else Outcome.SUCCESS
+    changed = any(run.changed for run in runs)
+    outcome = Outcome.FAILED if errors else Outcome.SUCCESS if changed else Outcome.NO_WORK
     return outcome, sum(run.rows_loaded for run in runs), "; ".join(errors) or None
 
 
@@ -128,7 +129,32 @@ def validate(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> 
     return (Outcome.FAILED if failures else Outcome.SUCCESS), 0, "; ".join(failures[:5]) or None
 
 
+def cmd_run(args: argparse.Namespace, run_id: str | None = None) -> int:
+    """``run``, then the run report written from what it recorded (whatever its outcome)."""
+    code = recorded(args, run, run_id)
+    if code != EXIT_REFUSED:
+        _write_report(Warehouse(args.target))
+    return code
+
+
+def _write_report(warehouse: Warehouse) -> Path | None:
+    from ingestion.report import write_report
+
+    try:
+        with reading(warehouse, "report"):
+            page = write_report(warehouse)
+    except (WarehouseUnavailable, LockHeld) as error:
+        console.error(f"report: not written: {error}")
+        return None
+    console.info(f"report: {paths.shown(page)} (open it in a browser; it needs no network)")
+    return page
+
+
 # -- commands that are not recorded ------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    return 0 if _write_report(Warehouse(args.target)) else EXIT_FAILED
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ingestion.devtools.demo import generate
 
@@ -230,7 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     argv = ["run", "--target", args.target, "--local-api"]
     run_args = build_parser().parse_args(argv)
     run_args.argv = argv
-    code = recorded(run_args, run, run_id)
+    code = cmd_run(run_args, run_id)
     if code == EXIT_REFUSED:  # another run holds the warehouse: the summary would have to open it
         return code
     warehouse = Warehouse(args.target)
@@ -246,7 +272,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with reading(warehouse, "demo"):
         console.demo_summary(warehouse, bronze_counts(warehouse), pages)
     main(["runs", "show", run_id, "--target", args.target])
+    report = target / "report" / "index.html"
     console.info(f"demo: {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f}s")
+    if report.exists():
+        console.info(f"demo: the run report: {report}")
     return code
 
 
@@ -256,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ingestion",
         description="Release files and service desks into bronze (dlt), silver and gold (dbt), checked by Great "
         "Expectations, every run in one ledger.",
-        epilog="Every command except generate, inspect and runs is recorded in the run ledger (ops.run_events) "
+        epilog="Every command except generate, inspect, report and runs is recorded in the run ledger (ops.run_events) "
         "under a run id. `ingestion <command> --help` for its options.",
     )
     commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="<command>")
@@ -341,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command(
         "run",
-        "the whole pipeline as one run: ingest both, validate, dbt build, docs",
-        lambda args: recorded(args, run),
+        "the whole pipeline as one run: ingest both, validate, dbt build, docs; then the run report",
+        cmd_run,
     )
     target(sub)
     force(sub)
@@ -395,6 +424,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--errors", action="store_true", help="show: only errors and warnings")
     sub.add_argument("--execute", action="store_true", help="resume: run the command, not just print it")
     sub.add_argument("--limit", type=int, default=20)
+
+    sub = command(
+        "report",
+        "write the run report (target/report/index.html): runs, volumes, drift, validation, quarantine, freshness",
+        cmd_report,
+    )
+    target(sub)
 
     sub = command("demo", "sample data and the local API, then `run`, then `runs show` for it", cmd_demo)
     target(sub)

@@ -33,6 +33,11 @@ def error(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 period``, ``2 periods``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 # -- runs that load -----------------------------------------------------------------------------------------------
 def publication_runs(runs: list[PublicationRun]) -> None:
     for run in runs:
@@ -41,7 +46,7 @@ def publication_runs(runs: list[PublicationRun]) -> None:
         waiting = f", {len(run.not_published)} not published yet" if run.not_published else ""
         held = f", {run.rows_quarantined():,} rows quarantined" if run.rows_quarantined() else ""
         info(
-            f"publications: {run.publication}: {len(run.periods)} periods: {len(loaded)} loaded "
+            f"publications: {run.publication}: {plural(len(run.periods), 'period')}: {len(loaded)} loaded "
             f"({sum(p.files for p in loaded)} files, {run.rows_loaded():,} rows{held}), {skipped} unchanged "
             f"(NO_WORK){waiting}, {len(run.failed)} failed (run {run.run_id})"
         )
@@ -55,7 +60,8 @@ def publication_runs(runs: list[PublicationRun]) -> None:
 
 def servicedesk_run(run: ServiceDeskRun, retry: str) -> None:
     """A system's load figures; ``retry`` is the command that loads it again."""
-    info(f"servicedesk {run.system}: {run.status} in {run.seconds:.1f}s (run {run.run_id}, load {run.load_id or '-'})")
+    status = run.status if run.status != "success" or run.changed else "nothing new (NO_WORK)"
+    info(f"servicedesk {run.system}: {status} in {run.seconds:.1f}s (run {run.run_id}, load {run.load_id or '-'})")
     info(run.table())
     for rejection in run.rejections[:10]:
         info(f"  rejected: {rejection}")

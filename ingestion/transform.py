@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,8 +60,71 @@ def _die_with_parent() -> Callable[[], None] | None:
     return functools.partial(prctl, 1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_path: Path | None = None) -> DbtResult:
-    """``dbt <args> --target <warehouse>`` in the project folder; output is streamed when ``echo``."""
+def dbt_log_dir() -> Path:
+    """Where dbt writes its full log (``dbt.log``, dbt's own file, rotated by dbt): ``logs/dbt`` unless
+    ``DBT_LOG_PATH`` says otherwise. The console shows one line per group of nodes; this file has every line."""
+    return Path(os.environ.get("DBT_LOG_PATH") or paths.PROJECT_ROOT / "logs" / "dbt")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DONE = {"success", "pass", "fail", "error", "warn", "skipped", "runtime error", "no-op", "reused"}
+
+
+@dataclass
+class _Progress:
+    """What dbt's JSON log says while it runs, turned into a few lines: its warnings and errors as they come, a
+    count of finished nodes at most every ``every`` seconds, and one line per group of nodes at the end."""
+
+    progress: Callable[[str], None] | None
+    label: str
+    every: float = 15.0
+    done: Counter = field(default_factory=Counter)  # (group, status) -> nodes, in the order first seen
+    finished: int = 0
+    total: int = 0
+    last: float = field(default_factory=time.monotonic)
+
+    def event(self, event: dict) -> str:
+        info, data = event.get("info", {}), event.get("data", {})
+        text = _ANSI.sub("", info.get("msg") or "").rstrip()
+        node, name = data.get("node_info") or {}, str(info.get("name") or "")
+        status = str(node.get("node_status") or data.get("status") or "").lower()
+        if node and name.startswith("Log") and name.endswith("Result") and status in _DONE:  # LogTestResult, ...
+            self.done[(_group(node), status)] += 1
+            self.finished += 1
+            self.total = max(self.total, int(data.get("total") or 0))
+            if self.progress and time.monotonic() - self.last >= self.every:
+                self.last = time.monotonic()
+                self.progress(f"  {self.label}: {self.finished} of {self.total or '?'} nodes done")
+        if self.progress and info.get("level") in ("warn", "error") and text:
+            self.progress(f"  {self.label}: {info['level']}: {text}")
+        return text
+
+    def groups(self) -> list[str]:
+        """One line per group of nodes: ``models (marts): 12 success``."""
+        by_group: dict[str, list[str]] = {}  # in the order dbt finished them: seeds and staging first
+        for (group, status), count in self.done.items():
+            by_group.setdefault(group, []).append(f"{count} {status}")
+        return [f"{group}: {', '.join(counts)}" for group, counts in by_group.items()]
+
+
+def _group(node: dict) -> str:
+    """A node's group in progress lines: its resource type, and for models the layer folder (staging, marts)."""
+    kind = str(node.get("resource_type") or "node")
+    plural = {"unit_test": "unit tests", "source": "sources", "test": "tests"}.get(kind, kind + "s")
+    if kind == "model" and "/" in str(node.get("node_path") or ""):
+        return f"{plural} ({node['node_path'].split('/', 1)[0]})"
+    return plural
+
+
+def run_dbt(
+    args: list[str],
+    warehouse: Warehouse,
+    *,
+    progress: Callable[[str], None] | None = None,
+    target_path: Path | None = None,
+) -> DbtResult:
+    """``dbt <args> --target <warehouse>`` in the project folder. dbt's full log goes to :func:`dbt_log_dir`; with
+    ``progress``, its warnings and errors are shown as they come, then one line per group of nodes."""
     target_path = target_path or Path(os.environ.get("DBT_TARGET_PATH", paths.PROJECT_ROOT / "target"))
     env = {
         **os.environ,
@@ -68,9 +132,14 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
         "DBT_PROFILES_DIR": str(paths.PROJECT_ROOT),
         "DBT_PROJECT_DIR": str(paths.PROJECT_ROOT),
         "DBT_TARGET_PATH": str(target_path),
-        "DBT_LOG_PATH": str(target_path / "logs"),
+        "DBT_LOG_PATH": str(dbt_log_dir()),
+        "DBT_LOG_FORMAT": "json",  # the console: read here, event by event
+        "DBT_LOG_FORMAT_FILE": "text",  # the file: what dbt would have printed, for a person
+        "DBT_USE_COLORS_FILE": "false",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    label = "dbt " + " ".join(args[:2] if args[:2] in (["docs", "generate"], ["source", "freshness"]) else args[:1])
+    watch = _Progress(progress, label)
     started, started_at = time.monotonic(), time.time()
     process = subprocess.Popen(
         [dbt_executable(), *args, "--target", warehouse.target],
@@ -84,9 +153,12 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
     output = []
     assert process.stdout is not None
     for line in process.stdout:
-        output.append(line)
-        if echo:
-            print(line, end="", flush=True)
+        try:
+            event = json.loads(line)
+        except ValueError:  # not one of dbt's events: a crash's traceback, a library printing on its own
+            output.append(line.rstrip())
+            continue
+        output.append(watch.event(event) if isinstance(event, dict) else line.rstrip())
     returncode = process.wait()
     result = DbtResult(" ".join(args), returncode, time.monotonic() - started, output=output)
     # `source freshness` reports in sources.json; `docs generate` has no per-node results worth counting
@@ -94,7 +166,12 @@ def run_dbt(args: list[str], warehouse: Warehouse, *, echo: bool = True, target_
     if args[0] not in ("docs", "ls") and results_file.exists() and results_file.stat().st_mtime >= started_at:
         _read_results(result, json.loads(results_file.read_text()))
     if returncode != 0 and not result.failures:
-        result.failures = [line.rstrip() for line in output if "Error" in line or "error" in line][-10:]
+        result.failures = [line for line in output if "Error" in line or "error" in line][-10:]
+    if progress:
+        for line in watch.groups():
+            progress(f"  {label}: {line}")
+        if not result.ok:
+            progress(f"  {label}: FAILED; dbt's full log: {paths.shown(dbt_log_dir() / 'dbt.log')}")
     return result
 
 
@@ -116,7 +193,6 @@ def dbt_sources(warehouse: Warehouse) -> dict[tuple[str, str], str]:
     result = run_dbt(
         ["ls", "--resource-type", "source", "--output", "json", "--output-keys", "source_name name schema"],
         warehouse,
-        echo=False,
     )
     if not result.ok:
         raise RuntimeError("dbt ls failed: " + "; ".join(result.failures[:5]))

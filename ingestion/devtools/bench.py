@@ -268,7 +268,7 @@ def _child_dbt(root: Path, target: str) -> dict[str, dict]:
     def build(*flags: str) -> int:
         # in the ledger as a run's transform stage: the next build's tests read the loads published since then
         with Ledger(warehouse, f"bench-{uuid.uuid4().hex[:8]}").stage("transform", source="dbt"):
-            result = run_dbt(["build", "--select", "tag:publications", *flags], warehouse, echo=False)
+            result = run_dbt(["build", "--select", "tag:publications", *flags], warehouse)
             if not result.ok:
                 raise SystemExit(f"bench: dbt build failed on {target}: {'; '.join(result.failures[:3])}")
         return len(result.nodes)

@@ -419,7 +419,6 @@ def ingest_publication(
         )
     run = PublicationRun(publication.name, run_id)
     for index, period in enumerate(periods, start=1):
-        progress(f"[{index}/{len(periods)}] {publication.name} {period}: loading ...")
         result = load_period(pipeline, publication, period, ledger, force, on_extract)
         run.periods.append(result)
         if result.status == "skipped":

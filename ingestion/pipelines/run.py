@@ -137,11 +137,11 @@ def _dbt_stage(
     args: list[str],
     warehouse: Warehouse,
     outcome: RunOutcome,
-    echo: bool,
+    progress: Progress | None,
     scope: dict[str, Any] | None = None,
 ) -> None:
     with ledger.stage(stage, source="dbt") as handle:
-        result = run_dbt(args, warehouse, echo=echo)
+        result = run_dbt(args, warehouse, progress=progress)
         outcome.dbt.append(result)
         handle.correlation_id = result.invocation_id
         handle.details = {
@@ -208,7 +208,6 @@ def run_pipeline(
     full_refresh: bool = False,
     systems: list[SystemConfig] | None = None,
     servicedesk: dict[str, dict] | None = None,
-    echo_dbt: bool = True,
     progress: Progress = print,
 ) -> RunOutcome:
     """Ingest, validate, transform, export. ``systems``: the service desks to load (default: every enabled
@@ -292,7 +291,7 @@ def run_pipeline(
         )
         but = ["--exclude", *excluded] if excluded else []
         _dbt_stage(
-            ledger, "source_tests", ["test", "--select", "source:*", *but], warehouse, outcome, echo_dbt, details
+            ledger, "source_tests", ["test", "--select", "source:*", *but], warehouse, outcome, progress, details
         )
         _dbt_stage(
             ledger,
@@ -300,15 +299,15 @@ def run_pipeline(
             ["build", "--exclude", "source:*", *excluded, *(["--full-refresh"] if full_refresh else [])],
             warehouse,
             outcome,
-            echo_dbt,
+            progress,
             details,
         )
         if scope.failed:
             notes.append(scope.built())
             outcome.error = "; ".join(notes)
             progress(f"run: {scope.built()}")
-        _dbt_stage(ledger, "docs", ["docs", "generate", "--static"], warehouse, outcome, echo_dbt)
-        _dbt_stage(ledger, "freshness", ["source", "freshness", *but], warehouse, outcome, echo_dbt, details)
+        _dbt_stage(ledger, "docs", ["docs", "generate", "--static"], warehouse, outcome, progress)
+        _dbt_stage(ledger, "freshness", ["source", "freshness", *but], warehouse, outcome, progress, details)
     except StageFailed as error:
         outcome.status, outcome.error = Outcome.FAILED, "; ".join([*notes, str(error)])
     return outcome

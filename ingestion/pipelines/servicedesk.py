@@ -95,6 +95,11 @@ class ServiceDeskRun:
     def recovered(self) -> int:
         return sum(f.recovered for f in self.figures)
 
+    @property
+    def changed(self) -> int:
+        """Records written or marked deleted: 0 for a run that found nothing new (NO_WORK)."""
+        return sum(f.inserted + f.updated + f.deleted + f.recovered for f in self.figures)
+
     def table(self) -> str:
         """The figures as a fixed-width table for the terminal."""
         lines = [
@@ -262,7 +267,7 @@ def _describe_failure(error: BaseException, system: SystemConfig | None) -> tupl
         return f"{where}: {type(timeout).__name__} after all retries: {timeout}", resource
     missing = find_cause(error, ConfigFieldMissingException)
     if missing is not None:
-        return f"{name}: a setting is not configured: {missing}", None
+        return f"{name}: a setting is not configured: {missing} (permanent)", None
     text = str(error).strip().splitlines()
     return f"{where}: {text[-1] if text else type(error).__name__}", resource
 

@@ -316,3 +316,24 @@ def test_a_deleted_ticket_is_marked_after_two_scans_and_a_missed_one_is_recovere
     flags = dict(workspace.query("select ticket_id, is_deleted from gold.fct_tickets where is_deleted"))
     assert flags == dict.fromkeys(gone, True)
     assert workspace.scalar("select count(*) from gold.fct_tickets") == 120  # kept, never dropped
+
+
+def test_a_second_run_with_nothing_new_is_no_work_and_a_missing_token_is_permanent(
+    duckdb_workspace: Workspace, api: ServiceDeskAPI
+) -> None:
+    env = {**os.environ, "SOURCES__SERVICEDESK__LOCAL__BASE_URL": api.base_url}
+    command = [sys.executable, "-m", "ingestion", "servicedesk", "--target", "duckdb"]
+
+    missing = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        command, env={**env, "SOURCES__SERVICEDESK__LOCAL__TOKEN": TOKEN}, capture_output=True, text=True, timeout=120
+    )
+    again = subprocess.run(
+        command, env={**env, "SOURCES__SERVICEDESK__LOCAL__TOKEN": TOKEN}, capture_output=True, text=True, timeout=120
+    )
+
+    assert missing.returncode == 1
+    assert "(permanent)" in missing.stdout and "retryable" not in missing.stdout + missing.stderr, missing.stdout
+    assert first.returncode == 0 and "servicedesk: SUCCESS in" in first.stdout, first.stdout + first.stderr
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "servicedesk local: nothing new (NO_WORK)" in again.stdout and "servicedesk: NO_WORK in" in again.stdout

@@ -61,6 +61,7 @@ class Workspace:
             "ANALYTICS_STATE_DIR": str(root / "state"),
             "DBT_TARGET_PATH": str(root / "target"),
             "ANALYTICS_LOG_DIR": str(root / "logs"),
+            "DBT_LOG_PATH": str(root / "logs" / "dbt"),
             "DUCKDB_PATH": str(root / "warehouse.duckdb"),
             "PGDATABASE": self.database,
         }
@@ -116,7 +117,7 @@ class Workspace:
         )
 
     def dbt(self, *args: str) -> DbtResult:
-        return run_dbt(list(args), self.warehouse, echo=False)
+        return run_dbt(list(args), self.warehouse)
 
     def query(self, statement: str) -> list[tuple]:
         return self.warehouse.query(statement)
