@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= duckdb
 
-.PHONY: demo test lint pytest faults bench docs schema clean venv
+.PHONY: demo test lint pytest faults bench docs schema clean venv browser
 
 venv: $(VENV)/.installed
 
@@ -20,8 +20,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/python -m ingestion demo --target $(TARGET)
 
-## Lint, then every test on DuckDB and PostgreSQL (CI=true turns a missing PostgreSQL into a failure).
-test: venv lint pytest
+## Lint, then every test on DuckDB and PostgreSQL (CI=true turns a missing PostgreSQL or chromium into a failure).
+test: venv browser lint pytest
+
+## Debian's chromium, which the browser tests drive headless through Playwright (tests/python/test_pages.py):
+## installed with apt when missing (as root, or through sudo). Playwright's own browser download is never used.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { echo "browser: installing Debian's chromium (apt-get) ..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends chromium >/dev/null && echo "browser: $$(chromium --version)"; }
 
 ## Formatting, lint and types (mypy reads its settings and the files it checks from pyproject.toml), then SQL.
 lint: venv

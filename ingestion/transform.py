@@ -87,7 +87,10 @@ class _Progress:
         info, data = event.get("info", {}), event.get("data", {})
         text = _ANSI.sub("", info.get("msg") or "").rstrip()
         node, name = data.get("node_info") or {}, str(info.get("name") or "")
-        status = str(node.get("node_status") or data.get("status") or "").lower()
+        status = str(node.get("node_status") or "")
+        if status in ("", "None"):  # a unit test's result has its status beside the node, not in it
+            status = str(data.get("status") or "")
+        status = status.lower()
         if node and name.startswith("Log") and name.endswith("Result") and status in _DONE:  # LogTestResult, ...
             self.done[(_group(node), status)] += 1
             self.finished += 1

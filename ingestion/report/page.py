@@ -166,7 +166,8 @@ CHARTS = (
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 0 1rem 3rem; color: #222; }
 h1 { font-size: 1.5rem; margin: 1.2rem 0 .2rem; } h2 { font-size: 1.15rem; margin: 2rem 0 .4rem; }
-nav a { margin-right: .8rem; white-space: nowrap; }
+nav { display: flex; flex-wrap: wrap; gap: .2rem .8rem; } nav a { white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; }
 figure { margin: .5rem 0 1rem; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
 .status { display: inline-block; padding: .1rem .5rem; border-radius: .3rem; color: #fff; font-weight: 600; }
 .SUCCESS { background: #2e7d32; } .NO_WORK { background: #78909c; } .FAILED { background: #c62828; }
@@ -186,7 +187,7 @@ def _table(rows: Rows, columns: list[str]) -> str:
         + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _latest(data: ReportData) -> str:
@@ -225,8 +226,8 @@ def _links(data: ReportData) -> str:
         )
         parts.append(
             "<details open><summary>dbt models (<a href='../static_index.html'>dbt docs and lineage</a>)</summary>"
-            f"<table><thead><tr><th>model</th><th>layer</th><th>description</th></tr></thead><tbody>{items}"
-            "</tbody></table></details>"
+            "<div class='scroll'><table><thead><tr><th>model</th><th>layer</th><th>description</th></tr></thead>"
+            f"<tbody>{items}</tbody></table></div></details>"
         )
     else:
         parts.append("<p class='empty'>No dbt docs yet: a run's docs stage writes them.</p>")
