@@ -1,5 +1,6 @@
 """The one place a dlt pipeline is made: every pipeline of the project is named ``<name>_<target>``, writes to the
-run's warehouse and keeps its working folder under ``.state/dlt`` (``ANALYTICS_STATE_DIR``).
+run's warehouse and keeps its working folder under ``.state/dlt/pipelines`` (``ANALYTICS_STATE_DIR``), where dlt's
+own CLI finds it from the project root (:mod:`ingestion.pipelines.dlt_context`).
 
 dlt reads its settings (``.dlt/config.toml``, committed; ``.dlt/secrets.toml``, git-ignored) from the project it
 runs in. A command may be started from any folder, so the project's own settings folder is made dlt's run context
@@ -8,12 +9,15 @@ here, once, instead of relying on the working directory (``DLT_PROJECT_DIR`` set
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dlt
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 from dlt.common.runtime.run_context import switch_context
 
 from ingestion import paths
+from ingestion.pipelines.dlt_context import dlt_data_dir
 from ingestion.warehouse import Warehouse
 
 
@@ -31,5 +35,5 @@ def dlt_pipeline(name: str, warehouse: Warehouse, dataset: str) -> dlt.Pipeline:
         pipeline_name=f"{name}_{warehouse.target}",
         destination=warehouse.dlt_destination(),
         dataset_name=dataset,
-        pipelines_dir=str(paths.state_dir() / "dlt"),
+        pipelines_dir=str(Path(dlt_data_dir()) / "pipelines"),
     )

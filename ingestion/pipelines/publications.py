@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,14 @@ from ingestion.ledger import SCHEMA as OPS
 from ingestion.ledger import Ledger
 from ingestion.pipelines.factory import dlt_pipeline
 from ingestion.pipelines.leftovers import complete_package, discard_leftovers
-from ingestion.pipelines.publish import PeriodPublication, TableOutcome, publish_period, record_failed_manifest
+from ingestion.pipelines.publish import (
+    MANIFEST_TABLE,
+    PERIOD_COLUMN,
+    PeriodPublication,
+    TableOutcome,
+    publish_period,
+    record_failed_manifest,
+)
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
 from ingestion.sources.publications import PeriodPlan, plan_period, publication_source
@@ -90,6 +98,8 @@ class LoadPackage:
     column_types: dict[str, dict[str, str]]
     schema_name: str
     schema_hash: str
+    schema_version: int = 0
+    schema_json: str = "{}"  # dlt's schema as dlt stores it in _dlt_version
 
 
 def normalized_package(pipeline: dlt.Pipeline, load_id: str) -> LoadPackage:
@@ -116,7 +126,33 @@ def normalized_package(pipeline: dlt.Pipeline, load_id: str) -> LoadPackage:
         column_types[table] = {
             name: mapper.to_destination_type(column, prepared) for name, column in declared.items() if name in held
         }
-    return LoadPackage(load_id, files, column_types, schema.name, schema.version_hash)
+    return LoadPackage(
+        load_id, files, column_types, schema.name, schema.version_hash, schema.version, json.dumps(schema.to_dict())
+    )
+
+
+def missing_from_bronze(warehouse: Warehouse, publication: Publication, period: str) -> list[str]:
+    """The tables that should hold rows of ``period`` (its manifest says it loaded rows there) and hold none: a
+    table dropped or emptied outside a run (``dlt pipeline <name> drop TABLE``, a ``drop table``). A period whose
+    manifest rows are gone is missing as a whole. Its published fingerprint alone would call it unchanged."""
+    dataset, quoted = publication.dataset, warehouse.quote(publication.dataset)
+    if not warehouse.table_exists(dataset, MANIFEST_TABLE):
+        return [MANIFEST_TABLE]
+    expected = warehouse.query(
+        f"select bronze_table from {quoted}.{MANIFEST_TABLE} where publication = ? and period = ? "
+        "and status = 'loaded' and bronze_table is not null group by bronze_table having sum(row_count) > 0",
+        (publication.name, period),
+    )
+    if not expected:
+        return [MANIFEST_TABLE]
+    return [
+        table
+        for (table,) in expected
+        if not warehouse.table_exists(dataset, table)
+        or not warehouse.query(
+            f"select 1 from {quoted}.{warehouse.quote(table)} where {PERIOD_COLUMN} = ? limit 1", (period,)
+        )
+    ]
 
 
 def fingerprint(plan: PeriodPlan) -> str:
@@ -244,7 +280,19 @@ def _load_period(
                 message=f"files not declared in the config, ignored: {', '.join(plan.unexpected_files)}",
             )
         print_ = fingerprint(plan)
-        if not force and ledger.loaded_fingerprint(publication.name, subject) == print_:
+        unchanged = not force and ledger.loaded_fingerprint(publication.name, subject) == print_
+        gone = missing_from_bronze(ledger.warehouse, publication, period) if unchanged else []
+        if gone:
+            ledger.event(
+                "load",
+                "bronze_missing",
+                "success",
+                message=f"files unchanged, but bronze no longer holds the period in {', '.join(gone)} (dropped or "
+                "emptied outside a run, e.g. `dlt pipeline ... drop`): loading it again",
+                fingerprint=print_,
+                **where,
+            )
+        if unchanged and not gone:
             ledger.event(
                 "load",
                 "load_skipped",
@@ -336,6 +384,8 @@ def _publish(
             column_types=package.column_types,
             schema_name=package.schema_name,
             schema_hash=package.schema_hash,
+            schema_version=package.schema_version,
+            schema_json=package.schema_json,
             run_id=ledger.run_id,
             fingerprint=print_,
             tables=plan.tables(),

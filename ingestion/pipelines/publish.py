@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlt.common.schema import Schema
+
 from ingestion.errors import IngestionError, describe
 from ingestion.ledger import SCHEMA as OPS
 from ingestion.sources.publications.settings import TableSpec
@@ -80,6 +82,17 @@ LOADS_COLUMNS = {
     "inserted_at": "timestamp with time zone",
     "schema_version_hash": "varchar",
 }
+# dlt's stored schemas, in dlt's layout: what dlt's CLI reads and writes (`dlt pipeline <name> drop | sync`); a
+# dataset dlt's loader never wrote would otherwise lack it and refuse a drop
+VERSION_TABLE = "_dlt_version"
+VERSION_COLUMNS = {
+    "version": "bigint",
+    "engine_version": "bigint",
+    "inserted_at": "timestamp with time zone",
+    "schema_name": "varchar",
+    "version_hash": "varchar",
+    "schema": "varchar",
+}
 QUARANTINE_COLUMNS = {
     "publication": "varchar",
     "period": "varchar",
@@ -128,6 +141,8 @@ class PeriodPublication:
     period_end: dt.date | None = None
     cleared: Sequence[str] = ()  # tables of optional files this release lacks: the period's rows there go
     units: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> column -> units (column comments)
+    schema_version: int = 0  # dlt's schema as dlt stores it, for the _dlt_version row
+    schema_json: str = "{}"
 
     @property
     def subject(self) -> str:
@@ -324,6 +339,12 @@ def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPu
     _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS)
     _ensure_columns(connection, warehouse, period.dataset, LOADS_TABLE, LOADS_COLUMNS)
+    _ensure_columns(connection, warehouse, period.dataset, VERSION_TABLE, VERSION_COLUMNS)
+    warehouse.cursor(connection).execute(  # one row per schema version, as dlt keeps it
+        f"delete from {warehouse.quote(period.dataset)}.{VERSION_TABLE} "
+        f"where schema_name = {ph} and version_hash = {ph}",
+        (period.schema_name, period.schema_hash),
+    )
     for table in (QUARANTINE_TABLE, PERIODS_TABLE):
         warehouse.cursor(connection).execute(
             f"delete from {warehouse.quote(period.dataset)}.{warehouse.quote(table)} "
@@ -380,6 +401,23 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
                 "status": 0,  # dlt's "loaded"
                 "inserted_at": now,
                 "schema_version_hash": period.schema_hash,
+            }
+        ],
+    )
+    _insert_dicts(
+        connection,
+        warehouse,
+        period.dataset,
+        VERSION_TABLE,
+        VERSION_COLUMNS,
+        [
+            {
+                "version": period.schema_version,
+                "engine_version": Schema.ENGINE_VERSION,
+                "inserted_at": now,
+                "schema_name": period.schema_name,
+                "version_hash": period.schema_hash,
+                "schema": period.schema_json,
             }
         ],
     )
