@@ -1,8 +1,8 @@
 """Command line: ``ingestion <command>`` or ``python -m ingestion <command>``.
 
 One small function per command, registered with ``set_defaults(func=...)``: it parses nothing, decides nothing,
-hands off to the library and prints through :mod:`ingestion.console`. Every command except generate, inspect, report and
-runs is recorded in the run ledger (``ops.run_events``) under a run id.
+hands off to the library and prints through :mod:`ingestion.console`. Every command except generate, inspect, report,
+runs and rollback --dry-run is recorded in the run ledger (``ops.run_events``) under a run id.
 """
 
 from __future__ import annotations
@@ -150,6 +150,27 @@ def _write_report(warehouse: Warehouse) -> Path | None:
     return page
 
 
+def rollback(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> tuple[Outcome, int, str | None]:
+    from ingestion.pipelines.rollback import resolve, roll_back
+
+    plan = roll_back(warehouse, ledger, resolve(warehouse, args.publication, args.period, args.load_id))
+    console.rolled_back(plan, args.target, dry_run=False)
+    return (Outcome.SUCCESS if plan.total else Outcome.NO_WORK), 0, None
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """``rollback``: recorded in the ledger; with ``--dry-run``, only read and show what would go."""
+    if not args.dry_run:
+        return recorded(args, rollback)
+    from ingestion.pipelines.rollback import count, resolve
+
+    warehouse = Warehouse(args.target)
+    with reading(warehouse, "rollback"):
+        plan = count(warehouse, resolve(warehouse, args.publication, args.period, args.load_id))
+    console.rolled_back(plan, args.target, dry_run=True)
+    return 0
+
+
 # -- commands that are not recorded ------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
     return 0 if _write_report(Warehouse(args.target)) else EXIT_FAILED
@@ -285,8 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ingestion",
         description="Release files and service desks into bronze (dlt), silver and gold (dbt), checked by Great "
         "Expectations, every run in one ledger.",
-        epilog="Every command except generate, inspect, report and runs is recorded in the run ledger (ops.run_events) "
-        "under a run id. `ingestion <command> --help` for its options.",
+        epilog="Every command except generate, inspect, report, runs and rollback --dry-run is recorded in the run "
+        "ledger (ops.run_events) under a run id. `ingestion <command> --help` for its options.",
     )
     commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="<command>")
 
@@ -424,6 +445,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--errors", action="store_true", help="show: only errors and warnings")
     sub.add_argument("--execute", action="store_true", help="resume: run the command, not just print it")
     sub.add_argument("--limit", type=int, default=20)
+
+    sub = command(
+        "rollback",
+        "take one loaded period out of bronze (every table, the manifest, its fingerprint) in one transaction; the "
+        "next run loads it again",
+        cmd_rollback,
+    )
+    target(sub)
+    sub.add_argument("--publication", default=None, help="a declared publication")
+    sub.add_argument("--period", default=None, help="the period, in the publication's notation (2025-03, 2016-17)")
+    sub.add_argument("--load-id", default=None, help="or the dlt load id that published the period")
+    sub.add_argument("--dry-run", action="store_true", help="show the rows per table that would go; change nothing")
 
     sub = command(
         "report",

@@ -15,6 +15,7 @@ from ingestion.status import Outcome, RunStatus
 if TYPE_CHECKING:
     from ingestion.ledger import RunRecord
     from ingestion.pipelines.publications import PublicationRun
+    from ingestion.pipelines.rollback import Rollback
     from ingestion.pipelines.run import RunOutcome
     from ingestion.pipelines.servicedesk import ServiceDeskRun
     from ingestion.quality.catalog import BronzeTable
@@ -114,6 +115,20 @@ def run_ended(command: str, record: RunRecord, mirror: Path) -> None:
         f"{command}: {RunStatus.of(record.outcome)} in {record.seconds:.1f}s, {record.rows:,} rows loaded "
         f"(run {record.run_id}); details: ingestion runs show {record.run_id}"
     )
+
+
+def rolled_back(plan: Rollback, target: str, *, dry_run: bool) -> None:
+    verb = "would remove" if dry_run else "removed"
+    info(f"rollback: {plan.subject} (load {plan.load_id or '-'}): {verb} {plan.total:,} rows")
+    for table, rows in plan.rows.items():
+        info(f"  {table:<48} {rows:>10,}")
+    if dry_run:
+        info("rollback: nothing changed (--dry-run)")
+    elif plan.total:
+        info(
+            f"rollback: the next run loads {plan.subject} again (ingestion run --target {target}); silver and gold "
+            "keep the period until that build"
+        )
 
 
 # -- bronze and its suites ----------------------------------------------------------------------------------------
