@@ -4,10 +4,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TARGET ?= duckdb
+ASSETS := expectations/docs_assets
 
 .PHONY: demo test lint pytest faults bench docs schema clean venv browser
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(ASSETS)/node_modules/.installed
+
+## The scripts and styles GX Data Docs load from CDNs, as npm packages pinned by package-lock.json, so the pages
+## work offline (ingestion/quality/docs_assets.py); Debian's npm is installed with apt when missing.
+$(ASSETS)/node_modules/.installed: $(ASSETS)/package.json $(ASSETS)/package-lock.json
+	@command -v npm >/dev/null || { echo "venv: installing Debian's npm (apt-get) ..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends npm >/dev/null; }
+	@cd $(ASSETS) && npm ci --ignore-scripts --no-audit --no-fund --silent
+	@touch $@
+	@echo "venv: GX Data Docs assets installed under $(ASSETS)/node_modules (npm ci)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@echo "venv: creating $(VENV) and installing pinned dependencies (constraints.txt) ..."

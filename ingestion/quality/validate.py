@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from ingestion import paths
 from ingestion.quality import catalog, gx_worker
 from ingestion.quality.catalog import BronzeTable
+from ingestion.quality.docs_assets import AssetsMissing, make_offline
 from ingestion.quality.gx_worker import ExpectationOutcome, GxWorker
 from ingestion.quality.rules import Drift, Judgement, SchemaFindings, classify, judge
 from ingestion.quality.suites import Suite, suite_path, suites_dir
@@ -301,6 +302,11 @@ def _validate_bronze(
                     + "; ".join(t.removeprefix(check.where() + ": ") for t in check.failures + check.warnings)
                 )
     report.docs = runner.build_docs() if runner is not None else None
+    if report.docs is not None:
+        try:
+            make_offline(report.docs.parent)  # GX's pages load their scripts from CDNs: local copies instead
+        except AssetsMissing as error:
+            report.skipped.append(str(error))
     report.seconds = time.monotonic() - started
     return report
 

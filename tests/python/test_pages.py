@@ -169,3 +169,19 @@ def test_the_dbt_docs_open_on_the_projects_overview_and_draw_the_lineage_graph_o
     assert {"fct_practice_submissions_monthly", "fct_tickets", "fct_runs", "run_report"} <= set(nodes), nodes
     assert sum(node == "publication_manifest" for node in nodes) == 1, "one publication_manifest source"
     assert refused == [], refused
+
+
+def test_the_gx_data_docs_index_lists_the_results_offline(built: Built, browser: object) -> None:
+    page, refused = offline_page(browser)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))  # type: ignore[attr-defined]
+    page.goto((built.target / "gx_docs" / "index.html").as_uri())  # type: ignore[attr-defined]
+    page.wait_for_selector("table tbody tr", timeout=30_000)  # type: ignore[attr-defined]
+
+    listed = page.locator("table tbody tr").count()  # type: ignore[attr-defined]
+    assets = page.inner_text("table tbody")  # type: ignore[attr-defined]
+    screenshot(page, "gx-data-docs")
+
+    assert listed >= 10, listed
+    assert "bronze_publications." in assets and "bronze_servicedesk.tickets" in assets, assets
+    assert refused == [] and errors == [], (refused, errors)
