@@ -18,7 +18,7 @@ from ingestion import console, paths
 from ingestion.errors import ConfigError, IngestionError
 from ingestion.ledger import Ledger, LockHeld, reading
 from ingestion.status import Outcome
-from ingestion.warehouse import TARGETS, Warehouse, WarehouseUnavailable
+from ingestion.warehouse import TARGETS, Warehouse, WarehouseUnavailable, use_target
 
 EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
 
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if getattr(args, "target", None):
+        use_target(args.target)
     try:
         code: int = args.func(args)
         return code

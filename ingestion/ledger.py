@@ -32,7 +32,12 @@ from ingestion.status import Outcome
 from ingestion.transform import DbtResult
 from ingestion.warehouse import Warehouse, WarehouseUnavailable
 
-SCHEMA = "ops"
+
+def ops_schema() -> str:
+    """The ledger's schema: ``ops``, or ``<dev schema>_ops`` on a dev target."""
+    return paths.schema("ops")
+
+
 EVENT_COLUMNS = (
     "event_id",
     "run_id",
@@ -52,54 +57,61 @@ EVENT_COLUMNS = (
     "details",
     "fingerprint",
 )
-DDL = (
-    f"create schema if not exists {SCHEMA}",
-    f"""create table if not exists {SCHEMA}.run_events (
-        event_id varchar(32) primary key,
-        run_id varchar(64) not null,
-        correlation_id varchar(64),
-        parent_event_id varchar(32),
-        stage varchar(32) not null,
-        event_type varchar(32) not null,
-        status varchar(16) not null,
-        source varchar(64),
-        subject varchar(300),
-        occurred_at timestamp with time zone not null,
-        duration_seconds numeric(14, 3),
-        row_count bigint,
-        retry_count integer,
-        error_class varchar(16),
-        message text,
-        details text,
-        fingerprint varchar(64)
-    )""",
-    f"create index if not exists run_events_by_run on {SCHEMA}.run_events (run_id, occurred_at)",
-    f"create index if not exists run_events_by_time on {SCHEMA}.run_events (occurred_at)",
-    f"create index if not exists run_events_by_stage on {SCHEMA}.run_events (stage, status)",
-    f"create index if not exists run_events_by_subject on {SCHEMA}.run_events (source, subject, event_type)",
-    f"""create table if not exists {SCHEMA}.run_locks (
-        lock_name varchar(64) primary key,
-        run_id varchar(64) not null,
-        pid integer not null,
-        host varchar(200) not null,
-        acquired_at timestamp with time zone not null
-    )""",
-    # One row per published period: written in the transaction that makes the period visible in bronze, so the
-    # fingerprint that lets a later run skip the period exists exactly when the period's rows do.
-    f"""create table if not exists {SCHEMA}.period_loads (
-        source varchar(64) not null,
-        subject varchar(300) not null,
-        fingerprint varchar(64) not null,
-        load_id varchar(64) not null,
-        run_id varchar(64) not null,
-        row_count bigint not null,
-        quarantined_count bigint not null,
-        published_at timestamp with time zone not null,
-        primary key (source, subject)
-    )""",
-)
 
-__all__ = ["SCHEMA", "Ledger", "LockHeld", "RunRecord", "Stage", "error_class", "reading"]
+
+def ddl() -> tuple[str, ...]:
+    """The ledger's tables, in the current target's ops schema."""
+    schema = ops_schema()
+    return (
+        f"create schema if not exists {schema}",
+        f"""create table if not exists {schema}.run_events (
+            event_id varchar(32) primary key,
+            run_id varchar(64) not null,
+            correlation_id varchar(64),
+            parent_event_id varchar(32),
+            stage varchar(32) not null,
+            event_type varchar(32) not null,
+            status varchar(16) not null,
+            source varchar(64),
+            subject varchar(300),
+            occurred_at timestamp with time zone not null,
+            duration_seconds numeric(14, 3),
+            row_count bigint,
+            retry_count integer,
+            error_class varchar(16),
+            message text,
+            details text,
+            fingerprint varchar(64)
+        )""",
+        f"create index if not exists run_events_by_run on {schema}.run_events (run_id, occurred_at)",
+        f"create index if not exists run_events_by_time on {schema}.run_events (occurred_at)",
+        f"create index if not exists run_events_by_stage on {schema}.run_events (stage, status)",
+        f"create index if not exists run_events_by_subject on {schema}.run_events (source, subject, event_type)",
+        f"""create table if not exists {schema}.run_locks (
+            lock_name varchar(64) primary key,
+            run_id varchar(64) not null,
+            pid integer not null,
+            host varchar(200) not null,
+            acquired_at timestamp with time zone not null
+        )""",
+        # One row per published period: written in the transaction that makes the period visible in bronze, so the
+        # fingerprint that lets a later run skip the period exists exactly when the period's rows do.
+        f"""create table if not exists {schema}.period_loads (
+            source varchar(64) not null,
+            subject varchar(300) not null,
+            fingerprint varchar(64) not null,
+            load_id varchar(64) not null,
+            run_id varchar(64) not null,
+            row_count bigint not null,
+            quarantined_count bigint not null,
+            published_at timestamp with time zone not null,
+            primary key (source, subject
+    )
+    )""",
+    )
+
+
+__all__ = ["Ledger", "LockHeld", "RunRecord", "Stage", "error_class", "ops_schema", "reading"]
 
 
 def log_dir() -> Path:
@@ -155,7 +167,7 @@ class Ledger:
     def ensure_schema(self) -> None:
         self.warehouse.ensure_database()
         # two runs starting at once on PostgreSQL would race on "create ... if not exists": one at a time
-        self._execute_many([(statement, ()) for statement in [*self.warehouse.serialise_ddl(), *DDL]])
+        self._execute_many([(statement, ()) for statement in [*self.warehouse.serialise_ddl(), *ddl()]])
 
     def _execute_many(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
         connection = self.warehouse.connect()
@@ -225,7 +237,8 @@ class Ledger:
                 self._execute_many(
                     [
                         (
-                            f"insert into {SCHEMA}.run_events ({', '.join(EVENT_COLUMNS)}) values ({placeholders})",
+                            f"insert into {ops_schema()}.run_events ({', '.join(EVENT_COLUMNS)}) "
+                            f"values ({placeholders})",
                             tuple(event.values()),
                         )
                     ]
@@ -295,7 +308,7 @@ class Ledger:
             self.went_away(error)
             return
         try:
-            self.warehouse.insert_rows(connection, SCHEMA, "run_events", list(EVENT_COLUMNS), rows)
+            self.warehouse.insert_rows(connection, ops_schema(), "run_events", list(EVENT_COLUMNS), rows)
             connection.commit()
         finally:
             connection.close()
@@ -405,7 +418,7 @@ class Ledger:
         """The files fingerprint of ``subject`` (a publication period) as published now, or None if it never was.
         Read from ``ops.period_loads``, which changes in the transaction that publishes the period's rows."""
         rows = self.query(
-            f"select fingerprint from {SCHEMA}.period_loads where source = ? and subject = ?", (source, subject)
+            f"select fingerprint from {ops_schema()}.period_loads where source = ? and subject = ?", (source, subject)
         )
         return rows[0][0] if rows else None
 
@@ -416,28 +429,28 @@ class Ledger:
         leaves out (a ``build_excluded`` event, written before the transform starts), so the loads of a source
         that failed stay unbuilt until a transform includes that source."""
         transforms = (
-            f"from {SCHEMA}.run_events t where t.stage = 'transform' and t.event_type = "
+            f"from {ops_schema()}.run_events t where t.stage = 'transform' and t.event_type = "
             "'stage_completed' and t.status = 'success'"
         )
-        left_out = f"{SCHEMA}.run_events x where x.run_id = t.run_id and x.event_type = 'build_excluded'"
+        left_out = f"{ops_schema()}.run_events x where x.run_id = t.run_id and x.event_type = 'build_excluded'"
         built = self.query(f"select max(t.occurred_at) {transforms} and not exists (select 1 from {left_out})")[0][0]
         since_event = "" if built is None else " and occurred_at > ?"
         since_period = "" if built is None else " where published_at > ?"
         since_build = "" if built is None else " and t.occurred_at > ?"
         parameters = () if built is None else (built,)
         events = self.query(
-            f"select source, subject, max(occurred_at) from {SCHEMA}.run_events where event_type = "
+            f"select source, subject, max(occurred_at) from {ops_schema()}.run_events where event_type = "
             f"'load_completed' and status = 'success' and row_count > 0{since_event} "
             "group by source, subject",
             parameters,
         )
         periods = self.query(
-            f"select source, subject, published_at from {SCHEMA}.period_loads{since_period}", parameters
+            f"select source, subject, published_at from {ops_schema()}.period_loads{since_period}", parameters
         )
         partial: dict[Any, set[str]] = {}  # each transform since the last full one -> the sources it left out
         for done, source in self.query(
-            f"select t.occurred_at, x.source from {SCHEMA}.run_events t join "
-            f"{SCHEMA}.run_events x on x.run_id = t.run_id and x.event_type = "
+            f"select t.occurred_at, x.source from {ops_schema()}.run_events t join "
+            f"{ops_schema()}.run_events x on x.run_id = t.run_id and x.event_type = "
             "'build_excluded' where t.stage = 'transform' and t.event_type = "
             f"'stage_completed' and t.status = 'success'{since_build}",
             parameters,
@@ -456,7 +469,9 @@ class Ledger:
         if not load_ids or self.unavailable is not None:
             return []
         marks = ", ".join(["?"] * len(load_ids))
-        rows = self.query(f"select load_id from {SCHEMA}.period_loads where load_id in ({marks})", tuple(load_ids))
+        rows = self.query(
+            f"select load_id from {ops_schema()}.period_loads where load_id in ({marks})", tuple(load_ids)
+        )
         return [load_id for (load_id,) in rows]
 
     def owners(self, load_ids: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -468,7 +483,7 @@ class Ledger:
         if self.unavailable is None:
             marks = ", ".join(["?"] * len(load_ids))
             rows = self.query(
-                f"select distinct correlation_id, run_id, subject from {SCHEMA}.run_events where "
+                f"select distinct correlation_id, run_id, subject from {ops_schema()}.run_events where "
                 f"correlation_id in ({marks})",
                 tuple(load_ids),
             )
@@ -511,7 +526,9 @@ class Ledger:
             return
         self.ensure_schema()
         host, pid = socket.gethostname(), os.getpid()
-        held = self.query(f"select run_id, pid, host, acquired_at from {SCHEMA}.run_locks where lock_name = ?", (name,))
+        held = self.query(
+            f"select run_id, pid, host, acquired_at from {ops_schema()}.run_locks where lock_name = ?", (name,)
+        )
         if held:
             run_id, holder_pid, holder_host, acquired = held[0]
             if holder_host != host or process_alive(holder_pid):
@@ -520,16 +537,17 @@ class Ledger:
                     f"loading into this warehouse; wait for it, or check it with: ingestion runs show "
                     f"{run_id}"
                 )
-            self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, run_id))
+            self.query(f"delete from {ops_schema()}.run_locks where lock_name = ? and run_id = ?", (name, run_id))
         try:
             self.query(
-                f"insert into {SCHEMA}.run_locks (lock_name, run_id, pid, host, acquired_at) values (?, ?, ?, ?, ?)",
+                f"insert into {ops_schema()}.run_locks (lock_name, run_id, pid, host, acquired_at) "
+                "values (?, ?, ?, ?, ?)",
                 (name, self.run_id, pid, host, dt.datetime.now(dt.UTC)),
             )
         except WarehouseUnavailable:
             raise
         except Exception as error:  # a concurrent insert won the race for the primary key
-            winner = self.query(f"select run_id, pid, host from {SCHEMA}.run_locks where lock_name = ?", (name,))
+            winner = self.query(f"select run_id, pid, host from {ops_schema()}.run_locks where lock_name = ?", (name,))
             holder = f"run {winner[0][0]} (pid {winner[0][1]} on {winner[0][2]})" if winner else "another run"
             raise LockHeld(
                 f"{holder} took the warehouse lock first and is loading into this warehouse; wait for "
@@ -543,7 +561,9 @@ class Ledger:
             return
         if not self.warehouse.single_writer:  # tried even after the warehouse went away: it may be back
             try:
-                self.query(f"delete from {SCHEMA}.run_locks where lock_name = ? and run_id = ?", (name, self.run_id))
+                self.query(
+                    f"delete from {ops_schema()}.run_locks where lock_name = ? and run_id = ?", (name, self.run_id)
+                )
             except WarehouseUnavailable as error:
                 self.went_away(error)
 
@@ -552,7 +572,7 @@ class Ledger:
         if self.warehouse.single_writer:
             holder = locks.holder(self.warehouse) or {}
             return holder.get("run_id") == run_id and locks.is_busy(self.warehouse)
-        held = self.query(f"select pid, host from {SCHEMA}.run_locks where run_id = ?", (run_id,))
+        held = self.query(f"select pid, host from {ops_schema()}.run_locks where run_id = ?", (run_id,))
         if not held:
             return False
         pid, host = held[0]

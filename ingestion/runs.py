@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from ingestion.ledger import EVENT_COLUMNS, SCHEMA, Ledger, log_dir
+from ingestion.ledger import EVENT_COLUMNS, Ledger, log_dir, ops_schema
 from ingestion.status import RunStatus
 
 
@@ -58,7 +58,7 @@ def _fetch(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
         "correlation_id",
     )
     rows = ledger.query(
-        f"select {', '.join(columns)} from {SCHEMA}.run_events where run_id = ? order by occurred_at, event_id",
+        f"select {', '.join(columns)} from {ops_schema()}.run_events where run_id = ? order by occurred_at, event_id",
         (run_id,),
     )
     return [dict(zip(columns, row, strict=True)) for row in rows]
@@ -139,7 +139,7 @@ def find(ledger: Ledger, run_id: str) -> RunView | None:
 
 def list_runs(ledger: Ledger, limit: int = 20) -> list[RunView]:
     ids = ledger.query(
-        f"select run_id from {SCHEMA}.run_events where event_type = 'run_started' "
+        f"select run_id from {ops_schema()}.run_events where event_type = 'run_started' "
         f"order by occurred_at desc limit {int(limit)}"
     )
     return [v for (run_id,) in ids if (v := view(ledger, run_id))]

@@ -102,6 +102,11 @@ class Warehouse:
             raise ValueError(f"{type(self).__name__} cannot be target {self.target!r}")
 
     @property
+    def engine(self) -> str:
+        """``duckdb`` or ``postgres``, whichever target (prod or dev) it is."""
+        return self.target.removesuffix("_dev")
+
+    @property
     def password(self) -> str:
         """Read when needed, never stored on the object, so it cannot end up in a repr or a log line."""
         return os.environ.get("PGPASSWORD", "")
@@ -530,5 +535,25 @@ class PostgresWarehouse(Warehouse):
 COPY_BATCH_ROWS = 65_536
 COPY_READ_BYTES = 1 << 20
 
-ENGINES: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}
+# The dbt targets of profiles.yml: the prod ones write the canonical schemas (bronze_publications, silver, gold,
+# ops); each dev one writes the same schemas prefixed with its developer's schema (ANALYTICS_DEV_SCHEMA, default
+# "dev"): dev_bronze_publications, dev_silver, ... so that two people can build side by side on one PostgreSQL.
+ENGINES: dict[str, type[Warehouse]] = {
+    "duckdb": DuckDBWarehouse,
+    "postgres": PostgresWarehouse,
+    "duckdb_dev": DuckDBWarehouse,
+    "postgres_dev": PostgresWarehouse,
+}
 TARGETS = tuple(ENGINES)
+PROD_TARGETS = ("duckdb", "postgres")
+
+
+def dev_schema() -> str:
+    """A dev target's schema: ``ANALYTICS_DEV_SCHEMA`` (the same variable profiles.yml reads), default ``dev``."""
+    return os.environ.get("ANALYTICS_DEV_SCHEMA") or "dev"
+
+
+def use_target(target: str) -> None:
+    """Make every schema this process (and the dbt and dlt processes it starts) writes follow ``target``: the
+    canonical names on a prod target, ``<dev schema>_<name>`` on a dev one (:func:`ingestion.paths.schema`)."""
+    os.environ["ANALYTICS_SCHEMA_PREFIX"] = "" if target in PROD_TARGETS else f"{dev_schema()}_"

@@ -353,7 +353,7 @@ def _child_scale(root: Path, target: str) -> dict[str, dict]:
     add a period (discover to transform) timed from the run ledger at 1, 6 and 12 periods; then a run with nothing
     new (NO_WORK), and what the warehouse keeps on disk beside its data."""
     from ingestion import cli, runs
-    from ingestion.ledger import SCHEMA, Ledger
+    from ingestion.ledger import Ledger, ops_schema
 
     warehouse = _use(root, f"{target}-scale", target)
     figures: dict[str, dict] = {}
@@ -370,7 +370,7 @@ def _child_scale(root: Path, target: str) -> dict[str, dict]:
             run_id = runs.list_runs(ledger, limit=1)[0].run_id
             stages = dict(
                 ledger.query(
-                    f"select stage, sum(duration_seconds) from {SCHEMA}.run_events where run_id = ? and "
+                    f"select stage, sum(duration_seconds) from {ops_schema()}.run_events where run_id = ? and "
                     "event_type = 'stage_completed' group by stage",
                     (run_id,),
                 )

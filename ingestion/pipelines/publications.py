@@ -27,8 +27,7 @@ import dlt
 
 from ingestion import paths
 from ingestion.errors import ConfigError, IngestionError, NotPublished, describe, find_cause
-from ingestion.ledger import SCHEMA as OPS
-from ingestion.ledger import Ledger
+from ingestion.ledger import Ledger, ops_schema
 from ingestion.pipelines.factory import dlt_pipeline
 from ingestion.pipelines.leftovers import complete_package, discard_leftovers
 from ingestion.pipelines.publish import (
@@ -168,7 +167,9 @@ def _published_after(ledger: Ledger, publication: Publication, period: str) -> l
     start = publication.calendar.start(period)
     published = [
         subject.rsplit("/", 1)[-1]
-        for (subject,) in ledger.query(f"select subject from {OPS}.period_loads where source = ?", (publication.name,))
+        for (subject,) in ledger.query(
+            f"select subject from {ops_schema()}.period_loads where source = ?", (publication.name,)
+        )
     ]
     return sorted(p for p in published if _starts_after(publication, p, start))
 

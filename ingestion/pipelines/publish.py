@@ -30,7 +30,7 @@ from typing import Any
 from dlt.common.schema import Schema
 
 from ingestion.errors import IngestionError, describe
-from ingestion.ledger import SCHEMA as OPS
+from ingestion.ledger import ops_schema
 from ingestion.sources.publications.settings import TableSpec
 from ingestion.warehouse import Warehouse, WarehouseUnavailable, find_unavailable
 
@@ -439,10 +439,11 @@ def _record_period(
 ) -> None:
     ph, run = warehouse.placeholder, warehouse.cursor(connection)
     run.execute(
-        f"delete from {OPS}.period_loads where source = {ph} and subject = {ph}", (period.publication, period.subject)
+        f"delete from {ops_schema()}.period_loads where source = {ph} and subject = {ph}",
+        (period.publication, period.subject),
     )
     run.execute(
-        f"insert into {OPS}.period_loads (source, subject, fingerprint, load_id, run_id, row_count, "
+        f"insert into {ops_schema()}.period_loads (source, subject, fingerprint, load_id, run_id, row_count, "
         f"quarantined_count, published_at) values ({', '.join([ph] * 8)})",
         (
             period.publication,

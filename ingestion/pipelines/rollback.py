@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ingestion.errors import ConfigError
-from ingestion.ledger import SCHEMA as OPS
-from ingestion.ledger import Ledger
+from ingestion.ledger import Ledger, ops_schema
 from ingestion.pipelines.publish import (
     LOADS_TABLE,
     MANIFEST_TABLE,
@@ -45,8 +44,8 @@ def resolve(warehouse: Warehouse, publication: str | None, period: str | None, l
     declared = load_publications()
     if load_id:
         found = (
-            warehouse.query(f"select source, subject from {OPS}.period_loads where load_id = ?", (load_id,))
-            if warehouse.table_exists(OPS, "period_loads")
+            warehouse.query(f"select source, subject from {ops_schema()}.period_loads where load_id = ?", (load_id,))
+            if warehouse.table_exists(ops_schema(), "period_loads")
             else []
         )
         if not found:
@@ -62,10 +61,10 @@ def resolve(warehouse: Warehouse, publication: str | None, period: str | None, l
         raise ConfigError(f"no publication {publication!r}; declared: {', '.join(declared)}")
     held = (
         warehouse.query(
-            f"select load_id from {OPS}.period_loads where source = ? and subject = ?",
+            f"select load_id from {ops_schema()}.period_loads where source = ? and subject = ?",
             (publication, f"{publication}/{period}"),
         )
-        if warehouse.table_exists(OPS, "period_loads")
+        if warehouse.table_exists(ops_schema(), "period_loads")
         else []
     )
     return Rollback(publication, period, held[0][0] if held else load_id)
@@ -120,7 +119,7 @@ def roll_back(warehouse: Warehouse, ledger: Ledger, plan: Rollback) -> Rollback:
                     (plan.load_id,),
                 )
             run.execute(
-                warehouse.sql(f"delete from {OPS}.period_loads where source = ? and subject = ?"),
+                warehouse.sql(f"delete from {ops_schema()}.period_loads where source = ? and subject = ?"),
                 (plan.publication, plan.subject),
             )
             connection.commit()

@@ -25,6 +25,7 @@ from dlt.extract.exceptions import PipeException
 from dlt.pipeline.exceptions import PipelineNeverRan, PipelineStepFailed
 from dlt.pipeline.helpers import pipeline_drop
 
+from ingestion import paths
 from ingestion.errors import ConfigError, find_cause
 from ingestion.ledger import Ledger, Stage
 from ingestion.pipelines.factory import dlt_pipeline
@@ -529,7 +530,7 @@ def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:
     ]
     for row in rows:
         row["error_message"] = redact(row["error_message"])
-    pipeline = dlt_pipeline("ops", warehouse, OPS_DATASET)
+    pipeline = dlt_pipeline("ops", warehouse, paths.schema(OPS_DATASET))
     pipeline.run(
         rows,
         table_name="servicedesk_load_figures",

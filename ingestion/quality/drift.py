@@ -54,7 +54,10 @@ def table_drift(warehouse: Warehouse, only: list[BronzeTable] | None = None) -> 
 
 def staging_model(table: BronzeTable) -> Path:
     """The one model that reads ``table`` from bronze: ``models/staging/<source>/stg_<source>__<table>.sql``."""
-    staging, source = paths.PROJECT_ROOT / "models" / "staging", table.dataset.removeprefix("bronze_")
+    staging, source = (
+        paths.PROJECT_ROOT / "models" / "staging",
+        paths.logical_schema(table.dataset).removeprefix("bronze_"),
+    )
     found = sorted(staging.glob(f"*/stg_*__{table.table}.sql"))
     return found[0] if found else staging / source / f"stg_{source}__{table.table}.sql"
 

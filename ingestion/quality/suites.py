@@ -59,7 +59,7 @@ def suites_dir() -> Path:
 
 
 def suite_path(table: BronzeTable) -> Path:
-    return suites_dir() / table.dataset / f"{table.table}.json"
+    return suites_dir() / paths.logical_schema(table.dataset) / f"{table.table}.json"
 
 
 @dataclass

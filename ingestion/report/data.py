@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion import runs
-from ingestion.ledger import SCHEMA, Ledger
+from ingestion.ledger import Ledger, ops_schema
 from ingestion.quality import catalog
 from ingestion.quality.suites import Suite
 from ingestion.sources.publications.settings import load_publications
@@ -69,7 +69,7 @@ def collect(warehouse: Warehouse, target_dir: Path) -> ReportData:
     """Everything the report shows, from ``warehouse`` and dbt's files in ``target_dir``."""
     data = ReportData(warehouse.target, warehouse.describe(), _iso(dt.datetime.now(dt.UTC)))
     ledger = Ledger(warehouse, "-")
-    if warehouse.table_exists(SCHEMA, "run_events"):
+    if warehouse.table_exists(ops_schema(), "run_events"):
         _runs(data, ledger, warehouse)
         _validation_and_drift(data, warehouse)
     _volumes(data, warehouse)
@@ -131,7 +131,7 @@ def _runs(data: ReportData, ledger: Ledger, warehouse: Warehouse) -> None:
 def _validation_and_drift(data: ReportData, warehouse: Warehouse) -> None:
     """The latest validation of each table and period, and every drift found (once per table, period, change)."""
     rows = warehouse.query(
-        f"select subject, status, message, details, occurred_at, event_type from {SCHEMA}.run_events "
+        f"select subject, status, message, details, occurred_at, event_type from {ops_schema()}.run_events "
         "where stage = 'validate' and event_type in ('validation_result', 'schema_drift') order by occurred_at"
     )
     latest: dict[tuple[str, str], dict[str, Any]] = {}

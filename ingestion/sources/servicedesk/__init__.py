@@ -31,7 +31,7 @@ from dlt.extract.source import DltSource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth, AuthConfigBase, BearerTokenAuth, HttpBasicAuth
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 
-from ingestion import redact
+from ingestion import paths, redact
 from ingestion.errors import ConfigError
 from ingestion.sources.servicedesk import mapping, schema
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
@@ -49,8 +49,8 @@ class ServiceDeskAuthError(Exception):
 
 
 def dataset() -> str:
-    """The bronze schema every system loads into."""
-    return canonical().dataset
+    """The bronze schema every system loads into (with the dev target's prefix, :func:`ingestion.paths.schema`)."""
+    return paths.schema(canonical().dataset)
 
 
 def load_system(path: Path) -> SystemConfig:
