@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import logging
 import os
 import pickle
@@ -32,7 +33,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from ingestion.errors import describe
 
@@ -97,9 +98,10 @@ class GxWorker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def open(self, docs: Path | None) -> None:
-        """A fresh GX context for one validation (its Data Docs under ``docs``, none if None)."""
-        self._call("open", str(docs) if docs is not None else None)
+    def open(self, docs: Path | None, run_name: str | None = None) -> None:
+        """A fresh GX context for one validation (its Data Docs under ``docs``, none if None; the results kept
+        beside them, the newest per suite, each under ``run_name``, the run's id)."""
+        self._call("open", str(docs) if docs is not None else None, run_name)
 
     def run(
         self,
@@ -113,6 +115,11 @@ class GxWorker:
         ``parameters``: the values of the suite's ``$PARAMETER`` references (the row-count bounds)."""
         outcomes: list[ExpectationOutcome] = self._call("run", asset, suite_name, expectations, data, parameters)
         return outcomes
+
+    def judge(self, judgement: str) -> None:
+        """Record the run's judgement (pass, warn, fail) of the last validation on its stored result: GX calls
+        every failed validation Failed, the drift policy may call it a warning (the Data Docs show which)."""
+        self._call("judge", judgement)
 
     def build_docs(self) -> Path | None:
         built: str | None = self._call("docs")
@@ -175,27 +182,58 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
+HISTORY = 50  # validations kept per suite (and shown in the Data Docs)
+
+
+def results_dir(docs: Path) -> Path:
+    """Where validation results are kept between runs: beside the Data Docs built from them."""
+    return docs.parent / "gx_results"
+
+
 class GxRunner:
     """An ephemeral GX context with one pandas datasource: the schema batches and the rows batches of both engines.
-    Suites come from the caller; results are kept for the docs."""
+    Suites come from the caller; results are kept on disk beside the docs (the newest :data:`HISTORY` per suite),
+    so the Data Docs show the runs before this one too."""
 
-    def __init__(self, docs: Path | None) -> None:
+    def __init__(self, docs: Path | None, run_name: str | None = None) -> None:
         import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
 
-        self.context = gx.get_context(mode="ephemeral")
+        config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+        if docs is not None:
+            config.stores["validation_results_store"] = {
+                "class_name": "ValidationResultsStore",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(results_dir(docs)),
+                },
+            }
+        self.context = gx.get_context(project_config=config, mode="ephemeral")
+        self.run_name = run_name or "__none__"
+        self._stored: list[tuple[Any, Any]] = []  # (result key, result) of each validation of this run
         self.context.enable_analytics(False)  # nothing phones home (this GX sends nothing anyway; say so for the next)
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         self.docs = docs
         if docs is not None:
-            self.context.add_data_docs_site(
-                site_name="bronze",
-                site_config={
-                    "class_name": "SiteBuilder",
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            site: dict[str, Any] = {  # GX's own extension points: the classes that show a warned validation
+                "class_name": "SiteBuilder",
+                "site_index_builder": {
+                    "module_name": "ingestion.quality.gx_docs",
+                    "class_name": "SiteIndex",
+                    "renderer": {"module_name": "ingestion.quality.gx_docs", "class_name": "IndexPage"},
                 },
-            )
+                "site_section_builders": {
+                    "validations": {
+                        "renderer": {"module_name": "ingestion.quality.gx_docs", "class_name": "ResultsPage"}
+                    }
+                },
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+            }
+            self.context.add_data_docs_site(site_name="bronze", site_config=cast(Any, site))
         self.frames = self.context.data_sources.add_pandas("bronze")
         self._suites: dict[str, Any] = {}
         self._runs = 0
@@ -209,6 +247,12 @@ class GxRunner:
         parameters: dict | None,
     ) -> list[ExpectationOutcome]:
         import great_expectations as gx
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+        from great_expectations.expectations.metadata_types import FailureSeverity
 
         frame = schema_frame(data) if isinstance(data, dict) else data.to_pandas()
         try:
@@ -229,18 +273,53 @@ class GxRunner:
         definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{suite_name} #{self._runs}", data=batch, suite=suite)
         )
+        run_id = RunIdentifier(run_name=self.run_name, run_time=dt.datetime.now(dt.UTC))
         result = definition.run(
             batch_parameters={"dataframe": frame},
             expectation_parameters=parameters or None,
             result_format="SUMMARY",
+            run_id=run_id,
         )
+        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=suite_name), run_id, result.batch_id)
+        self._stored.append((key, result))
+        if not result.success and result.get_max_severity_failure() == FailureSeverity.WARNING:
+            self.judge("warn")  # only warning-severity checks failed
         return [_outcome(r) for r in result.results]
 
+    def judge(self, judgement: str) -> None:
+        from ingestion.quality.gx_docs import JUDGEMENT
+
+        if not self._stored:
+            raise RuntimeError("judge before any validation")
+        key, result = self._stored[-1]
+        if result.meta.get(JUDGEMENT) != judgement:
+            result.meta[JUDGEMENT] = judgement
+            self.context.validation_results_store.set(key, result)
+
     def build_docs(self) -> str | None:
+        """This run's result pages and the index (which lists the kept results of earlier runs too); results
+        beyond the newest :data:`HISTORY` of a suite are dropped first, and their pages with the index."""
         if self.docs is None:
             return None
-        self.context.build_data_docs(site_names=["bronze"])
+        prune(results_dir(self.docs), HISTORY)
+        suites = {key.expectation_suite_identifier for key, _ in self._stored}
+        self.context.build_data_docs(
+            site_names=["bronze"], resource_identifiers=[*suites, *(key for key, _ in self._stored)]
+        )
         return str(self.docs / "index.html")
+
+
+def prune(results: Path, keep: int) -> None:
+    """Keep the newest ``keep`` validation results of each suite under ``results`` (GX's layout:
+    ``<suite path>/<run name>/<run time>/<batch>.json``)."""
+    if not results.is_dir():
+        return
+    by_suite: dict[Path, list[Path]] = {}
+    for result in results.rglob("*.json"):
+        by_suite.setdefault(result.parent.parent.parent, []).append(result)
+    for kept in by_suite.values():
+        for old in sorted(kept, key=lambda path: path.parent.name, reverse=True)[keep:]:
+            old.unlink()
 
 
 def schema_frame(types: dict[str, str]) -> pd.DataFrame:
@@ -286,7 +365,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         kind, *arguments = request
         try:
             if kind == "open":
-                runner = GxRunner(Path(arguments[0]) if arguments[0] else None)
+                runner = GxRunner(Path(arguments[0]) if arguments[0] else None, *arguments[1:])
                 answer: Any = None
             elif runner is None:
                 raise RuntimeError(f"{kind} before open")
@@ -294,6 +373,9 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
                 answer = runner.run(*arguments)
             elif kind == "docs":
                 answer = runner.build_docs()
+            elif kind == "judge":
+                runner.judge(*arguments)
+                answer = None
             else:
                 raise RuntimeError(f"unknown request {kind!r}")
             reply: tuple[str, Any] = ("ok", answer)

@@ -188,6 +188,9 @@ class Checker:
         check.judgement = judge(check.drift, suite.policy, check.where())
         check.failures += check.judgement.failures
         check.warnings += check.judgement.warnings
+        if not all(result.success for result in results):  # GX says Failed; the policy may say warn or pass
+            verdict = "fail" if check.judgement.failures else "warn" if check.judgement.warnings else "pass"
+            self.gx.judge(verdict)
         if rows:
             self._check_rows(check, table, suite, period, present, suite.row_parameters(previous_rows))
         return check
@@ -287,7 +290,7 @@ def _validate_bronze(
         for period in periods:
             if runner is None:
                 runner = gx_worker.shared()
-                runner.open(docs)
+                runner.open(docs, ledger.run_id if ledger is not None else None)
             earlier = [p for p in counts if period is not None and p < period]
             previous = counts[max(earlier)] if earlier else None
             check = Checker(warehouse, runner).check(

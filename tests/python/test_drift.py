@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ class Story:
     written: suites.Suite | None
     written_files: int
     clean: Step
+    # GX Data Docs after the first run (warned drift) and after the second (removed column): the status of each
+    # validation in the index by (suite, run name), and the status on the warned validation's own page
+    docs_after_added: dict[tuple[str, str], str]
+    docs_after_removed: dict[tuple[str, str], str]
+    warned_page_status: str
 
 
 def _run(ws: Workspace) -> Step:
@@ -95,6 +101,23 @@ def _built_layers(ws: Workspace) -> dict[str, object]:
     return state
 
 
+def _docs_index(ws: Workspace) -> dict[tuple[str, str], str]:
+    """(suite, run name) -> the status the GX Data Docs index shows (Success, Warning, Failed)."""
+    index = (ws.root / "target" / "gx_docs" / "index.html").read_text()
+    rows = re.findall(
+        r"'run_name': '([^']*)'.*?'_expectation_suite_name_sort': '([^']*)'.*?'_validation_success_text': '(\w+)'",
+        index,
+    )
+    return {(suite, run): status for run, suite, status in rows}
+
+
+def _page_status(ws: Workspace, suite: str, run_id: str) -> str:
+    """The status on one validation's own page."""
+    [page] = (ws.root / "target" / "gx_docs" / "validations" / "bronze_publications").glob(f"{suite}/{run_id}/*/*.html")
+    found = re.search(r"Status:</span>\s*<i[^>]*></i>\s*(\w+)", page.read_text())
+    return found.group(1) if found else ""
+
+
 def _revise_detail(ws: Workspace, period: str, select: str) -> None:
     """Publish a revised practice-detail CSV for ``period``: ``select`` over the original file's columns."""
     path = ws.release_root / period / f"practice-detail-{period}.csv"
@@ -114,11 +137,14 @@ def _tell(engine: str, root: Path) -> Story:
         added = _run(ws)
         bronze_detail_columns = ws.columns("bronze_publications", "practice_detail")
         data_docs_built = (ws.root / "target" / "gx_docs" / "index.html").exists()
+        docs_after_added = _docs_index(ws)
+        warned_page_status = _page_status(ws, "practice_detail schema @ 2025-06", added.run.run_id)
         built = _built_layers(ws)
 
         _revise_detail(ws, "2025-05", "* exclude (mean_processing_days)")
         removed = _run(ws)
         built_after_removed = _built_layers(ws)
+        docs_after_removed = _docs_index(ws)
         shown = runs.view(Ledger(ws.warehouse, "-"), removed.run.run_id)
         assert shown is not None
 
@@ -174,6 +200,9 @@ def _tell(engine: str, root: Path) -> Story:
             written,
             written_files,
             clean,
+            docs_after_added,
+            docs_after_removed,
+            warned_page_status,
         )
 
 
@@ -378,3 +407,15 @@ def test_first_suites_are_written_for_every_bronze_table(story: Story) -> None:
 def test_first_suites_hold_everywhere(story: Story) -> None:
     assert story.clean.code == 0
     assert story.clean.run.status == "SUCCESS" and not _events(story.clean.run, "schema_drift")
+
+
+def test_gx_data_docs_show_warned_drift_as_a_warning_and_keep_earlier_runs(story: Story) -> None:
+    first, second = story.added.run.run_id, story.removed.run.run_id
+    detail = "bronze_publications.practice_detail schema @ 2025-06"
+
+    assert story.docs_after_added[(detail, first)] == "Warning", story.docs_after_added
+    assert story.warned_page_status == "Warning"
+    assert story.docs_after_added[("bronze_publications.practice_detail schema @ 2025-02", first)] == "Success"
+    assert story.docs_after_removed[(detail, first)] == "Warning"  # the first run's results are still listed
+    removed = "bronze_publications.practice_detail schema @ 2025-05"
+    assert story.docs_after_removed[(removed, second)] == "Failed", story.docs_after_removed

@@ -4,6 +4,7 @@ which columns a suite expects in a period, and how catalog types are named on bo
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -134,3 +135,21 @@ def test_policy_defaults_and_per_table_overrides() -> None:
 def test_catalog_types_are_named_alike_on_duckdb_and_postgres(catalog_type: str, expected: str) -> None:
     assert catalog.dlt_type(catalog_type) == expected
     assert type_expectation("c", expected)["meta"]["dlt_type"] == expected
+
+
+def test_the_validation_history_keeps_the_newest_results_of_each_suite(tmp_path: Path) -> None:
+    for suite in ("bronze_publications/practice_detail schema", "bronze_servicedesk/tickets rows"):
+        for run, time in (("run-a", "20261201T000000Z"), ("run-b", "20261202T000000Z"), ("run-c", "20261203T000000Z")):
+            result = tmp_path / suite / run / time / "batch.json"
+            result.parent.mkdir(parents=True)
+            result.write_text("{}")
+
+    gx_worker.prune(tmp_path, keep=2)
+
+    kept = sorted(str(path.relative_to(tmp_path).parent.parent) for path in tmp_path.rglob("*.json"))
+    assert kept == [
+        "bronze_publications/practice_detail schema/run-b",
+        "bronze_publications/practice_detail schema/run-c",
+        "bronze_servicedesk/tickets rows/run-b",
+        "bronze_servicedesk/tickets rows/run-c",
+    ]
