@@ -39,29 +39,31 @@ class RunView:
         return None
 
 
+_COLUMNS = (
+    "event_id",
+    "parent_event_id",
+    "stage",
+    "event_type",
+    "status",
+    "source",
+    "subject",
+    "occurred_at",
+    "duration_seconds",
+    "row_count",
+    "retry_count",
+    "error_class",
+    "message",
+    "details",
+    "correlation_id",
+)
+
+
 def _fetch(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
-    columns = (
-        "event_id",
-        "parent_event_id",
-        "stage",
-        "event_type",
-        "status",
-        "source",
-        "subject",
-        "occurred_at",
-        "duration_seconds",
-        "row_count",
-        "retry_count",
-        "error_class",
-        "message",
-        "details",
-        "correlation_id",
-    )
     rows = ledger.query(
-        f"select {', '.join(columns)} from {ops_schema()}.run_events where run_id = ? order by occurred_at, event_id",
+        f"select {', '.join(_COLUMNS)} from {ops_schema()}.run_events where run_id = ? order by occurred_at, event_id",
         (run_id,),
     )
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
 
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +145,37 @@ def list_runs(ledger: Ledger, limit: int = 20) -> list[RunView]:
         f"order by occurred_at desc limit {int(limit)}"
     )
     return [v for (run_id,) in ids if (v := view(ledger, run_id))]
+
+
+def recent_runs(ledger: Ledger, limit: int = 30) -> list[RunView]:
+    """The newest ``limit`` runs, newest first, from two queries (for the run report): each with its run-level,
+    stage-level, load and failed events, enough for its status, stages, rows, failure point and resume command."""
+    ids = [
+        run_id
+        for (run_id,) in ledger.query(
+            f"select run_id from {ops_schema()}.run_events where event_type = 'run_started' "
+            f"order by occurred_at desc limit {int(limit)}"
+        )
+    ]
+    if not ids:
+        return []
+    marks = ", ".join(["?"] * len(ids))
+    rows = ledger.query(
+        f"select run_id, {', '.join(_COLUMNS)} from {ops_schema()}.run_events where run_id in ({marks}) and "
+        "(stage = 'run' or event_type in ('stage_started', 'stage_completed', 'stage_failed', 'load_completed') "
+        "or status = 'failed') order by occurred_at, event_id",
+        tuple(ids),
+    )
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for run_id, *values in rows:
+        by_run.setdefault(run_id, []).append(dict(zip(_COLUMNS, values, strict=True)))
+    views = []
+    for run_id in ids:
+        events = by_run.get(run_id)
+        if events:
+            ended = any(e["event_type"] in ("run_completed", "run_failed") for e in events)
+            views.append(_view(run_id, events, holder_alive=not ended and ledger.lock_holder_alive(run_id)))
+    return views
 
 
 def resume_argv(run: RunView) -> list[str] | None:

@@ -69,12 +69,13 @@ def collect(warehouse: Warehouse, target_dir: Path) -> ReportData:
     """Everything the report shows, from ``warehouse`` and dbt's files in ``target_dir``."""
     data = ReportData(warehouse.target, warehouse.describe(), _iso(dt.datetime.now(dt.UTC)))
     ledger = Ledger(warehouse, "-")
-    if warehouse.table_exists(ops_schema(), "run_events"):
-        _runs(data, ledger, warehouse)
-        _validation_and_drift(data, warehouse)
-    _volumes(data, warehouse)
+    with warehouse.kept_open():  # one connection for every query (DuckDB opens its file once)
+        if warehouse.table_exists(ops_schema(), "run_events"):
+            _runs(data, ledger, warehouse)
+            _validation_and_drift(data, warehouse)
+        _volumes(data, warehouse)
+        _quarantine(data, warehouse)
     _accepted_drift(data)
-    _quarantine(data, warehouse)
     _freshness(data, target_dir / "sources.json")
     _models(data, target_dir / "manifest.json")
     _gx_pages(data, target_dir / "gx_docs")
@@ -82,7 +83,7 @@ def collect(warehouse: Warehouse, target_dir: Path) -> ReportData:
 
 
 def _runs(data: ReportData, ledger: Ledger, warehouse: Warehouse) -> None:
-    shown = runs.list_runs(ledger, RUNS_SHOWN)
+    shown = runs.recent_runs(ledger, RUNS_SHOWN)
     for view in reversed(shown):  # oldest first, as the charts read left to right
         label = f"{view.started_at:%m-%d %H:%M:%S}"
         data.runs.append(
