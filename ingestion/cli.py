@@ -8,6 +8,7 @@ runs and rollback --dry-run is recorded in the run ledger (``ops.run_events``) u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
@@ -28,6 +29,14 @@ def new_run_id() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `ingestion runs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit stays quiet
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

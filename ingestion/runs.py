@@ -39,23 +39,8 @@ class RunView:
         return None
 
 
-_COLUMNS = (
-    "event_id",
-    "parent_event_id",
-    "stage",
-    "event_type",
-    "status",
-    "source",
-    "subject",
-    "occurred_at",
-    "duration_seconds",
-    "row_count",
-    "retry_count",
-    "error_class",
-    "message",
-    "details",
-    "correlation_id",
-)
+# the ledger's columns a view reads (the run id is the view's own; the fingerprint is the loads')
+_COLUMNS = tuple(column for column in EVENT_COLUMNS if column not in ("run_id", "fingerprint"))
 
 
 def _fetch(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:

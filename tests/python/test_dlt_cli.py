@@ -24,13 +24,8 @@ def dlt(*args: str) -> subprocess.CompletedProcess:
 
 
 def ingest(ws: Workspace) -> subprocess.CompletedProcess:
-    command = ["publications", "--publication", "practice_submissions", "--from", PERIODS[0], "--to", PERIODS[-1]]
-    return subprocess.run(
-        [sys.executable, "-m", "ingestion", *command, "--target", ws.engine],
-        cwd=paths.PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
+    return ws.command(
+        "publications", "--publication", "practice_submissions", "--from", PERIODS[0], "--to", PERIODS[-1]
     )
 
 

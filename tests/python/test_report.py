@@ -4,24 +4,9 @@ still charts what did load (the report reads the ledger and bronze, not the mode
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
-
-from ingestion import paths
 
 from workspace import Workspace
-
-
-def ingestion(ws: Workspace, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ingestion", *args, "--target", ws.engine],
-        cwd=paths.PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-    )
 
 
 def test_the_report_of_a_failed_run_shows_its_failure_point_and_how_to_resume_it(
@@ -31,8 +16,8 @@ def test_the_report_of_a_failed_run_shows_its_failure_point_and_how_to_resume_it
     ws.generate(periods=("2025-02", "2025-03", "2025-04"), practices=8)
     (ws.release_root / "2025-03" / "practice-submissions-2025-03.xlsx").write_bytes(b"not a workbook")
 
-    failed = ingestion(ws, "publications", "--publication", "practice_submissions")
-    written = ingestion(ws, "report")
+    failed = ws.command("publications", "--publication", "practice_submissions")
+    written = ws.command("report")
 
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert written.returncode == 0, written.stdout + written.stderr

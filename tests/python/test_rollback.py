@@ -3,26 +3,10 @@ transaction, recorded in the ledger; ``--dry-run`` changes nothing; the next loa
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from ingestion import paths
-
 from workspace import Workspace
 
 PERIODS = ("2025-02", "2025-03")
 TABLES = ("national_summary", "practice_summary", "practice_detail", "regional_extracts", "publication_manifest")
-
-
-def ingestion(ws: Workspace, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ingestion", *args, "--target", ws.engine],
-        cwd=paths.PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-    )
 
 
 def held(ws: Workspace) -> dict[tuple[str, str], int]:
@@ -37,16 +21,16 @@ def held(ws: Workspace) -> dict[tuple[str, str], int]:
 
 def test_a_rolled_back_period_leaves_every_table_at_once_and_the_next_run_loads_it_again(workspace: Workspace) -> None:
     workspace.generate(periods=PERIODS, practices=8)
-    loaded = ingestion(workspace, "publications", "--publication", "practice_submissions")
+    loaded = workspace.command("publications", "--publication", "practice_submissions")
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     before = held(workspace)
     load_id = workspace.query("select load_id from ops.period_loads where subject = 'practice_submissions/2025-03'")[0][
         0
     ]
 
-    dry = ingestion(workspace, "rollback", "--publication", "practice_submissions", "--period", "2025-03", "--dry-run")
+    dry = workspace.command("rollback", "--publication", "practice_submissions", "--period", "2025-03", "--dry-run")
     after_dry = held(workspace)
-    done = ingestion(workspace, "rollback", "--load-id", load_id)
+    done = workspace.command("rollback", "--load-id", load_id)
     after = held(workspace)
 
     expected = sum(rows for (table, period), rows in before.items() if period == "2025-03")
@@ -62,7 +46,7 @@ def test_a_rolled_back_period_leaves_every_table_at_once_and_the_next_run_loads_
     )
     assert stage == [("success", expected + 1)]  # the period's rows, its manifest rows and its periods row
 
-    again = ingestion(workspace, "publications", "--publication", "practice_submissions")
+    again = workspace.command("publications", "--publication", "practice_submissions")
 
     assert again.returncode == 0 and "1 loaded" in again.stdout and "1 unchanged" in again.stdout, again.stdout
     assert held(workspace) == before

@@ -7,6 +7,8 @@ under CI=true, where a missing server is a failure.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from ingestion import paths
 from ingestion.devtools.sample import payments
 from ingestion.devtools.sample import publications as sample
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
@@ -114,6 +117,16 @@ class Workspace:
             last,
             progress=lambda _: None,
             force=force,
+        )
+
+    def command(self, *args: str) -> subprocess.CompletedProcess:
+        """``ingestion <args> --target <engine>`` in a process of its own, from the project root, as a user runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "ingestion", *args, "--target", self.engine],
+            cwd=paths.PROJECT_ROOT,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
         )
 
     def dbt(self, *args: str) -> DbtResult:
