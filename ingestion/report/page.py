@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import textwrap
 from typing import Any
 
 import altair as alt
@@ -12,7 +13,7 @@ import vl_convert as vlc
 
 from ingestion.report.data import ReportData, Rows
 
-WIDTH = 560  # the drawing's own width; the page scales it down to a narrow window (max-width: 100%)
+WIDTH = 300  # a drawing's own width: readable on a phone (the page scales it down further only below that)
 STATUS_COLOURS = {  # run statuses and validation results: green, grey, red, orange, blue
     "SUCCESS": "#2e7d32",
     "NO_WORK": "#78909c",
@@ -36,7 +37,12 @@ def _scale(colours: dict[str, str], shown: Rows, field_name: str) -> alt.Scale:
 
 
 def _svg(chart: alt.TopLevelMixin) -> str:
-    return str(vlc.vegalite_to_svg(chart.to_dict()))
+    """The chart as SVG. Its text is set in DejaVu Sans, which vl-convert measures with (from the system's fonts)
+    and a browser on Debian draws with: in a font wider than the one measured, labels would run off the drawing's
+    edge (DejaVu is a wide one, so where it is missing the fallback fits too)."""
+    spec = chart.to_dict()
+    spec.setdefault("config", {})["font"] = "DejaVu Sans"
+    return str(vlc.vegalite_to_svg(spec))
 
 
 def _frame(rows: Rows) -> alt.Data:
@@ -81,10 +87,10 @@ def volumes_chart(rows: Rows) -> alt.TopLevelMixin:
     warned = base.transform_filter(alt.datum.warned).mark_point(shape="triangle-up", size=140, color="#c62828")
     return (
         alt.layer(line, warned, data=_frame(rows))
-        .properties(width=250, height=120)
+        .properties(width=120, height=90)
         .facet(facet=alt.Facet("table:N", title=None), columns=2)
         .resolve_scale(y="independent", x="independent")
-        .properties(title="Rows per table and period (red triangle: a plausibility warning)")
+        .properties(title="Rows per period (red triangle: plausibility warning)")
     )
 
 
@@ -96,7 +102,6 @@ def drift_chart(rows: Rows) -> alt.TopLevelMixin:
             x=alt.X("period:O", title="period", sort="ascending"),
             y=alt.Y("table:N", title=None),
             color=alt.Color("change:N", scale=_scale(DRIFT_COLOURS, rows, "change"), title="change"),
-            shape=alt.Shape("change:N", title="change"),
             size=alt.Size("column_count:Q", title="columns", scale=alt.Scale(range=[80, 400])),
             tooltip=["table:N", "period:N", "change:N", "columns:N"],
         )
@@ -119,7 +124,7 @@ def validation_chart(rows: Rows) -> alt.TopLevelMixin:
 
 
 def quarantine_chart(rows: Rows) -> alt.TopLevelMixin:
-    base = alt.Chart(_frame(rows), title="Rows held back (rejected) or loaded and marked (flagged), all periods")
+    base = alt.Chart(_frame(rows), title="Rows rejected or flagged, all periods")
     bars = base.mark_bar().encode(
         x=alt.X("rows:Q", title="rows"),
         y=alt.Y("table:N", title=None),
@@ -168,6 +173,7 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px;
 h1 { font-size: 1.5rem; margin: 1.2rem 0 .2rem; } h2 { font-size: 1.15rem; margin: 2rem 0 .4rem; }
 nav { display: flex; flex-wrap: wrap; gap: .2rem .8rem; } nav a { white-space: nowrap; }
 .scroll { overflow-x: auto; max-width: 100%; }
+.charts { display: flex; flex-wrap: wrap; gap: 0 2.5rem; } .charts > section { flex: 1 1 380px; min-width: 0; }
 figure { margin: .5rem 0 1rem; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
 .status { display: inline-block; padding: .1rem .5rem; border-radius: .3rem; color: #fff; font-weight: 600; }
 .SUCCESS { background: #2e7d32; } .NO_WORK { background: #78909c; } .FAILED { background: #c62828; }
@@ -221,7 +227,7 @@ def _links(data: ReportData) -> str:
         items = "".join(
             f"<tr><td><a href='../static_index.html#!/{m['resource_type']}/{html.escape(m['unique_id'])}'>"
             f"{html.escape(m['name'])}</a></td><td>{html.escape(m['layer'])}</td>"
-            f"<td>{html.escape(m['description'][:160])}</td></tr>"
+            f"<td>{html.escape(textwrap.shorten(m['description'], 160, placeholder=' ...'))}</td></tr>"
             for m in data.models
         )
         parts.append(
@@ -247,22 +253,23 @@ def render(data: ReportData) -> str:
     the rows under it as a table; a chart with no rows says so instead of drawing axes over nothing."""
     nav = "".join(f"<a href='#{key}'>{html.escape(title)}</a>" for key, title, _, _ in CHARTS)
     sections = []
-    for key, title, field_name, chart in CHARTS:
+    for key, title, field_name, chart in CHARTS:  # each in a section of its own: two abreast in a wide window
         rows: Rows = getattr(data, field_name)
-        sections.append(f"<h2 id='{key}'>{html.escape(title)}</h2>")
+        body = f"<h2 id='{key}'>{html.escape(title)}</h2>"
         if not rows:
-            sections.append(f"<p class='empty' data-chart='{key}' data-rows='0'>Nothing recorded yet.</p>")
-            continue
-        sections.append(f"<figure data-chart='{key}' data-rows='{len(rows)}'>{_svg(chart(rows))}</figure>")
-        columns = list(rows[0].keys())
-        sections.append(f"<details><summary>the {len(rows)} rows</summary>{_table(rows, columns)}</details>")
+            body += f"<p class='empty' data-chart='{key}' data-rows='0'>Nothing recorded yet.</p>"
+        else:
+            body += f"<figure data-chart='{key}' data-rows='{len(rows)}'>{_svg(chart(rows))}</figure>"
+            body += f"<details><summary>the {len(rows)} rows</summary>{_table(rows, list(rows[0]))}</details>"
+        sections.append(f"<section>{body}</section>")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>Run report: {html.escape(data.target)}</title><style>{STYLE}</style></head><body>"
         f"<h1>Run report</h1><p class='muted'>{html.escape(data.warehouse)}; written {html.escape(data.generated_at)}"
         f"</p><nav>{nav}<a href='#links'>Documentation</a></nav>"
-        f"<h2 id='latest'>Latest run</h2>{_latest(data)}{''.join(sections)}{_links(data)}</body></html>"
+        f"<h2 id='latest'>Latest run</h2>{_latest(data)}<div class='charts'>{''.join(sections)}</div>{_links(data)}"
+        "</body></html>"
     )
 
 
