@@ -23,6 +23,8 @@ COMMANDS = (
     "drift",
     "expectations",
     "runs",
+    "rollback",
+    "report",
     "demo",
 )
 
