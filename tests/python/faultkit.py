@@ -324,8 +324,12 @@ def mirror_events(ws: Workspace) -> list[dict]:
     events = []
     for mirror in sorted(Path(ws.env["ANALYTICS_LOG_DIR"]).glob("*.jsonl")):
         for line in mirror.read_text().splitlines():
-            if line.strip():
+            if not line.strip():
+                continue
+            try:
                 events.append(json.loads(line))
+            except ValueError:  # the line the run is writing right now (or a kill cut short): not an event yet
+                continue
     return events
 
 

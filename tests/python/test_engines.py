@@ -18,10 +18,11 @@ from workspace import Workspace
 
 
 def test_a_target_names_its_engine_adapter() -> None:
-    assert TARGETS == ("duckdb", "postgres")
+    assert TARGETS == ("duckdb", "postgres", "duckdb_dev", "postgres_dev")
     assert type(Warehouse("duckdb")) is DuckDBWarehouse and type(Warehouse("postgres")) is PostgresWarehouse
+    assert type(Warehouse("duckdb_dev")) is DuckDBWarehouse and Warehouse("postgres_dev").engine == "postgres"
     assert Warehouse("duckdb").single_writer and not Warehouse("postgres").single_writer
-    with pytest.raises(ValueError, match="unknown target 'spark': choose one of duckdb, postgres"):
+    with pytest.raises(ValueError, match="unknown target 'spark': choose one of duckdb, postgres, duckdb_dev"):
         Warehouse("spark")
     with pytest.raises(ValueError, match="PostgresWarehouse cannot be target 'duckdb'"):
         PostgresWarehouse("duckdb")
