@@ -73,9 +73,10 @@ def node_modules() -> Path:
     return Path(os.environ.get("ANALYTICS_DOCS_ASSETS", ASSETS / "node_modules"))
 
 
-def make_offline(docs: Path) -> int:
-    """Copy the packages' files into ``docs/static/vendor`` and point every page of ``docs`` at them; the number
-    of pages rewritten. Raises :class:`AssetsMissing` when the packages are not installed."""
+def make_offline(docs: Path, since: float = 0.0) -> int:
+    """Copy the packages' files into ``docs/static/vendor`` and point the pages of ``docs`` written at or after
+    ``since`` (a time stamp: a build's own pages; the kept pages of earlier builds were rewritten then) at them;
+    the number of pages rewritten. Raises :class:`AssetsMissing` when the packages are not installed."""
     modules = node_modules()
     missing = [file for file in LINKS.values() if not (modules / file).is_file()]
     if missing:
@@ -96,9 +97,9 @@ def make_offline(docs: Path) -> int:
     patterns = [(re.compile(pattern), vendor / file) for pattern, file in LINKS.items()]
     rewritten = 0
     for page in docs.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        if "https://" not in text:
+        if page.stat().st_mtime < since:
             continue
+        text = page.read_text(encoding="utf-8")
         new = text
         for pattern, copied in patterns:
             new = pattern.sub(os.path.relpath(copied, page.parent).replace(os.sep, "/"), new)

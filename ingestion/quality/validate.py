@@ -304,10 +304,11 @@ def _validate_bronze(
                     f"  {check.status.upper():<7} {check.where()}: "
                     + "; ".join(t.removeprefix(check.where() + ": ") for t in check.failures + check.warnings)
                 )
+    built_from = time.time()
     report.docs = runner.build_docs() if runner is not None else None
     if report.docs is not None:
-        try:
-            make_offline(report.docs.parent)  # GX's pages load their scripts from CDNs: local copies instead
+        try:  # GX's pages load their scripts from CDNs: local copies instead, in the pages this build wrote
+            make_offline(report.docs.parent, since=built_from - 1)
         except AssetsMissing as error:
             report.skipped.append(str(error))
     report.seconds = time.monotonic() - started

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import textwrap
-from typing import Any
 
 import altair as alt
 import vl_convert as vlc
@@ -271,8 +270,3 @@ def render(data: ReportData) -> str:
         f"<h2 id='latest'>Latest run</h2>{_latest(data)}<div class='charts'>{''.join(sections)}</div>{_links(data)}"
         "</body></html>"
     )
-
-
-def chart_specs(data: ReportData) -> dict[str, Any]:
-    """The Vega-Lite spec of each chart with rows (for tests and for anyone who wants to restyle them)."""
-    return {key: chart(getattr(data, name)).to_dict() for key, _, name, chart in CHARTS if getattr(data, name)}
