@@ -39,8 +39,9 @@ test: venv browser lint pytest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null || { echo "browser: installing Debian's chromium (apt-get) ..."; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends chromium >/dev/null && echo "browser: $$(chromium --version)"; }
+	  mkdir -p logs; { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends chromium; } >logs/apt-chromium.log 2>&1 || { cat logs/apt-chromium.log; exit 1; }; \
+	  echo "browser: chromium $$(dpkg-query -W -f='$${Version}' chromium) installed (apt's log: logs/apt-chromium.log)"; }
 
 ## Formatting, lint and types (mypy reads its settings and the files it checks from pyproject.toml), then SQL.
 lint: venv

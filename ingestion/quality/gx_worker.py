@@ -77,6 +77,16 @@ class ExpectationOutcome:
         )
 
 
+@dataclass(frozen=True)
+class Part:
+    """Expectations of a suite checked on one batch: a zero-row schema frame (``data`` as column -> dlt type) or
+    the rows the checks name (an Arrow table); ``parameters`` fill the expectations' ``$PARAMETER`` references."""
+
+    expectations: list[dict]
+    data: pa.Table | dict[str, str]
+    parameters: dict | None = None
+
+
 class GxWorkerError(RuntimeError):
     """The worker could not check: GX raised (its traceback is in the message), or the worker died."""
 
@@ -103,17 +113,16 @@ class GxWorker:
         beside them, the newest per suite, each under ``run_name``, the run's id)."""
         self._call("open", str(docs) if docs is not None else None, run_name)
 
-    def run(
-        self,
-        asset: str,
-        suite_name: str,
-        expectations: list[dict],
-        data: pa.Table | dict[str, str],
-        parameters: dict | None = None,
-    ) -> list[ExpectationOutcome]:
-        """Validate ``data``: rows as an Arrow table, or column -> type for a zero-row schema batch.
-        ``parameters``: the values of the suite's ``$PARAMETER`` references (the row-count bounds)."""
-        outcomes: list[ExpectationOutcome] = self._call("run", asset, suite_name, expectations, data, parameters)
+    def validate(
+        self, table: str, suite: dict, period: str | None, parts: list[Part]
+    ) -> list[list[ExpectationOutcome]]:
+        """Validate one table (and period) against its suite: one Great Expectations validation, one result.
+
+        ``suite``: the suite file's document (its name and every expectation: the suite the Data Docs show).
+        ``parts``: what to check on which batch; each an :class:`Part` of the suite's expectations that apply,
+        the data (rows as an Arrow table, or column -> type for a zero-row schema batch) and the values of its
+        ``$PARAMETER`` references. Answers each part's outcomes."""
+        outcomes: list[list[ExpectationOutcome]] = self._call("validate", table, suite, period, parts)
         return outcomes
 
     def judge(self, judgement: str) -> None:
@@ -236,55 +245,78 @@ class GxRunner:
             self.context.add_data_docs_site(site_name="bronze", site_config=cast(Any, site))
         self.frames = self.context.data_sources.add_pandas("bronze")
         self._suites: dict[str, Any] = {}
-        self._runs = 0
 
-    def run(
-        self,
-        asset: str,
-        suite_name: str,
-        expectations: list[dict],
-        data: pa.Table | dict[str, str],
-        parameters: dict | None,
-    ) -> list[ExpectationOutcome]:
+    def validate(
+        self, table: str, suite: dict, period: str | None, parts: list[Part]
+    ) -> list[list[ExpectationOutcome]]:
+        """One validation of the table's suite, stored as one result: the period is a batch parameter of the
+        table's asset, not a suite of its own. Its parts run on their own batches (a zero-row schema frame, the
+        period's rows) and make one result, under the batch id GX gives a batch parameter."""
         import great_expectations as gx
+        from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
             ValidationResultIdentifier,
         )
-        from great_expectations.expectations.metadata_types import FailureSeverity
+        from great_expectations.validator.validation_statistics import calc_validation_statistics
 
-        frame = schema_frame(data) if isinstance(data, dict) else data.to_pandas()
+        name = suite["name"]
+        if name not in self._suites:  # the suite as committed, for its Data Docs page
+            self._suites[name] = self.context.suites.add(
+                gx.ExpectationSuite(name=name, expectations=suite["expectations"], meta=suite.get("meta") or {})
+            )
         try:
-            frames = self.frames.get_asset(asset)
+            frames = self.frames.get_asset(table)
         except LookupError:
-            frames = self.frames.add_dataframe_asset(asset)
-        batch = (
+            frames = self.frames.add_dataframe_asset(table)
+        batches = (
             frames.batch_definitions[0]
             if frames.batch_definitions
-            else frames.add_batch_definition_whole_dataframe("loaded")
+            else frames.add_batch_definition_whole_dataframe(table)
         )
-        suite = self._suites.get(suite_name)  # kept here: listing GX's stores costs more with every run
-        if suite is None:
-            suite = self._suites[suite_name] = self.context.suites.add(
-                gx.ExpectationSuite(name=suite_name, expectations=expectations)
+        results = []
+        answers: list[list[ExpectationOutcome]] = []
+        parameters: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        for part in parts:
+            frame = schema_frame(part.data) if isinstance(part.data, dict) else part.data.to_pandas()
+            batch = batches.get_batch(batch_parameters={"dataframe": frame})
+            validated = batch.validate(
+                gx.ExpectationSuite(name=name, expectations=part.expectations),
+                result_format="SUMMARY",
+                expectation_parameters=part.parameters or None,
             )
-        self._runs += 1
-        definition = self.context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{suite_name} #{self._runs}", data=batch, suite=suite)
-        )
+            results += validated.results
+            parameters.update(validated.suite_parameters or {})
+            meta = validated.meta
+            answers.append([_outcome(r) for r in validated.results])
         run_id = RunIdentifier(run_name=self.run_name, run_time=dt.datetime.now(dt.UTC))
-        result = definition.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=parameters or None,
-            result_format="SUMMARY",
-            run_id=run_id,
+        batch_id = "-".join(["bronze", table, *([f"period_{period}"] if period else [])])
+        statistics = calc_validation_statistics(results)
+        result = ExpectationSuiteValidationResult(
+            success=statistics.success,
+            results=results,
+            suite_name=name,
+            suite_parameters=parameters,
+            statistics={
+                "evaluated_expectations": statistics.evaluated_expectations,
+                "successful_expectations": statistics.successful_expectations,
+                "unsuccessful_expectations": statistics.unsuccessful_expectations,
+                "success_percent": statistics.success_percent,
+            },
+            meta={
+                **meta,
+                "run_id": run_id,
+                "validation_time": run_id.run_time,
+                "batch_parameters": {"period": period} if period else None,
+            },
+            batch_id=batch_id,
         )
-        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=suite_name), run_id, result.batch_id)
+        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, batch_id)
         self._stored.append((key, result))
-        if not result.success and result.get_max_severity_failure() == FailureSeverity.WARNING:
-            self.judge("warn")  # only warning-severity checks failed
-        return [_outcome(r) for r in result.results]
+        self.context.validation_results_store.set(key, result)
+        return answers
 
     def judge(self, judgement: str) -> None:
         from ingestion.quality.gx_docs import JUDGEMENT
@@ -369,8 +401,8 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
                 answer: Any = None
             elif runner is None:
                 raise RuntimeError(f"{kind} before open")
-            elif kind == "run":
-                answer = runner.run(*arguments)
+            elif kind == "validate":
+                answer = runner.validate(*arguments)
             elif kind == "docs":
                 answer = runner.build_docs()
             elif kind == "judge":

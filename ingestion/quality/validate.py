@@ -33,7 +33,7 @@ from ingestion import paths
 from ingestion.quality import catalog, gx_worker
 from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.docs_assets import AssetsMissing, make_offline
-from ingestion.quality.gx_worker import ExpectationOutcome, GxWorker
+from ingestion.quality.gx_worker import ExpectationOutcome, GxWorker, Part
 from ingestion.quality.rules import Drift, Judgement, SchemaFindings, classify, judge
 from ingestion.quality.suites import Suite, suite_path, suites_dir
 from ingestion.warehouse import Warehouse
@@ -174,11 +174,17 @@ class Checker:
             for e in suite.schema_expectations(period)
             if e["type"] != "expect_column_values_to_be_of_type" or e["kwargs"]["column"] in present
         ]
-        label = f"{suite.name} schema" + (f" @ {period}" if period else "")
-        results = self.gx.run(f"{table.name} schema", label, schema, present)
-        check.expectations += len(results)
+        parts = [Part(schema, present)]
+        rows_check = (
+            self._rows_part(table, suite, period, present, suite.row_parameters(previous_rows)) if rows else None
+        )
+        if rows_check is not None:
+            parts.append(rows_check)
+        document = {"name": suite.name, "expectations": suite.expectations, "meta": suite.meta}
+        schema_results, *row_results = self.gx.validate(table.name, document, period, parts)
+        check.expectations += len(schema_results) + sum(len(r) for r in row_results)
         check.drift = classify(
-            _schema_findings(results),
+            _schema_findings(schema_results),
             expected=expected,
             suite_types=suite.column_types(),
             present=present,
@@ -188,36 +194,29 @@ class Checker:
         check.judgement = judge(check.drift, suite.policy, check.where())
         check.failures += check.judgement.failures
         check.warnings += check.judgement.warnings
-        if not all(result.success for result in results):  # GX says Failed; the policy may say warn or pass
-            verdict = "fail" if check.judgement.failures else "warn" if check.judgement.warnings else "pass"
+        for result in (r for part in row_results for r in part):
+            if not result.success:
+                text = f"{check.where()}: {result.describe()}"
+                (check.failures if result.severity == "critical" else check.warnings).append(text)
+        if not all(r.success for part in (schema_results, *row_results) for r in part):
+            # GX calls the validation Failed; the drift policy and the checks' severity may call it a warning
+            verdict = "fail" if check.failures else "warn" if check.warnings else "pass"
             self.gx.judge(verdict)
-        if rows:
-            self._check_rows(check, table, suite, period, present, suite.row_parameters(previous_rows))
         return check
 
-    def _check_rows(
-        self,
-        check: TableCheck,
-        table: BronzeTable,
-        suite: Suite,
-        period: str | None,
-        present: dict[str, str],
-        parameters: dict,
-    ) -> None:
+    def _rows_part(
+        self, table: BronzeTable, suite: Suite, period: str | None, present: dict[str, str], parameters: dict
+    ) -> Part | None:
+        """The row checks that apply, on the rows they name (the period's, for a table with periods)."""
         runnable = [e for e in suite.row_expectations() if all(c in present for c in _columns_of(e))]
         if not runnable:
-            return
+            return None
         needed = list(dict.fromkeys(c for e in runnable for c in _columns_of(e)))
         needed = needed or [table.period_column or next(iter(present))]
         where = f" where {table.period_column} = '{period}'" if period and table.period_column else ""
         query = f"select {', '.join(needed)} from {table.name}{where}"
         rows = self.warehouse.read_arrow(query)  # the worker makes the pandas batch: this process never needs pandas
-        results = self.gx.run(f"{table.name} rows", f"{suite.name} rows", runnable, rows, parameters)
-        check.expectations += len(results)
-        for result in results:
-            if not result.success:
-                text = f"{check.where()}: {result.describe()}"
-                (check.failures if result.severity == "critical" else check.warnings).append(text)
+        return Part(runnable, rows, parameters)
 
 
 # -- the stage -------------------------------------------------------------------------------------------------------

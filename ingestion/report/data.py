@@ -268,15 +268,18 @@ def _models(data: ReportData, manifest: Path) -> None:
 
 
 def _gx_pages(data: ReportData, docs: Path) -> None:
-    """GX Data Docs' result pages, newest first per suite, as links relative to the target folder."""
+    """GX Data Docs' result pages: the newest of each table (one suite per table) and period (the batch), as links
+    relative to the target folder. GX's layout: ``validations/<dataset>/<table>/<run>/<time>/<batch id>.html``,
+    the batch id ending ``-period_<period>`` for a table with periods."""
     validations = docs / "validations"
     if not validations.is_dir():
         return
     pages = sorted(validations.rglob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
     seen: set[str] = set()
     for page in pages:
-        suite = page.relative_to(validations).parts[:2]
-        key = "/".join(suite)
+        dataset, table, *_ = page.relative_to(validations).parts
+        _, batch_parameter, period = page.stem.rpartition("-period_")
+        key = f"{dataset}/{table}" + (f" @ {period}" if batch_parameter else "")
         if key in seen:
             continue
         seen.add(key)

@@ -101,19 +101,22 @@ def _built_layers(ws: Workspace) -> dict[str, object]:
     return state
 
 
-def _docs_index(ws: Workspace) -> dict[tuple[str, str], str]:
-    """(suite, run name) -> the status the GX Data Docs index shows (Success, Warning, Failed)."""
+def _docs_index(ws: Workspace) -> dict[tuple[str, str, str], str]:
+    """(suite, batch, run name) -> the status the GX Data Docs index shows (Success, Warning, Failed)."""
     index = (ws.root / "target" / "gx_docs" / "index.html").read_text()
     rows = re.findall(
-        r"'run_name': '([^']*)'.*?'_expectation_suite_name_sort': '([^']*)'.*?'_validation_success_text': '(\w+)'",
+        r"'run_name': '([^']*)'.*?'_batch_identifier_sort': '([^']*)'.*?'_expectation_suite_name_sort': '([^']*)'"
+        r".*?'_validation_success_text': '(\w+)'",
         index,
     )
-    return {(suite, run): status for run, suite, status in rows}
+    return {(suite, batch, run): status for run, batch, suite, status in rows}
 
 
-def _page_status(ws: Workspace, suite: str, run_id: str) -> str:
+def _page_status(ws: Workspace, table: str, period: str, run_id: str) -> str:
     """The status on one validation's own page."""
-    [page] = (ws.root / "target" / "gx_docs" / "validations" / "bronze_publications").glob(f"{suite}/{run_id}/*/*.html")
+    [page] = (ws.root / "target" / "gx_docs" / "validations" / "bronze_publications").glob(
+        f"{table}/{run_id}/*/bronze-bronze_publications.{table}-period_{period}.html"
+    )
     found = re.search(r"Status:</span>\s*<i[^>]*></i>\s*(\w+)", page.read_text())
     return found.group(1) if found else ""
 
@@ -138,7 +141,7 @@ def _tell(engine: str, root: Path) -> Story:
         bronze_detail_columns = ws.columns("bronze_publications", "practice_detail")
         data_docs_built = (ws.root / "target" / "gx_docs" / "index.html").exists()
         docs_after_added = _docs_index(ws)
-        warned_page_status = _page_status(ws, "practice_detail schema @ 2025-06", added.run.run_id)
+        warned_page_status = _page_status(ws, "practice_detail", "2025-06", added.run.run_id)
         built = _built_layers(ws)
 
         _revise_detail(ws, "2025-05", "* exclude (mean_processing_days)")
@@ -411,11 +414,14 @@ def test_first_suites_hold_everywhere(story: Story) -> None:
 
 def test_gx_data_docs_show_warned_drift_as_a_warning_and_keep_earlier_runs(story: Story) -> None:
     first, second = story.added.run.run_id, story.removed.run.run_id
-    detail = "bronze_publications.practice_detail schema @ 2025-06"
+    suite = "bronze_publications.practice_detail"  # one suite per bronze table; the period is the batch's
+    added, earlier = (f"bronze-{suite}-period_{period}" for period in ("2025-06", "2025-02"))
 
-    assert story.docs_after_added[(detail, first)] == "Warning", story.docs_after_added
+    assert story.docs_after_added[(suite, added, first)] == "Warning", story.docs_after_added
     assert story.warned_page_status == "Warning"
-    assert story.docs_after_added[("bronze_publications.practice_detail schema @ 2025-02", first)] == "Success"
-    assert story.docs_after_removed[(detail, first)] == "Warning"  # the first run's results are still listed
-    removed = "bronze_publications.practice_detail schema @ 2025-05"
-    assert story.docs_after_removed[(removed, second)] == "Failed", story.docs_after_removed
+    assert story.docs_after_added[(suite, earlier, first)] == "Success"
+    assert story.docs_after_removed[(suite, added, first)] == "Warning"  # the first run's results are still listed
+    removed = f"bronze-{suite}-period_2025-05"
+    assert story.docs_after_removed[(suite, removed, second)] == "Failed", story.docs_after_removed
+    listed = {name for name, _, _ in story.docs_after_removed}
+    assert suite in listed and listed <= {table.name for table in catalog.declared_tables()}, listed

@@ -12,6 +12,7 @@ import pytest
 from ingestion.errors import ConfigError
 from ingestion.quality import catalog, gx_worker
 from ingestion.quality.catalog import BronzeTable
+from ingestion.quality.gx_worker import Part
 from ingestion.quality.suites import Suite, row_count_bounds, type_expectation
 from ingestion.sources.publications import conform
 
@@ -84,8 +85,13 @@ def test_gx_judges_a_period_by_the_bounds_its_previous_period_gives() -> None:
     suite = Suite(DETAIL, DETAIL.name, [row_count_bounds(DETAIL)])
     rows = pa.table({"_period": ["2025-07"] * 10})
 
-    shrunk = worker.run("detail rows", "detail rows", suite.expectations, rows, suite.row_parameters(40))
-    steady = worker.run("detail rows", "detail rows", suite.expectations, rows, suite.row_parameters(12))
+    document = {"name": suite.name, "expectations": suite.expectations}
+    [shrunk] = worker.validate(
+        DETAIL.name, document, "2025-07", [Part(suite.expectations, rows, suite.row_parameters(40))]
+    )
+    [steady] = worker.validate(
+        DETAIL.name, document, "2025-07", [Part(suite.expectations, rows, suite.row_parameters(12))]
+    )
 
     assert not shrunk[0].success
     assert shrunk[0].describe() == "10 rows, outside the expected 20..80"
@@ -95,13 +101,13 @@ def test_gx_judges_a_period_by_the_bounds_its_previous_period_gives() -> None:
 def test_the_gx_worker_reports_a_check_it_could_not_run_and_its_own_death() -> None:
     worker = gx_worker.GxWorker()
     try:
-        with pytest.raises(gx_worker.GxWorkerError, match="run before open"):
-            worker.run("detail rows", "detail rows", [], pa.table({"_period": ["2025-07"]}))
+        with pytest.raises(gx_worker.GxWorkerError, match="validate before open"):
+            worker.validate(DETAIL.name, {"name": DETAIL.name, "expectations": []}, None, [])
         worker.open(None)
         worker.process.kill()  # a worker killed mid-run (out of memory, kill -9) is an error, not a hang
         worker.process.wait()
-        with pytest.raises(gx_worker.GxWorkerError, match=r"exited with code -9 during run"):
-            worker.run("detail rows", "detail rows", [], pa.table({"_period": ["2025-07"]}))
+        with pytest.raises(gx_worker.GxWorkerError, match=r"exited with code -9 during validate"):
+            worker.validate(DETAIL.name, {"name": DETAIL.name, "expectations": []}, None, [])
     finally:
         worker.close()
 
@@ -138,7 +144,7 @@ def test_catalog_types_are_named_alike_on_duckdb_and_postgres(catalog_type: str,
 
 
 def test_the_validation_history_keeps_the_newest_results_of_each_suite(tmp_path: Path) -> None:
-    for suite in ("bronze_publications/practice_detail schema", "bronze_servicedesk/tickets rows"):
+    for suite in ("bronze_publications/practice_detail", "bronze_servicedesk/tickets"):
         for run, time in (("run-a", "20261201T000000Z"), ("run-b", "20261202T000000Z"), ("run-c", "20261203T000000Z")):
             result = tmp_path / suite / run / time / "batch.json"
             result.parent.mkdir(parents=True)
@@ -148,8 +154,8 @@ def test_the_validation_history_keeps_the_newest_results_of_each_suite(tmp_path:
 
     kept = sorted(str(path.relative_to(tmp_path).parent.parent) for path in tmp_path.rglob("*.json"))
     assert kept == [
-        "bronze_publications/practice_detail schema/run-b",
-        "bronze_publications/practice_detail schema/run-c",
-        "bronze_servicedesk/tickets rows/run-b",
-        "bronze_servicedesk/tickets rows/run-c",
+        "bronze_publications/practice_detail/run-b",
+        "bronze_publications/practice_detail/run-c",
+        "bronze_servicedesk/tickets/run-b",
+        "bronze_servicedesk/tickets/run-c",
     ]
