@@ -289,10 +289,13 @@ class GxRunner:
             )
             results += validated.results
             parameters.update(validated.suite_parameters or {})
-            meta = validated.meta
+            meta = dict(validated.meta)  # the last batch's: GX's version, batch spec and markers, the asset
             answers.append([_outcome(r) for r in validated.results])
         run_id = RunIdentifier(run_name=self.run_name, run_time=dt.datetime.now(dt.UTC))
         batch_id = "-".join(["bronze", table, *([f"period_{period}"] if period else [])])
+        meta.update(
+            run_id=run_id, validation_time=run_id.run_time, batch_parameters={"period": period} if period else None
+        )
         statistics = calc_validation_statistics(results)
         result = ExpectationSuiteValidationResult(
             success=statistics.success,
@@ -305,12 +308,7 @@ class GxRunner:
                 "unsuccessful_expectations": statistics.unsuccessful_expectations,
                 "success_percent": statistics.success_percent,
             },
-            meta={
-                **meta,
-                "run_id": run_id,
-                "validation_time": run_id.run_time,
-                "batch_parameters": {"period": period} if period else None,
-            },
+            meta=meta,
             batch_id=batch_id,
         )
         key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, batch_id)
