@@ -183,6 +183,23 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 # -- commands that are not recorded ------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> int:
+    from ingestion.pipelines.init import init_warehouse
+
+    warehouse = Warehouse(args.target)
+    with reading(warehouse, "init"):  # on DuckDB, the writer's lock: not while a run writes
+        report = init_warehouse(warehouse)
+    for table in report.created:
+        console.info(f"init: created {table} (empty)")
+    for reason in report.skipped:
+        console.info(f"init: skipped {reason}")
+    console.info(report.summary())
+    console.info(
+        f"init: dbt build --target {args.target} builds on it now; ingestion run --target {args.target} loads it"
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     return 0 if _write_report(Warehouse(args.target)) else EXIT_FAILED
 
@@ -317,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ingestion",
         description="Release files and service desks into bronze (dlt), silver and gold (dbt), checked by Great "
         "Expectations, every run in one ledger.",
-        epilog="Every command except generate, inspect, report, runs and rollback --dry-run is recorded in the run "
-        "ledger (ops.run_events) under a run id. `ingestion <command> --help` for its options.",
+        epilog="Every command except init, generate, inspect, report, runs and rollback --dry-run is recorded in the "
+        "run ledger (ops.run_events) under a run id. `ingestion <command> --help` for its options.",
     )
     commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="<command>")
 
@@ -350,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def force(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--force", action="store_true", help="reload periods even if their files are unchanged")
+
+    sub = command(
+        "init",
+        "create the warehouse (the PostgreSQL database), the run ledger and every bronze table, empty, so that dbt "
+        "build works before any load; what exists is left as it is",
+        cmd_init,
+    )
+    target(sub)
 
     sub = command("generate", "write the sample publications (deterministic) under data/publications", cmd_generate)
     sub.add_argument("--root", type=Path, default=None, help="folder to write to (default: data/publications)")

@@ -183,7 +183,7 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
     """Manifest rows of a period that failed (status failed), so its files and parts are still on record."""
     connection = warehouse.connect()
     try:
-        _ensure_columns(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
+        ensure_columns(connection, warehouse, dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
         _insert_dicts(
             connection, warehouse, dataset, MANIFEST_TABLE, _manifest_columns(connection, warehouse, dataset), rows
         )
@@ -220,7 +220,7 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             publication=period.publication,
             period=period.period,
         )
-    _ensure_columns(connection, warehouse, period.dataset, spec.table, {c: arriving[c] for c in columns})
+    ensure_columns(connection, warehouse, period.dataset, spec.table, {c: arriving[c] for c in columns})
     target = f"{warehouse.quote(period.dataset)}.{warehouse.quote(spec.table)}"
     run = warehouse.cursor(connection)
     run.execute(f"delete from {target} where _period = {warehouse.placeholder}", (period.period,))
@@ -332,14 +332,25 @@ def _clear_tables(connection: Any, warehouse: Warehouse, period: PeriodPublicati
             )
 
 
+SIDE_TABLES = {
+    QUARANTINE_TABLE: QUARANTINE_COLUMNS,
+    MANIFEST_TABLE: MANIFEST_COLUMNS,
+    PERIODS_TABLE: PERIODS_COLUMNS,
+    LOADS_TABLE: LOADS_COLUMNS,
+    VERSION_TABLE: VERSION_COLUMNS,
+}
+
+
+def ensure_side_tables(connection: Any, warehouse: Warehouse, dataset: str) -> None:
+    """A publication dataset's quarantine, manifest, periods and dlt's two tables exist, with their columns."""
+    for table, columns in SIDE_TABLES.items():
+        ensure_columns(connection, warehouse, dataset, table, columns)
+
+
 def _prepare_side_tables(connection: Any, warehouse: Warehouse, period: PeriodPublication) -> None:
     """Quarantine and manifest tables exist; the quarantine rows of the period's earlier load go."""
     ph = warehouse.placeholder
-    _ensure_columns(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS)
-    _ensure_columns(connection, warehouse, period.dataset, MANIFEST_TABLE, MANIFEST_COLUMNS)
-    _ensure_columns(connection, warehouse, period.dataset, PERIODS_TABLE, PERIODS_COLUMNS)
-    _ensure_columns(connection, warehouse, period.dataset, LOADS_TABLE, LOADS_COLUMNS)
-    _ensure_columns(connection, warehouse, period.dataset, VERSION_TABLE, VERSION_COLUMNS)
+    ensure_side_tables(connection, warehouse, period.dataset)
     warehouse.cursor(connection).execute(  # one row per schema version, as dlt keeps it
         f"delete from {warehouse.quote(period.dataset)}.{VERSION_TABLE} "
         f"where schema_name = {ph} and version_hash = {ph}",
@@ -461,7 +472,7 @@ def _record_period(
 # -- helpers --------------------------------------------------------------------------------------------------------
 
 
-def _ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: str, wanted: dict[str, str]) -> None:
+def ensure_columns(connection: Any, warehouse: Warehouse, schema: str, table: str, wanted: dict[str, str]) -> None:
     """Create ``schema.table`` with ``wanted`` columns, or add the ones it lacks (a later release's new columns). A
     table read a period at a time (bronze tables, by ``_period``) gets the engine's index on it, so that reading or
     replacing one period costs that period's rows however many the table holds."""

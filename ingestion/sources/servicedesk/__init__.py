@@ -35,7 +35,7 @@ from ingestion import paths, redact
 from ingestion.errors import ConfigError
 from ingestion.sources.servicedesk import mapping, schema
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
-from ingestion.sources.servicedesk.schema import ApiKey, Bearer, Resource, SystemConfig, canonical
+from ingestion.sources.servicedesk.schema import ApiKey, Bearer, EntityName, Resource, SystemConfig, canonical
 
 HERE = Path(__file__).parent
 SYSTEMS = HERE / "systems"
@@ -243,8 +243,13 @@ def cursor_column(system: SystemConfig, resource: Resource) -> str | None:
 def table_columns(resource: Resource) -> dict[str, TColumnSchema]:
     """dlt column hints of a resource's canonical table: every column typed and nullable from the first load (a
     column the system never fills is there, null, rather than appearing later as drift)."""
+    return entity_columns(resource.entity)
+
+
+def entity_columns(entity: EntityName) -> dict[str, TColumnSchema]:
+    """dlt column hints of the canonical table ``entity`` (what every system's resource of it loads)."""
     columns: dict[str, TColumnSchema] = {mapping.SOURCE_SYSTEM: {"data_type": "text", "nullable": False}}
-    for name, column in canonical().entities[resource.entity].columns.items():
+    for name, column in canonical().entities[entity].columns.items():
         columns[name] = {"data_type": column.type, "nullable": True}
         if column.type == "decimal":
             columns[name]["precision"], columns[name]["scale"] = 18, 4

@@ -46,6 +46,9 @@ def _no_secret_names(settings: Any, where: str) -> None:
             )
 
 
+EntityName = Literal["users", "tickets", "comments", "timesheets"]  # the canonical tables
+
+
 class CanonicalColumn(Strict):
     type: Literal["bigint", "double", "decimal", "text", "bool", "timestamp", "date"]
     description: str
@@ -58,7 +61,7 @@ class Entity(Strict):
 
 class CanonicalModel(Strict):
     dataset: str = Field(pattern=SNAKE)
-    entities: dict[Literal["users", "tickets", "comments", "timesheets"], Entity]
+    entities: dict[EntityName, Entity]
 
 
 @functools.cache
@@ -140,7 +143,7 @@ class Resource(Strict):
     """One endpoint, loaded into the canonical entity it holds."""
 
     name: str = Field(pattern=SNAKE, description="the resource's name (dlt's), e.g. the API's word for it")
-    entity: Literal["users", "tickets", "comments", "timesheets"]
+    entity: EntityName
     primary_key: str | list[str] = Field("id", description="canonical columns that identify a record in its system")
     endpoint: str | dict[str, Any] | None = Field(
         None, description="dlt rest_api endpoint: path, params, data_selector, paginator, incremental ..."
