@@ -5,9 +5,8 @@
 
 select count({{ column_name }}) as filled_count
 from {{ model }}
-having count({{ column_name }}) = 0
-{%- if when_rows_in is not none %}
-    and exists (select 1 from {{ when_rows_in }})
-{%- endif %}
+having
+    count({{ column_name }}) = 0
+    and {{ "exists (select 1 from " ~ when_rows_in ~ ")" if when_rows_in is not none else "true" }}
 
 {% endtest %}
