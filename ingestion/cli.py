@@ -140,6 +140,14 @@ def validate(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> 
     return (Outcome.FAILED if failures else Outcome.SUCCESS), 0, "; ".join(failures[:5]) or None
 
 
+def export(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> tuple[Outcome, int, str | None]:
+    from ingestion.pipelines.run import export_stage
+
+    report = export_stage(ledger, warehouse, console.info)
+    changed = report.written or report.removed
+    return (Outcome.SUCCESS if changed else Outcome.NO_WORK), report.rows_written, None
+
+
 def cmd_run(args: argparse.Namespace, run_id: str | None = None) -> int:
     """``run``, then the run report written from what it recorded (whatever its outcome)."""
     code = recorded(args, run, run_id)
@@ -296,6 +304,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then `run --local-api`, then `runs show` for it and a summary of the warehouse."""
     from ingestion.devtools.demo import ensure_samples
+    from ingestion.exports.parquet import export_dir
     from ingestion.pipelines.run import bronze_counts
 
     started = time.monotonic()
@@ -315,6 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for name, page in (
             ("dbt docs (lineage)", target / "static_index.html"),
             ("GX Data Docs (bronze validation)", target / "gx_docs" / "index.html"),
+            ("gold as Parquet (catalog)", export_dir() / "datapackage.json"),
         )
         if page.exists()
     ]
@@ -367,6 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     def force(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--force", action="store_true", help="reload periods even if their files are unchanged")
+
+    sub = command(
+        "export",
+        "write the gold models declared for export (dbt meta.export) as Parquet by period under export/, with "
+        "export/datapackage.json; only what changed since the last export is written",
+        lambda args: recorded(args, export),
+    )
+    target(sub)
 
     sub = command(
         "init",

@@ -142,6 +142,17 @@ class Warehouse:
         row or value). Raises WarehouseUnavailable when the warehouse cannot be reached."""
         raise NotImplementedError
 
+    def row_hash(self, alias: str) -> str:
+        """A 64-bit hash of each whole row of the table aliased ``alias``, as SQL (summed, it fingerprints rows)."""
+        raise NotImplementedError
+
+    def write_parquet(self, query: str, folder: Path, partition: str | None) -> None:
+        """The rows of ``query`` as Parquet files under ``folder`` (zstd, row groups of :data:`ROW_GROUP_ROWS`):
+        Hive partitions by its column ``partition`` (``folder/<partition>=<value>/part-0.parquet``, the column in
+        the folder's name, not in the file), or one file ``folder/part-0.parquet``. Streamed: a table is never held
+        in memory whole. The caller orders the query; ``folder`` is new and the caller moves the files into place."""
+        raise NotImplementedError
+
     def cursor(self, connection: Any) -> Any:
         """What to execute statements on."""
         return connection.cursor()
@@ -289,6 +300,23 @@ class DuckDBWarehouse(Warehouse):
         connection = self.connect()
         try:
             return connection.sql(query).to_arrow_table()
+        finally:
+            connection.close()
+
+    def row_hash(self, alias: str) -> str:
+        return f"hash({alias})"
+
+    def write_parquet(self, query: str, folder: Path, partition: str | None) -> None:
+        """DuckDB's own Parquet writer (``COPY ... PARTITION_BY``)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        options = f"format parquet, compression zstd, row_group_size {ROW_GROUP_ROWS}"
+        target = folder / "part-0.parquet"
+        if partition is not None:
+            options += f", partition_by ({self.quote(partition)}), filename_pattern 'part-{{i}}', overwrite_or_ignore"
+            target = folder
+        connection = self.connect()
+        try:
+            connection.execute(f"copy ({query}) to '{_literal(str(target))}' ({options})")
         finally:
             connection.close()
 
@@ -451,8 +479,15 @@ class PostgresWarehouse(Warehouse):
             admin.close()
 
     def read_arrow(self, query: str) -> pa.Table:
-        """Through the ADBC driver (PostgreSQL's binary COPY into Arrow). Its URI holds the password only in this
-        call; a connection error is reported without it."""
+        """Through the ADBC driver (PostgreSQL's binary COPY into Arrow)."""
+        with self._adbc() as connection, connection.cursor() as cursor:
+            cursor.execute(query)
+            table: pa.Table = cursor.fetch_arrow_table()
+            return table
+
+    def _adbc(self) -> Any:
+        """An ADBC connection (a context manager). Its URI holds the password only in this call; a connection
+        error is reported without it."""
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as adbc
 
@@ -462,7 +497,7 @@ class PostgresWarehouse(Warehouse):
             f"{url_quote(self.database, safe='')}?connect_timeout={CONNECT_TIMEOUT_SECONDS}"
         )
         try:
-            connection = adbc.connect(uri)
+            return adbc.connect(uri)
         except adbc_driver_manager.Error as error:
             said = _first_line(error).replace(uri, "<uri>")
             said = said.replace(self.password, "***") if self.password else said
@@ -470,12 +505,35 @@ class PostgresWarehouse(Warehouse):
                 f"cannot reach the PostgreSQL warehouse at {self.host}:{self.port} (user {self.user}, database "
                 f"{self.database}): {said}"
             ) from None
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(query)
-                return cursor.fetch_arrow_table()
-        finally:
-            connection.close()
+
+    def row_hash(self, alias: str) -> str:
+        return f"hashtextextended(cast({alias} as text), 0)"
+
+    def write_parquet(self, query: str, folder: Path, partition: str | None) -> None:
+        """PostgreSQL's binary COPY through the ADBC driver, batch by batch into pyarrow's Parquet writer: the query
+        is ordered by ``partition``, so each partition's file is open while its rows arrive, then closed for good;
+        rows are held until a row group is full, no longer."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._adbc() as connection, connection.cursor() as cursor:
+            cursor.execute(query)
+            reader = cursor.fetch_record_batch()
+            schema = reader.schema.remove(reader.schema.get_field_index(partition)) if partition else reader.schema
+            files = _PartitionFiles(folder, partition, schema)
+            try:
+                for batch in reader:
+                    if partition is None:
+                        files.add(None, batch)
+                        continue
+                    for value in pc.unique(batch.column(partition)).to_pylist():  # a few: rows come ordered by it
+                        rows = batch.filter(pc.equal(batch.column(partition), value))
+                        files.add(value, rows.drop_columns([partition]))
+                if partition is None and files.writer is None:  # an empty table: its file, without rows
+                    files.add(None, pa.RecordBatch.from_pylist([], schema=schema))
+            finally:
+                files.close()
 
     def serialise_ddl(self) -> list[str]:
         return ["select pg_advisory_xact_lock(7272001)"]
@@ -557,3 +615,52 @@ def use_target(target: str) -> None:
     """Make every schema this process (and the dbt and dlt processes it starts) writes follow ``target``: the
     canonical names on a prod target, ``<dev schema>_<name>`` on a dev one (:func:`ingestion.paths.schema`)."""
     os.environ["ANALYTICS_SCHEMA_PREFIX"] = "" if target in PROD_TARGETS else f"{dev_schema()}_"
+
+
+ROW_GROUP_ROWS = 122_880  # rows per Parquet row group: DuckDB's default, a size readers skip and scan well
+
+
+def _literal(text: str) -> str:
+    """``text`` inside a single-quoted SQL literal."""
+    return text.replace("'", "''")
+
+
+class _PartitionFiles:
+    """Parquet files written one partition after another (rows arrive ordered by partition): the open partition's
+    rows are held until a row group is full."""
+
+    def __init__(self, folder: Path, partition: str | None, schema: pa.Schema) -> None:
+        self.folder, self.partition, self.schema = folder, partition, schema
+        self.value: object = None
+        self.writer: Any = None
+        self.held: list[pa.RecordBatch] = []
+        self.rows = 0
+
+    def add(self, value: object, batch: pa.RecordBatch) -> None:
+        if self.writer is None or value != self.value:
+            self.close()
+            import pyarrow.parquet as pq
+
+            folder = self.folder / f"{self.partition}={value}" if self.partition else self.folder
+            folder.mkdir(parents=True, exist_ok=True)
+            self.writer, self.value = (
+                pq.ParquetWriter(folder / "part-0.parquet", self.schema, compression="zstd"),
+                value,
+            )
+        self.held.append(batch)
+        self.rows += batch.num_rows
+        if self.rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self.held:
+            self.writer.write_table(pa.Table.from_batches(self.held, self.schema), row_group_size=ROW_GROUP_ROWS)
+        self.held, self.rows = [], 0
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self._flush()
+            self.writer.close()
+            self.writer = None

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingestion.errors import ConfigError, describe
+from ingestion.exports import ExportReport, export_gold
 from ingestion.ledger import Ledger
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
 from ingestion.pipelines.servicedesk import ServiceDeskRun, ingest_servicedesk
@@ -152,6 +154,20 @@ def _dbt_stage(
         ledger.dbt_results(stage, result, parent=handle.event_id)
         if not result.ok:
             raise StageFailed(f"dbt {' '.join(args)} failed: " + "; ".join(result.failures[:5]))
+
+
+def export_stage(ledger: Ledger, warehouse: Warehouse, progress: Progress | None) -> ExportReport:
+    """The gold models declared for export, as Parquet by period; rows, files and bytes per model in the ledger."""
+    with ledger.stage("export", source="gold") as handle:
+        try:
+            report = export_gold(warehouse, ledger.run_id, progress=progress or (lambda _: None))
+        except (OSError, LookupError, ConfigError) as error:  # a full disk, a model not built, a wrong declaration
+            raise StageFailed(f"export failed: {describe(error)}") from error
+        handle.rows = report.rows_written
+        handle.details = report.details()
+    if progress is not None:
+        progress(report.summary())
+    return report
 
 
 def _validate_stage(
@@ -306,6 +322,7 @@ def run_pipeline(
             notes.append(scope.built())
             outcome.error = "; ".join(notes)
             progress(f"run: {scope.built()}")
+        export_stage(ledger, warehouse, progress)
         _dbt_stage(ledger, "docs", ["docs", "generate", "--static"], warehouse, outcome, progress)
         _dbt_stage(ledger, "freshness", ["source", "freshness", *but], warehouse, outcome, progress, details)
     except StageFailed as error:

@@ -14,6 +14,7 @@ from ingestion.status import RunStatus
 from workspace import Workspace
 
 COMMANDS = (
+    "export",
     "init",
     "generate",
     "inspect",

@@ -66,6 +66,7 @@ class Workspace:
             "ANALYTICS_LOG_DIR": str(root / "logs"),
             "DBT_LOG_PATH": str(root / "logs" / "dbt"),
             "DUCKDB_PATH": str(root / "warehouse.duckdb"),
+            "ANALYTICS_EXPORT_DIR": str(root / "export"),
             "PGDATABASE": self.database,
         }
         self._saved: dict[str, str | None] = {}

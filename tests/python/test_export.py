@@ -1,0 +1,99 @@
+"""Gold as Parquet by period: the export equals gold row for row, read by DuckDB and by pandas; a revised release
+rewrites exactly the partitions whose rows changed, and a run that changed nothing rewrites no file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from workspace import Workspace
+
+pytestmark = [pytest.mark.slow]
+
+MONTHLY = "fct_practice_submissions_monthly"
+
+
+def _files(root: Path) -> dict[str, tuple[str, int]]:
+    """Every exported file: relative path -> (sha256, mtime in ns)."""
+    return {
+        str(path.relative_to(root)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(root.rglob("*.parquet"))
+    }
+
+
+def _revise_detail(ws: Workspace, period: str) -> None:
+    """A revised practice-detail CSV for ``period``: every paper submission withdrawn."""
+    path = ws.release_root / period / f"practice-detail-{period}.csv"
+    original = path.with_suffix(".orig")
+    shutil.copy(path, original)
+    duckdb.sql(f"copy (select * from read_csv('{original}') where channel <> 'Paper') to '{path}' (header)")
+    original.unlink()
+
+
+def _gold(ws: Workspace, model: str) -> pd.DataFrame:
+    frame = pd.DataFrame(ws.query(f"select * from gold.{model}"), columns=ws.columns("gold", model))
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -> None:
+    with Workspace(engine, tmp_path) as ws:
+        root = tmp_path / "export"
+        ws.generate(practices=8)
+        first = ws.command("run", "--local-api")
+        exported = _files(root)
+        again = ws.command("export")
+        unchanged = _files(root)
+
+        _revise_detail(ws, "2025-05")
+        revised = ws.command("run", "--local-api")
+        after = _files(root)
+        catalog = json.loads((root / "datapackage.json").read_text())
+        gold = _gold(ws, MONTHLY)
+        validated = subprocess.run(
+            [str(Path(sys.executable).parent / "frictionless"), "validate", str(root / "datapackage.json")],
+            capture_output=True,
+            text=True,
+        )
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "export: 7 models" in first.stdout, first.stdout
+    assert f"{MONTHLY}/period=2025-02-01/part-0.parquet" in exported and "dim_practices/part-0.parquet" in exported
+    assert again.returncode == 0 and "0 written" in again.stdout and "NO_WORK" in again.stdout, again.stdout
+    assert unchanged == exported  # same bytes, same mtimes: nothing rewritten
+    assert revised.returncode == 0, revised.stdout + revised.stderr
+    changed = {path for path in after if after[path] != exported.get(path)}
+    # the period's practice rows and the region totals summed from them; no other period, no other model
+    assert changed == {
+        f"{model}/period=2025-05-01/part-0.parquet" for model in (MONTHLY, "fct_region_submissions_monthly")
+    }, changed
+
+    # the export equals gold, read as a user reads it
+    with_duckdb = duckdb.sql(
+        f"select * exclude (period) from read_parquet('{root}/{MONTHLY}/*/*.parquet', hive_partitioning = true)"
+    ).df()
+    with_pandas = pd.read_parquet(root / MONTHLY).drop(columns=["period"])
+    for read in (with_duckdb, with_pandas):
+        read = read[list(gold.columns)].sort_values(list(gold.columns)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(read, gold, check_dtype=False)
+
+    # the catalog: a valid Data Package whose files are the export's, with each model's lineage
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    monthly = [r for r in catalog["resources"] if r["model"] == MONTHLY]
+    assert sum(r["rows"] for r in monthly) == len(gold)
+    assert {r["path"]: r["hash"] for r in monthly} == {
+        path: f"sha256:{sha}" for path, (sha, _) in after.items() if path.startswith(MONTHLY)
+    }
+    assert monthly[0]["schema"]["primaryKey"] == ["practice_code", "period_month"]
+    described = catalog["models"][MONTHLY]
+    assert described["periods"] == {"first": "2025-02-01", "last": "2025-06-01"}
+    assert "bronze_publications.practice_summary" in described["lineage"]["bronze_tables"]
+    assert "practice-detail-2025-05.csv" in {f["file"] for f in described["lineage"]["release_files"]}
