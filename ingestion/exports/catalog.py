@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingestion.exports.parquet import FILE, PARTITION, ModelExport, Partition
+from ingestion.pipelines.publish import SIDE_TABLES
 from ingestion.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -220,15 +221,26 @@ def lineage(manifest: dict, unique_id: str, warehouse: Warehouse, load_ids: list
 
 def _release_files(warehouse: Warehouse, sources: list[str], load_ids: list[str]) -> list[dict[str, Any]]:
     """The release files the loads ``load_ids`` published into the bronze tables ``sources``, from each publication
-    dataset's manifest."""
-    if not load_ids:
-        return []
+    dataset's manifest; without load ids (a model whose rows do not carry them), the loads those tables hold now."""
     files = []
-    ids = ", ".join("'" + i.replace("'", "''") + "'" for i in load_ids)
     for dataset in sorted({s.split(".", 1)[0] for s in sources}):
         if not warehouse.table_exists(dataset, "publication_manifest"):
             continue
-        tables = ", ".join(f"'{s.split('.', 1)[1]}'" for s in sources if s.startswith(f"{dataset}."))
+        names = [s.split(".", 1)[1] for s in sources if s.startswith(f"{dataset}.")]
+        tables = ", ".join(f"'{name}'" for name in names)
+        held = load_ids or sorted(
+            {
+                str(row[0])
+                for name in names
+                if name not in SIDE_TABLES  # the manifest, periods and quarantine name loads, they are not loaded
+                for row in warehouse.query(
+                    f"select distinct _dlt_load_id from {Warehouse.quote(dataset)}.{Warehouse.quote(name)}"
+                )
+            }
+        )
+        if not held:
+            continue
+        ids = ", ".join("'" + i.replace("'", "''") + "'" for i in held)
         rows = warehouse.query(  # the files, sheets and members of those loads that filled a table it reads
             f"select distinct publication, period, file_name, file_sha256 from {Warehouse.quote(dataset)}."
             f"publication_manifest where _dlt_load_id in ({ids}) and bronze_table in ({tables}) order by 1, 2, 3"

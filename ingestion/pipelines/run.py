@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion.errors import ConfigError, describe
+from ingestion.errors import describe
 from ingestion.exports import ExportReport, export_gold
 from ingestion.ledger import Ledger
 from ingestion.pipelines.publications import PublicationRun, ingest_publication
@@ -161,7 +161,7 @@ def export_stage(ledger: Ledger, warehouse: Warehouse, progress: Progress | None
     with ledger.stage("export", source="gold") as handle:
         try:
             report = export_gold(warehouse, ledger.run_id, progress=progress or (lambda _: None))
-        except (OSError, LookupError, ConfigError) as error:  # a full disk, a model not built, a wrong declaration
+        except Exception as error:  # a full disk, a model not built, a wrong declaration: the run fails, recorded
             raise StageFailed(f"export failed: {describe(error)}") from error
         handle.rows = report.rows_written
         handle.details = report.details()

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ingestion import runs
+from ingestion.exports.catalog import CATALOG
+from ingestion.exports.parquet import export_dir
 from ingestion.ledger import Ledger, ops_schema
 from ingestion.quality import catalog
 from ingestion.quality.suites import Suite
@@ -50,6 +53,8 @@ class ReportData:
     freshness: Rows = field(default_factory=list)  # source, status, hours, max_loaded_at
     models: Rows = field(default_factory=list)  # name, unique_id, layer, description
     gx_pages: Rows = field(default_factory=list)  # table, title, path (relative to the target folder)
+    exports: Rows = field(default_factory=list)  # model, files, rows, periods, last_updated, path, lineage
+    export_catalog: str | None = None  # the catalog's path, relative to the target folder's parent
 
 
 def _iso(moment: object) -> str:
@@ -79,7 +84,32 @@ def collect(warehouse: Warehouse, target_dir: Path) -> ReportData:
     _freshness(data, target_dir / "sources.json")
     _models(data, target_dir / "manifest.json")
     _gx_pages(data, target_dir / "gx_docs")
+    _exports(data, export_dir(), target_dir)
     return data
+
+
+def _exports(data: ReportData, root: Path, target_dir: Path) -> None:
+    """The export's catalog (``export/datapackage.json``) as a reader would first ask it: per model its files,
+    rows, periods, last update and what it is built from."""
+    catalog = root / CATALOG
+    if not catalog.exists():
+        return
+    data.export_catalog = os.path.relpath(catalog, target_dir / "report")
+    for name, model in sorted(json.loads(catalog.read_text()).get("models", {}).items()):
+        periods = model.get("periods") or {}
+        lineage = model.get("lineage") or {}
+        data.exports.append(
+            {
+                "model": name,
+                "files": len(model.get("resources", [])),
+                "rows": model.get("rows"),
+                "periods": f"{periods['first']} .. {periods['last']}" if periods else "(one file)",
+                "last_updated": model.get("last_updated"),
+                "path": os.path.relpath(root / model["files"].split("/", 1)[0], target_dir / "report"),
+                "built_from": ", ".join(lineage.get("bronze_tables", [])),
+                "release_files": len(lineage.get("release_files", [])),
+            }
+        )
 
 
 def _runs(data: ReportData, ledger: Ledger, warehouse: Warehouse) -> None:

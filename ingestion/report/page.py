@@ -220,6 +220,27 @@ def _latest(data: ReportData) -> str:
     return "".join(parts)
 
 
+def _exports(data: ReportData) -> str:
+    """The export's catalog, model by model, linked to the catalog file and each model's folder."""
+    parts = ["<h2 id='exports'>Exports</h2>"]
+    if not data.exports:
+        return "".join(parts) + "<p class='empty'>Nothing exported yet: a run's export stage writes it.</p>"
+    rows = "".join(
+        f"<tr><td><a href='{html.escape(e['path'])}/'>{html.escape(e['model'])}</a></td><td>{e['files']}</td>"
+        f"<td>{e['rows']:,}</td><td>{html.escape(e['periods'])}</td><td>{html.escape(str(e['last_updated']))}</td>"
+        f"<td>{html.escape(e['built_from'])}</td><td>{e['release_files']}</td></tr>"
+        for e in data.exports
+    )
+    parts.append(
+        f"<p>Gold as Parquet by period, described by a Frictionless Data Package: <a href='"
+        f"{html.escape(data.export_catalog or '')}'>datapackage.json</a> (rows, sha256 and load ids per file; "
+        "lineage per model).</p><div class='scroll' id='exports-table'><table><thead><tr><th>model</th><th>files</th>"
+        "<th>rows</th><th>periods</th><th>last updated</th><th>built from (bronze)</th><th>release files</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+    return "".join(parts)
+
+
 def _links(data: ReportData) -> str:
     parts = ["<h2 id='links'>Documentation</h2>"]
     if data.models:
@@ -266,7 +287,8 @@ def render(data: ReportData) -> str:
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>Run report: {html.escape(data.target)}</title><style>{STYLE}</style></head><body>"
         f"<h1>Run report</h1><p class='muted'>{html.escape(data.warehouse)}; written {html.escape(data.generated_at)}"
-        f"</p><nav>{nav}<a href='#links'>Documentation</a></nav>"
-        f"<h2 id='latest'>Latest run</h2>{_latest(data)}<div class='charts'>{''.join(sections)}</div>{_links(data)}"
+        f"</p><nav>{nav}<a href='#exports'>Exports</a><a href='#links'>Documentation</a></nav>"
+        f"<h2 id='latest'>Latest run</h2>{_latest(data)}<div class='charts'>{''.join(sections)}</div>"
+        f"{_exports(data)}{_links(data)}"
         "</body></html>"
     )

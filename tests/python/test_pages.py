@@ -97,6 +97,7 @@ def test_a_run_prints_its_steps_and_summary_without_raw_dbt_lines_or_warnings(bu
     assert built.output.stderr.strip() == "", built.output.stderr
     assert "  dbt build: models (marts): 9 success" in lines, built.output.stdout
     assert "  dbt build: unit tests: 6 pass" in lines, built.output.stdout
+    assert any(line.startswith("  export: 7 models, 14 files: 14 written") for line in lines), built.output.stdout
     assert re.search(r"^run: SUCCESS in .*details: ingestion runs show ", built.output.stdout, re.M)
     report = built.target / "report" / "index.html"
     assert lines[-1] == f"report: {report} (open it in a browser; it needs no network)", lines[-1]
@@ -127,6 +128,8 @@ def test_the_run_report_shows_every_chart_with_data_offline_and_in_a_narrow_wind
     )
     status = page.inner_text("#latest-status")  # type: ignore[attr-defined]
     dbt_links = page.locator("a[href^='../static_index.html#!/model/']").count()  # type: ignore[attr-defined]
+    exported = page.locator("#exports-table tbody tr").count()  # type: ignore[attr-defined]
+    catalog = page.get_attribute("a[href$='datapackage.json']", "href")  # type: ignore[attr-defined]
     screenshot(page, "report")
     narrow, _ = offline_page(browser, width=390)
     narrow.goto(report.as_uri())  # type: ignore[attr-defined]
@@ -139,6 +142,7 @@ def test_the_run_report_shows_every_chart_with_data_offline_and_in_a_narrow_wind
     assert charts["volumes"][0] == 3 * 4 + 4 * 3, charts  # 4 monthly tables x 3 periods, 3 annual x 4 years
     assert status == "SUCCESS"
     assert dbt_links >= 20
+    assert exported == 7 and catalog and (report.parent / catalog).resolve().is_file(), (exported, catalog)
     assert overflow <= 390, f"the page is {overflow}px wide in a 390px window"
     assert refused == [], refused
 
