@@ -8,6 +8,7 @@ runs and rollback --dry-run is recorded in the run ledger (``ops.run_events``) u
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -208,6 +209,25 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from ingestion.exports import manifest_path
+    from ingestion.provenance import lines, trace
+
+    wrong = [item for item in args.keys if "=" not in item]
+    if wrong:
+        raise ConfigError(f"trace: {', '.join(wrong)}: give the gold row's key columns as column=value")
+    keys = dict(item.split("=", 1) for item in args.keys)
+    manifest = manifest_path()
+    if not manifest.exists():
+        raise ConfigError(f"trace: no dbt manifest at {manifest}: build first (ingestion run, or dbt build)")
+    warehouse = Warehouse(args.target)
+    with reading(warehouse, "trace"):
+        found = trace(warehouse, json.loads(manifest.read_text()), args.model, keys, args.limit)
+    for line in lines(found, args.limit):
+        console.info(line)
+    return 0 if found.gold else EXIT_FAILED
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     return 0 if _write_report(Warehouse(args.target)) else EXIT_FAILED
 
@@ -344,8 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ingestion",
         description="Release files and service desks into bronze (dlt), silver and gold (dbt), checked by Great "
         "Expectations, every run in one ledger.",
-        epilog="Every command except init, generate, inspect, report, runs and rollback --dry-run is recorded in the "
-        "run ledger (ops.run_events) under a run id. `ingestion <command> --help` for its options.",
+        epilog="Every command except init, trace, generate, inspect, report, runs and rollback --dry-run is recorded "
+        "in the run ledger (ops.run_events) under a run id. `ingestion <command> --help` for its options.",
     )
     commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="<command>")
 
@@ -385,6 +405,16 @@ def build_parser() -> argparse.ArgumentParser:
         lambda args: recorded(args, export),
     )
     target(sub)
+
+    sub = command(
+        "trace",
+        "where a gold row comes from: its silver rows, their bronze rows, and the release file's cells as published",
+        cmd_trace,
+    )
+    target(sub)
+    sub.add_argument("model", help="a gold model that declares meta.trace (fct_practice_submissions_monthly)")
+    sub.add_argument("keys", nargs="+", metavar="COLUMN=VALUE", help="the gold row: practice_code=A81001 ...")
+    sub.add_argument("--limit", type=int, default=3, help="silver rows traced to the file per step (default 3)")
 
     sub = command(
         "init",

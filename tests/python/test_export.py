@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,11 @@ def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -
         ws.generate(practices=8)
         first = ws.command("run", "--local-api")
         exported = _files(root)
+        [(code, submissions)] = ws.query(
+            f"select practice_code, submission_count from gold.{MONTHLY} where period_month = '2025-03-01' "
+            "and submission_count is not null order by practice_code limit 1"
+        )
+        traced = ws.command("trace", MONTHLY, f"practice_code={code}", "period_month=2025-03-01")
         again = ws.command("export")
         unchanged = _files(root)
 
@@ -58,6 +64,11 @@ def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -
         after = _files(root)
         catalog = json.loads((root / "datapackage.json").read_text())
         gold = _gold(ws, MONTHLY)
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("a file where the export folder should be")
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("ANALYTICS_EXPORT_DIR", str(blocked / "export"))
+            failed = ws.command("export")
         validated = subprocess.run(
             [str(Path(sys.executable).parent / "frictionless"), "validate", str(root / "datapackage.json")],
             capture_output=True,
@@ -75,6 +86,19 @@ def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -
     assert changed == {
         f"{model}/period=2025-05-01/part-0.parquet" for model in (MONTHLY, "fct_region_submissions_monthly")
     }, changed
+
+    # a gold figure traced to the release file's cells: the workbook's practice row and the detail CSV's lines
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    shown = traced.stdout
+    assert re.search(r"release     practice-submissions-2025-03\.xlsx, sheet Table 2, row \d+", shown), shown
+    assert f"Practice code: {code} |" in shown and f"| Submissions: {submissions} |" in shown, shown
+    assert re.search(r"release     practice-detail-2025-03\.csv, file, row \d+", shown), shown
+    assert re.search(rf"as published: practice_code: {code} \| submission_date: 2025-03-", shown), shown
+
+    # an export that cannot write fails its stage and the run, and leaves the files as they were
+    assert failed.returncode == 1 and "export failed" in failed.stdout, failed.stdout + failed.stderr
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert _files(root) == after
 
     # the export equals gold, read as a user reads it
     with_duckdb = duckdb.sql(

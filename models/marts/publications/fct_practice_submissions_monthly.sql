@@ -52,8 +52,12 @@ joined as (
         cast(coalesce(detail.detail_online_submission_count, 0) as bigint) as detail_online_submission_count,
         cast(coalesce(detail.detail_paper_submission_count, 0) as bigint) as detail_paper_submission_count,
         cast(coalesce(detail.detail_phone_submission_count, 0) as bigint) as detail_phone_submission_count,
-        -- lineage
-        cast(practices.load_id as varchar(32)) as load_id
+        -- lineage: the release period and load, and the bronze row of the practice table
+        -- (`ingestion trace` follows them to the release file's cells)
+        cast(practices.load_id as varchar(32)) as load_id,
+        cast(practices.period as varchar(16)) as release_period,
+        cast(practices.source_part_id as bigint) as source_part_id,
+        cast(practices.source_row as bigint) as source_row
     from practices
     left join detail
         on
