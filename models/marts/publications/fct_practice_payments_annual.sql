@@ -48,7 +48,9 @@ final as (
                 when submissions.submission_count > 0
                     then payments.total_payments_gbp / submissions.submission_count
             end as numeric(14, 2)
-        ) as payments_per_submission_gbp
+        ) as payments_per_submission_gbp,
+        -- lineage: the annual release's load (the months summed are in fct_practice_submissions_monthly)
+        cast(payments.load_id as varchar(32)) as load_id
     from payments
     inner join periods
         on
