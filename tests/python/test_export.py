@@ -62,13 +62,18 @@ def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -
         _revise_detail(ws, "2025-05")
         revised = ws.command("run", "--local-api")
         after = _files(root)
-        catalog = json.loads((root / "datapackage.json").read_text())
-        gold = _gold(ws, MONTHLY)
         blocked = tmp_path / "not-a-folder"
         blocked.write_text("a file where the export folder should be")
         with pytest.MonkeyPatch.context() as env:
             env.setenv("ANALYTICS_EXPORT_DIR", str(blocked / "export"))
             failed = ws.command("export")
+        kept = _files(root)
+        rolled_back = ws.command("rollback", "--publication", "practice_submissions", "--period", "2025-02")
+        rebuilt = ws.dbt("build", "--select", f"{MONTHLY} fct_region_submissions_monthly")
+        pruned = ws.command("export")
+        left = _files(root)
+        catalog = json.loads((root / "datapackage.json").read_text())
+        gold = _gold(ws, MONTHLY)
         validated = subprocess.run(
             [str(Path(sys.executable).parent / "frictionless"), "validate", str(root / "datapackage.json")],
             capture_output=True,
@@ -98,7 +103,14 @@ def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -
     # an export that cannot write fails its stage and the run, and leaves the files as they were
     assert failed.returncode == 1 and "export failed" in failed.stdout, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stdout + failed.stderr
-    assert _files(root) == after
+    assert kept == after
+
+    # a month gold no longer holds leaves the export, and the catalog
+    assert rolled_back.returncode == 0 and rebuilt.ok and pruned.returncode == 0, pruned.stdout + pruned.stderr
+    gone = {path for path in after if path not in left}
+    assert gone == {f"{m}/period=2025-02-01/part-0.parquet" for m in (MONTHLY, "fct_region_submissions_monthly")}
+    assert not (root / MONTHLY / "period=2025-02-01").exists()
+    assert not [r for r in catalog["resources"] if r.get("period") == "2025-02-01"]
 
     # the export equals gold, read as a user reads it
     with_duckdb = duckdb.sql(
@@ -114,10 +126,10 @@ def test_the_export_follows_gold_period_by_period(engine: str, tmp_path: Path) -
     monthly = [r for r in catalog["resources"] if r["model"] == MONTHLY]
     assert sum(r["rows"] for r in monthly) == len(gold)
     assert {r["path"]: r["hash"] for r in monthly} == {
-        path: f"sha256:{sha}" for path, (sha, _) in after.items() if path.startswith(MONTHLY)
+        path: f"sha256:{sha}" for path, (sha, _) in left.items() if path.startswith(MONTHLY)
     }
     assert monthly[0]["schema"]["primaryKey"] == ["practice_code", "period_month"]
     described = catalog["models"][MONTHLY]
-    assert described["periods"] == {"first": "2025-02-01", "last": "2025-06-01"}
+    assert described["periods"] == {"first": "2025-03-01", "last": "2025-06-01"}
     assert "bronze_publications.practice_summary" in described["lineage"]["bronze_tables"]
     assert "practice-detail-2025-05.csv" in {f["file"] for f in described["lineage"]["release_files"]}
