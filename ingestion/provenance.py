@@ -16,7 +16,6 @@ checks its sha256 against the manifest, and shows the row's cells as published, 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import zipfile
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.errors import ConfigError
+from ingestion.sources.publications.files import sha256_of
 from ingestion.warehouse import Warehouse
 
 ADDRESS = ("load_id", "source_part_id", "source_row")  # what a silver row carries to name its bronze row
@@ -171,7 +171,7 @@ def _published(part: dict[str, Any], row: int) -> PublishedRow:
     if not path.is_file():
         shown.problem = f"the file is no longer at {part['file_location']}"
         return shown
-    if _sha256(path) != part["file_sha256"]:
+    if sha256_of(path) != part["file_sha256"]:
         shown.problem = f"{part['file_location']} changed since it was loaded (its sha256 is not the manifest's)"
         return shown
     layout = json.loads(part["layout"]) if part.get("layout") else {}
@@ -184,14 +184,6 @@ def _published(part: dict[str, Any], row: int) -> PublishedRow:
         with path.open("rb") as handle:
             shown.cells = _csv_row(handle, row)
     return shown
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _text(value: object) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 
 from ingestion import paths
 from ingestion.errors import ConfigError
+from ingestion.sources.publications.files import sha256_of
 from ingestion.warehouse import Warehouse
 
 PARTITION = "period"  # the Hive key of a partitioned export
@@ -156,14 +157,6 @@ def _fingerprints(warehouse: Warehouse, model: ExportModel, columns: dict[str, s
     return found
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _path(model: ExportModel, period: str | None) -> str:
     return f"{model.name}/{PARTITION}={period}/{FILE}" if model.period else f"{model.name}/{FILE}"
 
@@ -239,7 +232,7 @@ def _write(
             staged = staging / path.split("/", 1)[1]
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            size, digest = staged.stat().st_size, _sha256(staged)
+            size, digest = staged.stat().st_size, sha256_of(staged)
             os.replace(staged, target)  # the old file, or the new one: never part of either
             rows, fingerprint = current[period]
             written.append(Partition(period, path, rows, size, digest, fingerprint))
