@@ -142,9 +142,13 @@ def validate(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> 
 
 
 def export(args: argparse.Namespace, warehouse: Warehouse, ledger: Ledger) -> tuple[Outcome, int, str | None]:
-    from ingestion.pipelines.run import export_stage
+    from ingestion.pipelines.run import StageFailed, export_stage
 
-    report = export_stage(ledger, warehouse, console.info)
+    try:
+        report = export_stage(ledger, warehouse, console.info)
+    except StageFailed as error:  # recorded as the stage's failure; the files are as the last export left them
+        console.error(f"  {error}; the export is as the last one left it")
+        return Outcome.FAILED, 0, str(error)
     changed = report.written or report.removed
     return (Outcome.SUCCESS if changed else Outcome.NO_WORK), report.rows_written, None
 

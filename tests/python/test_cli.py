@@ -15,6 +15,7 @@ from workspace import Workspace
 
 COMMANDS = (
     "export",
+    "trace",
     "init",
     "generate",
     "inspect",
