@@ -176,6 +176,10 @@ def export_model(warehouse: Warehouse, model: ExportModel, root: Path, previous:
     if model.period is not None and PARTITION in columns:
         raise ConfigError(f"model {model.name}: a column named {PARTITION!r} would clash with the partition key")
     current = _fingerprints(warehouse, model, columns)
+    if model.period is not None and None in current:
+        raise ConfigError(
+            f"model {model.name}: {current[None][0]:,} rows have no {model.period}, which names their partition"
+        )
     changed = []
     for period, (_, fingerprint) in sorted(current.items(), key=lambda item: str(item[0])):
         path = _path(model, period)
@@ -239,3 +243,5 @@ def _write(
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another export's staging is still there
+            staging.parent.rmdir()
