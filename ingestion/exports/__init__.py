@@ -47,9 +47,12 @@ class ExportReport:
         return sum(p.rows for m in self.models for p in m.partitions if p.path in written)
 
     def summary(self) -> str:
+        skipped = [m.model.name for m in self.models if m.skipped]
         return (
             f"export: {len(self.models)} models, {self.files} files: {self.written} written, "
-            f"{self.files - self.written} unchanged, {self.removed} removed ({paths.shown(self.root)})"
+            f"{self.files - self.written} unchanged, {self.removed} removed"
+            + (f", {len(skipped)} not built ({', '.join(skipped)})" if skipped else "")
+            + f" ({paths.shown(self.root)})"
         )
 
     def details(self) -> dict[str, Any]:
@@ -72,13 +75,15 @@ def export_gold(
     for model in declared_models(manifest):
         done = export_model(warehouse, model, root, catalog.recorded_partitions(before, model.name))
         report.models.append(done)
-        if done.written or done.removed:
+        if done.skipped:
+            progress(f"    export {model.name}: skipped: {done.skipped}")
+        elif done.written or done.removed:
             progress(
-                f"  export {model.name}: {len(done.written)} written, {len(done.removed)} removed, "
+                f"    export {model.name}: {len(done.written)} written, {len(done.removed)} removed, "
                 f"{len(done.partitions)} files, {done.rows:,} rows"
             )
     recorded = {r.get("model") for r in before.get("resources", [])}
-    if report.written or report.removed or recorded != {m.model.name for m in report.models}:
+    if report.written or report.removed or recorded != {m.model.name for m in report.models if m.partitions}:
         report.catalog = catalog.write(root, report.models, before, manifest, warehouse, run_id)
     return report
 

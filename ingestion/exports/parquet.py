@@ -123,6 +123,7 @@ class ModelExport:
     partitions: list[Partition] = field(default_factory=list)  # every partition now exported, by period
     written: list[str] = field(default_factory=list)  # paths written in this export
     removed: list[str] = field(default_factory=list)  # paths removed (periods gold no longer holds)
+    skipped: str | None = None  # why the model was not exported (not built): its files stay as they were
 
     @property
     def rows(self) -> int:
@@ -140,6 +141,7 @@ class ModelExport:
             "bytes": self.bytes,
             "written": len(self.written),
             "removed": len(self.removed),
+            **({"skipped": self.skipped} if self.skipped else {}),
         }
 
 
@@ -169,8 +171,10 @@ def export_model(warehouse: Warehouse, model: ExportModel, root: Path, previous:
         columns = warehouse.column_types(connection, model.schema, model.table)
     finally:
         connection.close()
-    if not columns:
-        raise LookupError(f"{model.name}: {model.relation} does not exist in {warehouse.describe()}; build it first")
+    if not columns:  # never built (its source failed before its first build): its files, if any, stay
+        done.partitions = sorted(previous.values(), key=lambda p: p.path)
+        done.skipped = f"{model.relation} does not exist in {warehouse.describe()} (not built yet)"
+        return done
     if model.period is not None and model.period not in columns:
         raise ConfigError(f"model {model.name}: meta.export.period {model.period!r} is not one of its columns")
     if model.period is not None and PARTITION in columns:

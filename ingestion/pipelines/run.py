@@ -166,7 +166,7 @@ def export_stage(ledger: Ledger, warehouse: Warehouse, progress: Progress | None
         handle.rows = report.rows_written
         handle.details = report.details()
     if progress is not None:
-        progress(report.summary())
+        progress(f"  {report.summary()}")
     return report
 
 
