@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,6 @@ from ingestion.warehouse import Warehouse
 PARTITION = "period"  # the Hive key of a partitioned export
 FILE = "part-0.parquet"
 STAGING = ".staging"
-Progress = Callable[[str], None]
 
 
 def export_dir() -> Path:
