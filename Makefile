@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TARGET ?= duckdb
 ASSETS := expectations/docs_assets
 
-.PHONY: demo test lint pytest faults bench docs schema clean venv browser
+.PHONY: demo test lint pytest faults bench docs schema clean venv browser spark
 
 venv: $(VENV)/.installed $(ASSETS)/node_modules/.installed
 
@@ -27,12 +27,27 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@touch $@
 	@$(BIN)/python -c "from importlib.metadata import version as v; print('venv: ready:', ', '.join(f'{p} {v(p)}' for p in ('dlt', 'dbt-core', 'dbt-duckdb', 'dbt-postgres', 'great-expectations', 'duckdb')))"
 
+## The spark target's optional extra (dbt-spark's session method and pyspark, which carries Spark's jars) and a
+## Java runtime (Debian's openjdk-17-jre-headless, installed with apt when `java` is missing).
+$(VENV)/.installed-spark: $(VENV)/.installed
+	@command -v java >/dev/null || { echo "spark: installing Debian's openjdk-17-jre-headless (apt-get) ..."; \
+	  mkdir -p logs; { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends openjdk-17-jre-headless; } >logs/apt-java.log 2>&1 || { cat logs/apt-java.log; exit 1; }; }
+	@echo "spark: installing the spark extra (dbt-spark, pyspark: about 450 MB) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,spark]'
+	@touch $@
+	@$(BIN)/python -c "from importlib.metadata import version as v; print('spark: ready:', ', '.join(f'{p} {v(p)}' for p in ('dbt-spark', 'pyspark')))"
+	@java -version 2>&1 | head -1 | sed 's/^/spark: java: /'
+
+spark: $(VENV)/.installed-spark
+
 ## The main job end to end: sample publication -> bronze (dlt) -> silver/gold (dbt build) -> docs, with a summary.
-demo: venv
+## `make demo TARGET=spark` installs the spark extra first.
+demo: venv $(if $(filter spark,$(TARGET)),spark)
 	$(BIN)/python -m ingestion demo --target $(TARGET)
 
 ## Lint, then every test on DuckDB and PostgreSQL (CI=true turns a missing PostgreSQL or chromium into a failure).
-test: venv browser lint pytest
+test: venv spark browser lint pytest
 
 ## Debian's chromium, which the browser tests drive headless through Playwright (tests/python/test_pages.py):
 ## installed with apt when missing (as root, or through sudo). Playwright's own browser download is never used.

@@ -10,3 +10,7 @@
 {% macro duckdb__is_numeric_text(expression) -%}
     coalesce(regexp_full_match({{ expression }}, '-?[0-9]+(\.[0-9]+)?'), false)
 {%- endmacro %}
+
+{% macro spark__is_numeric_text(expression) -%}
+    coalesce({{ expression }} rlike '^-?[0-9]+(\\.[0-9]+)?$', false)
+{%- endmacro %}

@@ -20,7 +20,8 @@
             {%- set text = value | string | replace("'", "''") -%}
             {%- do literals.append("cast('" ~ text ~ "' as date)" if as_month else "'" ~ text ~ "'") -%}
         {%- endfor -%}
-        {{- literals | join(', ') if literals else ('cast(null as date)' if as_month else 'cast(null as varchar)') -}}
+        {%- set no_period = 'cast(null as date)' if as_month else 'cast(null as ' ~ text_type() ~ ')' -%}
+        {{- literals | join(', ') if literals else no_period -}}
     {%- endif -%}
 {%- endmacro %}
 
@@ -87,9 +88,40 @@
     {{ return([]) }}
 {%- endmacro %}
 
-{#- Before an incremental build inserts them, the periods it rebuilds are deleted (same transaction). -#}
+{#-
+    How an incremental model of a publication writes the periods it rebuilds. DuckDB and PostgreSQL: the pre-hook
+    deletes them, the build appends them (same transaction). Spark over Parquet (no delete): the model is partitioned
+    by its period, the pre-hook drops the partitions of the periods it rebuilds (those bronze no longer lists
+    included) and the build overwrites the partitions it writes (`insert_overwrite`, dynamic partition overwrite).
+-#}
+{% macro period_strategy() -%}
+    {{ return('insert_overwrite' if target.type == 'spark' else 'append') }}
+{%- endmacro %}
+
+{% macro period_partition(key='period') -%}
+    {{ return([key] if target.type == 'spark' else none) }}
+{%- endmacro %}
+
 {% macro delete_periods_to_rebuild(publication, key='period', as_month=false) -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ key }} in ({{ periods_to_rebuild(publication, key, as_month) }})
+        {{ adapter.dispatch('delete_periods_to_rebuild', 'declarative_analytics')(publication, key, as_month) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro default__delete_periods_to_rebuild(publication, key, as_month) -%}
+    delete from {{ this }} where {{ key }} in ({{ periods_to_rebuild(publication, key, as_month) }})
+{%- endmacro %}
+
+{% macro spark__delete_periods_to_rebuild(publication, key, as_month) -%}
+    {%- set partitions = [] -%}
+    {%- if execute -%}
+        {%- for value in run_query(periods_to_rebuild_query(publication, key, as_month)).columns[0].values() -%}
+            {%- do partitions.append("partition (" ~ key ~ " = '" ~ (value | string | replace("'", "''")) ~ "')") -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if partitions -%}
+        alter table {{ this }} drop if exists {{ partitions | join(', ') }}
+    {%- else -%}
+        select 1
     {%- endif -%}
 {%- endmacro %}

@@ -8,8 +8,7 @@
 {% macro deletion_flags(record, deletions) -%}
     coalesce({{ deletions }}.is_deleted, false) as is_deleted,
     case when {{ deletions }}.is_deleted then {{ deletions }}.checked_at end as deleted_at,
-    (case
-        when {{ deletions }}.checked_at > {{ record }}.updated_at then {{ deletions }}.checked_at
-        else {{ record }}.updated_at
-    end) at time zone 'UTC' as changed_at
+    {{ utc_wall_clock(
+        "case when " ~ deletions ~ ".checked_at > " ~ record ~ ".updated_at then " ~ deletions ~ ".checked_at "
+        ~ "else " ~ record ~ ".updated_at end") }} as changed_at
 {%- endmacro %}

@@ -3,5 +3,5 @@
     collide; null where the id is null (an unassigned ticket).
 -#}
 {% macro servicedesk_key(system_column, id_column) -%}
-    case when {{ id_column }} is not null then {{ system_column }} || ':' || cast({{ id_column }} as varchar) end
+    case when {{ id_column }} is not null then {{ system_column }} || ':' || cast({{ id_column }} as {{ text_type() }}) end
 {%- endmacro %}

@@ -15,7 +15,7 @@ publication_loads as (
         publication_name as source_name,
         table_name,
         period,
-        cast(null as varchar) as resource_name,
+        cast(null as {{ text_type() }}) as resource_name,
         sum(row_count) as row_count,
         max(recorded_at) as loaded_at
     from manifest
@@ -35,7 +35,7 @@ servicedesk_loads as (
         'servicedesk' as source_family,
         source_system as source_name,
         table_name,
-        cast(null as varchar) as period,
+        cast(null as {{ text_type() }}) as period,
         resource_name,
         inserted_count + updated_count as row_count,
         ended_at as loaded_at

@@ -2,7 +2,8 @@
 -- build and drops the months bronze no longer lists (macros/publications/periods_to_rebuild.sql).
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=period_strategy(),
+    partition_by=period_partition('period_month'),
     indexes=period_indexes('period_month'),
     pre_hook="{{ delete_periods_to_rebuild('practice_submissions', 'period_month', as_month=true) }}",
     on_schema_change='append_new_columns',

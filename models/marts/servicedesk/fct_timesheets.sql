@@ -20,7 +20,7 @@ daily as (
 
 final as (
     select
-        {%- set key_parts = ["user_key", "'|'", "ticket_key", "'|'", "cast(work_date as varchar)"] %}
+        {%- set key_parts = ["user_key", "'|'", "ticket_key", "'|'", "cast(work_date as " ~ text_type() ~ ")"] %}
         cast({{ dbt.hash(dbt.concat(key_parts)) }} as varchar(64)) as user_ticket_day_id,
         cast(source_system as varchar(32)) as source_system,
         cast(user_key as varchar(64)) as user_key,

@@ -3,11 +3,11 @@
 with source as (
     select *
     from {{ relation_or_empty(source('ops', 'servicedesk_load_figures'),
-        "select cast(null as varchar) as run_id, cast(null as varchar) as source_system,
-        cast(null as varchar) as bronze_table,
-        cast(null as varchar) as resource, cast(null as bigint) as inserted,
-        cast(null as bigint) as updated, cast(null as timestamp with time zone) as ended_at,
-        cast(null as varchar) as status where false") }}
+        "select cast(null as " ~ text_type() ~ ") as run_id, cast(null as " ~ text_type() ~ ") as source_system,
+        cast(null as " ~ text_type() ~ ") as bronze_table,
+        cast(null as " ~ text_type() ~ ") as resource, cast(null as bigint) as inserted,
+        cast(null as bigint) as updated, cast(null as " ~ timestamptz_type() ~ ") as ended_at,
+        cast(null as " ~ text_type() ~ ") as status where false") }}
 ),
 
 renamed as (

@@ -1,7 +1,8 @@
 -- The practice detail CSV: one row per practice, day and channel. Bronze already holds typed columns.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=period_strategy(),
+    partition_by=period_partition('period'),
     indexes=period_indexes(extra=[['period_month']]),
     pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',

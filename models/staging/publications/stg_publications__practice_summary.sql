@@ -3,7 +3,8 @@
 -- plus an is_*_error flag.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=period_strategy(),
+    partition_by=period_partition('period'),
     indexes=period_indexes(),
     pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',

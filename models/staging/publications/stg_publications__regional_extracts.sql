@@ -1,7 +1,8 @@
 -- The regional CSV extracts shipped in the ZIP: one row per sub-region and period.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=period_strategy(),
+    partition_by=period_partition('period'),
     indexes=period_indexes(),
     pre_hook="{{ delete_periods_to_rebuild('practice_submissions') }}",
     on_schema_change='append_new_columns',

@@ -14,8 +14,8 @@ renamed as (
         body as comment_body,
         coalesce(cast(is_public as boolean), true) as is_public,
         -- timestamps
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(updated_at as timestamp with time zone) as updated_at,
+        cast(created_at as {{ timestamptz_type() }}) as created_at,
+        cast(updated_at as {{ timestamptz_type() }}) as updated_at,
         -- lineage
         _dlt_load_id as load_id
     from source

@@ -3,9 +3,9 @@
 with source as (
     select *
     from {{ relation_or_empty(source('servicedesk', 'deletions'),
-        "select cast(null as varchar) as source_system, cast(null as varchar) as entity,
-        cast(null as varchar) as record_key, cast(null as boolean) as is_deleted,
-        cast(null as timestamp with time zone) as checked_at where false") }}
+        "select cast(null as " ~ text_type() ~ ") as source_system, cast(null as " ~ text_type() ~ ") as entity,
+        cast(null as " ~ text_type() ~ ") as record_key, cast(null as boolean) as is_deleted,
+        cast(null as " ~ timestamptz_type() ~ ") as checked_at where false") }}
 ),
 
 renamed as (
@@ -17,7 +17,7 @@ renamed as (
         -- attributes
         cast(is_deleted as boolean) as is_deleted,
         -- timestamps
-        cast(checked_at as timestamp with time zone) as checked_at
+        cast(checked_at as {{ timestamptz_type() }}) as checked_at
     from source
 )
 

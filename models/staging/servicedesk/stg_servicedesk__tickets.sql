@@ -15,9 +15,9 @@ renamed as (
         lower(trim(status)) as status,
         lower(trim(priority)) as priority,
         -- timestamps
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(updated_at as timestamp with time zone) as updated_at,
-        cast(resolved_at as timestamp with time zone) as resolved_at,
+        cast(created_at as {{ timestamptz_type() }}) as created_at,
+        cast(updated_at as {{ timestamptz_type() }}) as updated_at,
+        cast(resolved_at as {{ timestamptz_type() }}) as resolved_at,
         -- lineage
         _dlt_load_id as load_id
     from source

@@ -8,9 +8,9 @@ renamed as (
     select
         -- ids
         {{ dbt.hash(dbt.concat([
-            "source_system", "'|'", "coalesce(cast(id as varchar), '')", "'|'",
-            "cast(user_id as varchar)", "'|'", "cast(work_date as varchar)", "'|'",
-            "coalesce(time_from, '')", "'|'", "cast(ticket_id as varchar)"
+            "source_system", "'|'", "coalesce(cast(id as " ~ text_type() ~ "), '')", "'|'",
+            "cast(user_id as " ~ text_type() ~ ")", "'|'", "cast(work_date as " ~ text_type() ~ ")", "'|'",
+            "coalesce(time_from, '')", "'|'", "cast(ticket_id as " ~ text_type() ~ ")"
         ])) }} as timesheet_entry_id,
         source_system,
         {{ servicedesk_key('source_system', 'user_id') }} as user_key,
@@ -24,7 +24,7 @@ renamed as (
         -- attributes
         note as entry_note,
         -- timestamps
-        cast(updated_at as timestamp with time zone) as updated_at,
+        cast(updated_at as {{ timestamptz_type() }}) as updated_at,
         -- lineage
         _dlt_load_id as load_id
     from source

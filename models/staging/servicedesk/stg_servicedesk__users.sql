@@ -15,8 +15,8 @@ renamed as (
         trim(team) as team_name,
         cast(is_active as boolean) as is_active,
         -- timestamps
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(updated_at as timestamp with time zone) as updated_at,
+        cast(created_at as {{ timestamptz_type() }}) as created_at,
+        cast(updated_at as {{ timestamptz_type() }}) as updated_at,
         -- lineage
         _dlt_load_id as load_id
     from source
