@@ -141,6 +141,8 @@ def run_dbt(
         "DBT_USE_COLORS_FILE": "false",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    if args[0] != "ls":
+        warehouse.before_dbt()
     label = "dbt " + " ".join(args[:2] if args[:2] in (["docs", "generate"], ["source", "freshness"]) else args[:1])
     watch = _Progress(progress, label)
     started, started_at = time.monotonic(), time.time()
@@ -163,6 +165,8 @@ def run_dbt(
             continue
         output.append(watch.event(event) if isinstance(event, dict) else line.rstrip())
     returncode = process.wait()
+    if args[0] != "ls":
+        warehouse.after_dbt()
     result = DbtResult(" ".join(args), returncode, time.monotonic() - started, output=output)
     # `source freshness` reports in sources.json; `docs generate` has no per-node results worth counting
     results_file = target_path / ("sources.json" if args[:2] == ["source", "freshness"] else "run_results.json")

@@ -118,6 +118,10 @@ class Warehouse:
     def dlt_destination(self) -> Any:
         raise NotImplementedError
 
+    def ledger_destination(self) -> Any:
+        """Where dlt writes the ledger's own tables (``ops``): the warehouse itself."""
+        return self.dlt_destination()
+
     def connect(self) -> Any:
         """A DB-API connection for queries; close it before dlt or dbt write (DuckDB allows one writer). Raises
         WarehouseUnavailable, naming the path or host and port, when the warehouse cannot be opened."""
@@ -156,6 +160,12 @@ class Warehouse:
     def cursor(self, connection: Any) -> Any:
         """What to execute statements on."""
         return connection.cursor()
+
+    def before_dbt(self) -> None:
+        """What dbt needs before it runs against this warehouse (nothing: it reads the tables the loads wrote)."""
+
+    def after_dbt(self) -> None:
+        """What follows a dbt command (nothing: the ingestion reads silver and gold where dbt wrote them)."""
 
     def begin(self, connection: Any) -> None:
         """Open a transaction explicitly where the driver does not open one with the first statement."""
@@ -590,6 +600,106 @@ class PostgresWarehouse(Warehouse):
             )
 
 
+@dataclass(frozen=True)
+class SparkWarehouse(DuckDBWarehouse):
+    """The ``spark`` target: bronze is a Parquet lake written by dlt's filesystem destination
+    (:mod:`ingestion.lake`), silver and gold are built by dbt on Spark; the ledger, and views over the lake and the
+    Spark warehouse's tables for the ingestion's own reads, are in a small DuckDB file (``SPARK_LEDGER_PATH``)."""
+
+    duckdb_path: Path = field(
+        default_factory=lambda: paths.resolve(os.environ.get("SPARK_LEDGER_PATH", "data/spark/ledger.duckdb"))
+    )
+    spark_warehouse_dir: Path = field(
+        default_factory=lambda: paths.resolve(os.environ.get("SPARK_WAREHOUSE_DIR", "data/spark/warehouse"))
+    )
+    spark_metastore_dir: Path = field(
+        default_factory=lambda: paths.resolve(os.environ.get("SPARK_METASTORE_DIR", "data/spark/metastore"))
+    )
+
+    @property
+    def lake(self) -> Any:
+        from ingestion.lake import Lake, lake_url
+
+        return Lake(lake_url())
+
+    def describe(self) -> str:
+        return f"spark, lake {self.lake.url} (ledger {paths.shown(self.duckdb_path)})"
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        return dlt.destinations.filesystem(bucket_url=self.lake.url)
+
+    def ledger_destination(self) -> Any:
+        """The ledger's DuckDB file."""
+        return DuckDBWarehouse.dlt_destination(self)
+
+    def dbt_env(self) -> dict[str, str]:
+        return {
+            **super().dbt_env(),
+            "ANALYTICS_LAKE_URL": self.lake.url,
+            "SPARK_WAREHOUSE_DIR": str(self.spark_warehouse_dir),
+            "SPARK_METASTORE_DIR": str(self.spark_metastore_dir),
+        }
+
+    def ensure_database(self) -> bool:
+        """Every declared table has files in the lake (an empty one until its first load: ``init``), and the
+        ledger's views over them are made again."""
+        from ingestion.pipelines.init import ensure_lake_tables
+
+        created = bool(ensure_lake_tables(self).created)
+        self.refresh_views()
+        return created
+
+    def refresh_views(self) -> None:
+        """The ledger file's views over bronze in the lake and silver and gold in Spark's warehouse, made again (a
+        table that appeared, a column a load added)."""
+        from ingestion.lake import refresh_views
+        from ingestion.sources.publications.settings import load_publications
+        from ingestion.sources.servicedesk import dataset as servicedesk_dataset
+
+        datasets = {p.dataset: "publications" for p in load_publications().values()}
+        datasets[servicedesk_dataset()] = "servicedesk"
+        connection = self.connect()
+        try:
+            refresh_views(connection, self.lake, datasets, gold=self.spark_schemas())
+        finally:
+            connection.close()
+
+    def before_dbt(self) -> None:
+        """Every source has files (``init`` on the lake: an empty file for a table not loaded yet) and the ledger's
+        tables are copied to ``<lake>/ops/`` (dbt's ``ops`` sources): dbt on Spark reads files only."""
+        from ingestion.lake import mirror_ledger
+        from ingestion.pipelines.init import ensure_lake_tables
+
+        ensure_lake_tables(self)
+        connection = self.connect()
+        try:
+            mirror_ledger(connection, self.lake)
+        finally:
+            connection.close()
+
+    def after_dbt(self) -> None:
+        """The views over silver and gold (Spark's table folders) are made again, for exports, trace and the report."""
+        self.refresh_views()
+
+    def spark_schemas(self) -> dict[str, Path]:
+        """Schema -> its folder in the Spark warehouse (``<schema>.db``), for the schemas dbt builds."""
+        from ingestion import paths as paths_
+
+        return {
+            name: self.spark_warehouse_dir / f"{paths_.schema(name)}.db" for name in ("silver", "gold", "reference")
+        }
+
+    def drop_database(self) -> None:
+        import shutil
+
+        super().drop_database()
+        self.lake.drop()
+        for folder in (self.spark_warehouse_dir, self.spark_metastore_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 COPY_BATCH_ROWS = 65_536
 COPY_READ_BYTES = 1 << 20
 
@@ -601,9 +711,10 @@ ENGINES: dict[str, type[Warehouse]] = {
     "postgres": PostgresWarehouse,
     "duckdb_dev": DuckDBWarehouse,
     "postgres_dev": PostgresWarehouse,
+    "spark": SparkWarehouse,
 }
 TARGETS = tuple(ENGINES)
-PROD_TARGETS = ("duckdb", "postgres")
+PROD_TARGETS = ("duckdb", "postgres", "spark")
 
 
 def dev_schema() -> str:

@@ -12,8 +12,8 @@
       period's files are written first and made current by the one file that names its load, so a reader never
       sees half a period, nor a period twice (ingestion/lake.py); `load_column` names the column holding a row's
       load (default `_dlt_load_id`);
-    - `latest_by: [key columns]`: one row per key, the one of the latest load (a service desk's records, loaded
-      incrementally and appended: the lake has no merge without Delta or Iceberg);
+    - `latest_by: [key expressions]`: one row per key, the one of the latest load (a service desk's records,
+      loaded incrementally and appended: the lake has no merge without Delta or Iceberg);
     - neither: every row (the ledger's mirror, the periods table itself).
 
     The lake's root is ANALYTICS_LAKE_URL (default data/lake), the folder or bucket the ingestion gives dlt.
@@ -27,7 +27,8 @@
 {%- endmacro %}
 
 {% macro spark__lake_sources() -%}
-    {%- if execute -%}
+    {#- docs generate compiles its nodes while this runs: it reads the tables the last build made -#}
+    {%- if execute and flags.WHICH != 'generate' -%}
         {%- set lake = env_var('ANALYTICS_LAKE_URL', 'data/lake').rstrip('/') -%}
         {%- set tables = [] -%}
         {%- for node in graph.sources.values() if node.package_name == project_name -%}
@@ -53,12 +54,10 @@
                 {%- set shown = "select * from " ~ files ~ " where " ~ declared.get('load_column', '_dlt_load_id')
                     ~ " in (select load_id from " ~ node.schema ~ "." ~ declared.committed_by ~ "__lake)" -%}
             {%- elif declared.get('latest_by') -%}
-                {%- set keys = declared.latest_by -%}
-                {%- set same_key = "struct(later." ~ keys | join(", later.") ~ ") = struct(loaded."
-                    ~ keys | join(", loaded.") ~ ")" -%}
-                {%- set shown = "select * from " ~ files ~ " as loaded where not exists (select 1 from " ~ files
-                    ~ " as later where " ~ same_key ~ " and (later._dlt_load_id > loaded._dlt_load_id"
-                    ~ " or (later._dlt_load_id = loaded._dlt_load_id and later._dlt_id > loaded._dlt_id)))" -%}
+                {%- set versions = "select _dlt_id, row_number() over (partition by " ~ declared.latest_by | join(", ")
+                    ~ " order by _dlt_load_id desc, _dlt_id desc) as version from " ~ files -%}
+                {%- set shown = "select * from " ~ files ~ " where _dlt_id in (select _dlt_id from (" ~ versions
+                    ~ ") as versions where version = 1)" -%}
             {%- else -%}
                 {%- set shown = 'select * from ' ~ files -%}
             {%- endif -%}

@@ -10,6 +10,7 @@ here, once, instead of relying on the working directory (``DLT_PROJECT_DIR`` set
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dlt
 from dlt.common.configuration.container import Container
@@ -28,12 +29,12 @@ def use_project_settings() -> None:
         switch_context(str(paths.PROJECT_ROOT))
 
 
-def dlt_pipeline(name: str, warehouse: Warehouse, dataset: str) -> dlt.Pipeline:
-    """The dlt pipeline ``<name>_<target>`` loading ``dataset`` of ``warehouse``."""
+def dlt_pipeline(name: str, warehouse: Warehouse, dataset: str, destination: Any = None) -> dlt.Pipeline:
+    """The dlt pipeline ``<name>_<target>`` loading ``dataset`` of ``warehouse`` (or of ``destination``)."""
     use_project_settings()
     return dlt.pipeline(
         pipeline_name=f"{name}_{warehouse.target}",
-        destination=warehouse.dlt_destination(),
+        destination=destination or warehouse.dlt_destination(),
         dataset_name=dataset,
         pipelines_dir=str(Path(dlt_data_dir()) / "pipelines"),
     )

@@ -27,7 +27,7 @@ from ingestion.pipelines.publish import SIDE_TABLES, ensure_columns
 from ingestion.quality import catalog
 from ingestion.quality.catalog import BronzeTable
 from ingestion.quality.suites import Suite, suite_path
-from ingestion.warehouse import Warehouse
+from ingestion.warehouse import SparkWarehouse, Warehouse
 
 if TYPE_CHECKING:
     from ingestion.sources.servicedesk.schema import EntityName
@@ -54,6 +54,8 @@ class InitReport:
 
 
 def init_warehouse(warehouse: Warehouse) -> InitReport:
+    if isinstance(warehouse, SparkWarehouse):
+        return init_lake(warehouse)
     report = InitReport(warehouse.target)
     report.database_created = warehouse.ensure_database()
     Ledger(warehouse, "-").ensure_schema()
@@ -111,3 +113,50 @@ def _sql_types(mapper: Any, table: BronzeTable, columns: dict[str, dict[str, Any
         + ("" if column.get("nullable", True) else " not null")
         for name, column in columns.items()
     }
+
+
+def init_lake(warehouse: SparkWarehouse) -> InitReport:
+    """``init`` on the lake (the spark target): the ledger (its DuckDB file) and :func:`ensure_lake_tables`."""
+    Ledger(warehouse, "-").ensure_schema()  # which makes the lake's tables (SparkWarehouse.ensure_database)
+    return ensure_lake_tables(warehouse)
+
+
+def ensure_lake_tables(warehouse: SparkWarehouse) -> InitReport:
+    """Every declared bronze table, each side table of a publication dataset and a service desk's ``deletions``
+    that has no files yet gets an empty one (:meth:`ingestion.lake.Lake.ensure_table`) with the columns a load gives
+    it, in the Arrow types dlt writes, so that dbt on Spark can make every source before the first load. Done at
+    the start of every command on the lake and before every dbt command."""
+    import dlt
+    from dlt.common.libs.pyarrow import columns_to_arrow
+
+    from ingestion.pipelines.lake_publish import side_schema
+    from ingestion.sources.servicedesk import DELETION_COLUMNS, DELETIONS
+    from ingestion.sources.servicedesk import dataset as servicedesk_dataset
+
+    report = InitReport(warehouse.target)
+    lake = warehouse.lake
+    capabilities = dlt.destinations.filesystem(bucket_url=lake.url).capabilities()
+
+    def arrow(columns: dict[str, dict[str, Any]]) -> Any:
+        named: Any = {name: {"name": name, **c} for name, c in columns.items()}
+        return columns_to_arrow(named, capabilities, "UTC")
+
+    tables = catalog.declared_tables()
+    for table in tables:
+        columns = _declared_columns(table)
+        if columns is None:
+            report.skipped.append(f"{table.name}: no suite at {suite_path(table)} says its columns")
+            continue
+        created = lake.ensure_table(table.dataset, table.table, arrow(columns))
+        (report.created if created else report.kept).append(table.name)
+    for dataset in sorted({t.dataset for t in tables if t.period_column}):
+        for side, side_columns in SIDE_TABLES.items():
+            if not side.startswith("_dlt"):  # dlt's own are written by its loader, in its own layout
+                lake.ensure_table(dataset, side, side_schema(side_columns))
+    deletions = {name: dict(column) for name, column in DELETION_COLUMNS.items()}
+    lake.ensure_table(
+        servicedesk_dataset(),
+        DELETIONS,
+        arrow(deletions | {name: {"data_type": "text", "nullable": False} for name in DLT_COLUMNS}),
+    )
+    return report

@@ -29,6 +29,7 @@ from ingestion import paths
 from ingestion.errors import ConfigError, IngestionError, NotPublished, describe, find_cause
 from ingestion.ledger import Ledger, ops_schema
 from ingestion.pipelines.factory import dlt_pipeline
+from ingestion.pipelines.lake_publish import publish_to_lake
 from ingestion.pipelines.leftovers import complete_package, discard_leftovers
 from ingestion.pipelines.publish import (
     MANIFEST_TABLE,
@@ -43,7 +44,7 @@ from ingestion.quality.catalog import BronzeTable
 from ingestion.sources.publications import PeriodPlan, plan_period, publication_source
 from ingestion.sources.publications.settings import Publication, load_publications
 from ingestion.status import Outcome
-from ingestion.warehouse import Warehouse, WarehouseUnavailable, find_unavailable
+from ingestion.warehouse import SparkWarehouse, Warehouse, WarehouseUnavailable, find_unavailable
 
 Progress = Callable[[str], None]
 
@@ -116,7 +117,10 @@ def normalized_package(pipeline: dlt.Pipeline, load_id: str) -> LoadPackage:
             raise IngestionError(f"dlt wrote {kind} load files for table {table}, parquet was asked for")
         files.setdefault(table, []).append(Path(job.file_path))
     schema = pipeline.default_schema
-    mapper = pipeline.destination.capabilities().get_type_mapper()
+    capabilities = pipeline.destination.capabilities()
+    if capabilities.type_mapper is None:  # a lake (filesystem destination): typed as the DuckDB reading it
+        capabilities = dlt.destinations.duckdb().capabilities()
+    mapper = capabilities.get_type_mapper()
     column_types: dict[str, dict[str, str]] = {}
     for table, paths_ in files.items():
         held = {name for path in paths_ for name in pq.read_schema(path).names}
@@ -316,8 +320,7 @@ def _load_period(
             stage.correlation_id = result.load_id
             pipeline.normalize()
             package = normalized_package(pipeline, result.load_id or "")
-            outcomes = _publish(ledger, publication, plan, package, print_)
-            complete_package(pipeline, package.load_id)
+            outcomes = _publish(ledger, publication, plan, package, print_, pipeline)
             result.rows = {t: o.rows for t, o in outcomes.items()}
             result.quarantined = {t: o.rejected for t, o in outcomes.items() if o.rejected}
             result.flagged = {t: o.flagged for t, o in outcomes.items() if o.flagged}
@@ -361,8 +364,15 @@ def _load_period(
 
 
 def _publish(
-    ledger: Ledger, publication: Publication, plan: PeriodPlan, package: LoadPackage, print_: str
+    ledger: Ledger,
+    publication: Publication,
+    plan: PeriodPlan,
+    package: LoadPackage,
+    print_: str,
+    pipeline: dlt.Pipeline,
 ) -> dict[str, TableOutcome]:
+    """Publish the period into the warehouse in one transaction, or into the lake (the spark target) by dlt's
+    loader and one switch file; then the package is done."""
     manifest = [part.manifest_row(ledger.run_id, publication.name, plan.period, "loaded") for part in plan.parts]
     manifest += _unexpected_rows(plan, ledger.run_id, "loaded")
     read_rows: dict[str, int] = {}
@@ -374,32 +384,34 @@ def _publish(
                 units.setdefault(part.spec.table, {}).update(part.report.units)
     held = {spec.table for spec in plan.tables()}
     calendar = publication.calendar
-    return publish_period(
-        ledger.warehouse,
-        PeriodPublication(
-            publication=publication.name,
-            dataset=publication.dataset,
-            period=plan.period,
-            load_id=package.load_id,
-            load_files=package.files,
-            column_types=package.column_types,
-            schema_name=package.schema_name,
-            schema_hash=package.schema_hash,
-            schema_version=package.schema_version,
-            schema_json=package.schema_json,
-            run_id=ledger.run_id,
-            fingerprint=print_,
-            tables=plan.tables(),
-            read_rows=read_rows,
-            manifest=manifest,
-            quarantine=plan.quarantine,
-            frequency=str(calendar.frequency),
-            period_start=calendar.start(plan.period),
-            period_end=calendar.end(plan.period),
-            units=units,
-            cleared=[spec.table for spec in publication.tables() if spec.table not in held],
-        ),
+    period = PeriodPublication(
+        publication=publication.name,
+        dataset=publication.dataset,
+        period=plan.period,
+        load_id=package.load_id,
+        load_files=package.files,
+        column_types=package.column_types,
+        schema_name=package.schema_name,
+        schema_hash=package.schema_hash,
+        schema_version=package.schema_version,
+        schema_json=package.schema_json,
+        run_id=ledger.run_id,
+        fingerprint=print_,
+        tables=plan.tables(),
+        read_rows=read_rows,
+        manifest=manifest,
+        quarantine=plan.quarantine,
+        frequency=str(calendar.frequency),
+        period_start=calendar.start(plan.period),
+        period_end=calendar.end(plan.period),
+        units=units,
+        cleared=[spec.table for spec in publication.tables() if spec.table not in held],
     )
+    if isinstance(ledger.warehouse, SparkWarehouse):
+        return publish_to_lake(ledger.warehouse, pipeline, period)
+    outcomes = publish_period(ledger.warehouse, period)
+    complete_package(pipeline, package.load_id)
+    return outcomes
 
 
 def _unexpected_rows(plan: PeriodPlan, run_id: str, status: str) -> list[dict]:

@@ -195,8 +195,9 @@ def record_failed_manifest(warehouse: Warehouse, dataset: str, rows: list[dict[s
 # -- the steps ------------------------------------------------------------------------------------------------------
 
 
-def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec) -> TableOutcome:
-    outcome = TableOutcome(spec.table)
+def checked_columns(period: PeriodPublication, spec: TableSpec) -> tuple[list[str], int]:
+    """The columns a table's load files bring into bronze (dlt's own left out, but its load id) and the rows they
+    hold, once checked: the declared key columns are there and the files hold every row the readers took."""
     arriving = period.column_types.get(spec.table, {})
     files = period.load_files.get(spec.table, [])
     if not arriving or not files:
@@ -212,7 +213,7 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             publication=period.publication,
             period=period.period,
         )
-    landed, taken = warehouse.parquet_rows(files), period.read_rows.get(spec.table)
+    landed, taken = Warehouse.parquet_rows(files), period.read_rows.get(spec.table)
     if not landed or (taken is not None and landed != taken):
         raise IngestionError(
             f"table {spec.table}: dlt normalized {landed:,} rows of this load, the readers took "
@@ -220,6 +221,14 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             publication=period.publication,
             period=period.period,
         )
+    return columns, landed
+
+
+def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublication, spec: TableSpec) -> TableOutcome:
+    outcome = TableOutcome(spec.table)
+    arriving = period.column_types.get(spec.table, {})
+    files = period.load_files.get(spec.table, [])
+    columns, landed = checked_columns(period, spec)
     ensure_columns(connection, warehouse, period.dataset, spec.table, {c: arriving[c] for c in columns})
     target = f"{warehouse.quote(period.dataset)}.{warehouse.quote(spec.table)}"
     run = warehouse.cursor(connection)

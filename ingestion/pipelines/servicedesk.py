@@ -47,7 +47,7 @@ from ingestion.sources.servicedesk import (
 from ingestion.sources.servicedesk.http import RequestStats, retrying_session
 from ingestion.sources.servicedesk.mapping import SOURCE_SYSTEM
 from ingestion.sources.servicedesk.schema import Resource, SystemConfig, canonical
-from ingestion.warehouse import Warehouse, find_unavailable
+from ingestion.warehouse import SparkWarehouse, Warehouse, find_unavailable
 
 Progress = Callable[[str], None]
 OPS_DATASET = "ops"
@@ -424,7 +424,18 @@ def _load(
             request_settings=request_settings,
             known_keys=known_keys(warehouse, system),
         )
-        pipeline.run(source)
+        lake = warehouse if isinstance(warehouse, SparkWarehouse) else None
+        if lake:  # a lake has no merge: readers show each record's latest version (macros/lake_sources.sql)
+            for resource in source.resources.values():
+                resource.apply_hints(write_disposition="append")
+        try:
+            if lake:  # the lake's files are Parquet, as the readers on Spark and DuckDB expect
+                pipeline.run(source, loader_file_format="parquet")
+            else:
+                pipeline.run(source)
+        finally:
+            if lake:
+                lake.refresh_views()
         load_info = pipeline.last_trace.last_load_info if pipeline.last_trace else None
         run.load_id = load_info.loads_ids[-1] if load_info and load_info.loads_ids else None
     except Exception as error:  # recorded as a failed load, with its figures
@@ -530,7 +541,7 @@ def record_figures(warehouse: Warehouse, run: ServiceDeskRun) -> None:
     ]
     for row in rows:
         row["error_message"] = redact(row["error_message"])
-    pipeline = dlt_pipeline("ops", warehouse, paths.schema(OPS_DATASET))
+    pipeline = dlt_pipeline("ops", warehouse, paths.schema(OPS_DATASET), destination=warehouse.ledger_destination())
     pipeline.run(
         rows,
         table_name="servicedesk_load_figures",

@@ -40,6 +40,14 @@ from ingestion.sources.servicedesk.schema import ApiKey, Bearer, EntityName, Res
 HERE = Path(__file__).parent
 SYSTEMS = HERE / "systems"
 DELETIONS = "deletions"  # the table a deletion check writes: source_system, entity, record_key, is_deleted
+DELETION_COLUMNS: dict[str, TColumnSchema] = {
+    "source_system": {"data_type": "text", "nullable": False},
+    "entity": {"data_type": "text", "nullable": False},
+    "record_key": {"data_type": "text", "nullable": False},
+    "is_deleted": {"data_type": "bool"},
+    "missed_scans": {"data_type": "bigint"},
+    "checked_at": {"data_type": "timestamp"},
+}
 # (entity, key column) -> (keys in bronze, keys earlier scans missed -> in how many scans in a row)
 KnownKeys = Callable[[str, str], tuple[set[str], dict[str, int]]]
 
@@ -435,14 +443,7 @@ def deletion_check(
         table_name=DELETIONS,
         write_disposition="merge",
         primary_key=[mapping.SOURCE_SYSTEM, "entity", "record_key"],
-        columns={
-            "source_system": {"data_type": "text", "nullable": False},
-            "entity": {"data_type": "text", "nullable": False},
-            "record_key": {"data_type": "text", "nullable": False},
-            "is_deleted": {"data_type": "bool"},
-            "missed_scans": {"data_type": "bigint"},
-            "checked_at": {"data_type": "timestamp"},
-        },
+        columns=DELETION_COLUMNS,
     )
     def deletions() -> Iterator[dict[str, Any]]:
         listed, in_bronze, missed = listing.result()
