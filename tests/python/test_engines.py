@@ -12,18 +12,19 @@ from pathlib import Path
 import pytest
 
 from ingestion.ledger import Ledger
-from ingestion.warehouse import ENGINES, TARGETS, DuckDBWarehouse, PostgresWarehouse, Warehouse
+from ingestion.warehouse import ENGINES, TARGETS, DuckDBWarehouse, PostgresWarehouse, SparkWarehouse, Warehouse
 
 from workspace import Workspace
 
 
 def test_a_target_names_its_engine_adapter() -> None:
-    assert TARGETS == ("duckdb", "postgres", "duckdb_dev", "postgres_dev")
+    assert TARGETS == ("duckdb", "postgres", "duckdb_dev", "postgres_dev", "spark")
     assert type(Warehouse("duckdb")) is DuckDBWarehouse and type(Warehouse("postgres")) is PostgresWarehouse
     assert type(Warehouse("duckdb_dev")) is DuckDBWarehouse and Warehouse("postgres_dev").engine == "postgres"
     assert Warehouse("duckdb").single_writer and not Warehouse("postgres").single_writer
-    with pytest.raises(ValueError, match="unknown target 'spark': choose one of duckdb, postgres, duckdb_dev"):
-        Warehouse("spark")
+    assert type(Warehouse("spark")) is SparkWarehouse and Warehouse("spark").single_writer  # its ledger file
+    with pytest.raises(ValueError, match="unknown target 'oracle': choose one of duckdb, postgres, duckdb_dev"):
+        Warehouse("oracle")
     with pytest.raises(ValueError, match="PostgresWarehouse cannot be target 'duckdb'"):
         PostgresWarehouse("duckdb")
     assert set(ENGINES) == set(TARGETS)
