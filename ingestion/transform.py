@@ -177,9 +177,26 @@ def run_dbt(
     if progress:
         for line in watch.groups():
             progress(f"  {label}: {line}")
+        if args[0] == "build" and (disabled := disabled_snapshots(target_path)):
+            progress(
+                f"  {label}: snapshots: {len(disabled)} disabled on {warehouse.target} ({', '.join(disabled)}): "
+                "they need a table format that updates rows in place (README, Scaling out)"
+            )
         if not result.ok:
             progress(f"  {label}: FAILED; dbt's full log: {paths.shown(dbt_log_dir() / 'dbt.log')}")
     return result
+
+
+def disabled_snapshots(target_path: Path) -> list[str]:
+    """The snapshots the project's config disables on this target (on Spark over Parquet: all), from the manifest
+    dbt just wrote."""
+    manifest = target_path / "manifest.json"
+    if not manifest.exists():
+        return []
+    disabled = json.loads(manifest.read_text()).get("disabled", {})
+    return sorted(
+        node["name"] for nodes in disabled.values() for node in nodes if node.get("resource_type") == "snapshot"
+    )
 
 
 def _read_results(result: DbtResult, results: dict) -> None:

@@ -17,7 +17,7 @@ from ingestion.pipelines.publish import (
     QUARANTINE_TABLE,
 )
 from ingestion.sources.publications.settings import Publication, load_publications
-from ingestion.warehouse import Warehouse
+from ingestion.warehouse import SparkWarehouse, Warehouse
 
 
 @dataclass
@@ -101,6 +101,8 @@ def roll_back(warehouse: Warehouse, ledger: Ledger, plan: Rollback) -> Rollback:
     stage ``rollback``; an error leaves everything as it was."""
     publication = load_publications()[plan.publication]
     dataset = publication.dataset
+    if isinstance(warehouse, SparkWarehouse):
+        return _roll_back_lake(warehouse, ledger, plan, dataset)
     with ledger.stage("rollback", source=plan.publication, subject=plan.subject) as stage:
         connection = warehouse.connect()
         try:
@@ -128,6 +130,31 @@ def roll_back(warehouse: Warehouse, ledger: Ledger, plan: Rollback) -> Rollback:
             raise
         finally:
             connection.close()
+        stage.rows = plan.total
+        stage.correlation_id = plan.load_id
+        stage.details = {"removed": plan.rows, "load_id": plan.load_id}
+    return plan
+
+
+def _roll_back_lake(warehouse: SparkWarehouse, ledger: Ledger, plan: Rollback, dataset: str) -> Rollback:
+    """On the lake (the spark target): the period's ``publication_periods`` file goes, in one step, and with it
+    every row of the period from every reader (they show the loads that table lists); then its fingerprint leaves
+    the ledger and the load's files are deleted (:meth:`ingestion.lake.Lake.vacuum`)."""
+    from ingestion.lake import POINTER_TABLE, pointer_name
+
+    lake = warehouse.lake
+    with ledger.stage("rollback", source=plan.publication, subject=plan.subject) as stage:
+        count(warehouse, plan)  # what the readers show of it now: what goes
+        fs, root = lake.filesystem()
+        pointer = f"{root}/{dataset}/{POINTER_TABLE}/{pointer_name(plan.publication, plan.period)}"
+        if fs.exists(pointer):
+            fs.rm(pointer)
+        ledger.query(
+            f"delete from {ops_schema()}.period_loads where source = ? and subject = ?",
+            (plan.publication, plan.subject),
+        )
+        lake.vacuum(dataset)
+        warehouse.refresh_views()
         stage.rows = plan.total
         stage.correlation_id = plan.load_id
         stage.details = {"removed": plan.rows, "load_id": plan.load_id}

@@ -68,6 +68,11 @@ class Workspace:
             "DUCKDB_PATH": str(root / "warehouse.duckdb"),
             "ANALYTICS_EXPORT_DIR": str(root / "export"),
             "PGDATABASE": self.database,
+            # the spark target: its lake, its ledger file and Spark's own folders
+            "ANALYTICS_LAKE_URL": str(root / "lake"),
+            "SPARK_LEDGER_PATH": str(root / "spark" / "ledger.duckdb"),
+            "SPARK_WAREHOUSE_DIR": str(root / "spark" / "warehouse"),
+            "SPARK_METASTORE_DIR": str(root / "spark" / "metastore"),
         }
         self._saved: dict[str, str | None] = {}
         self.keep_database = False  # a baseline kept as a template for other workspaces
