@@ -138,7 +138,7 @@ class SparkCluster:
         while time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
-                    raise RuntimeError(f"a Spark process ({process.args}) exited; its log is under {self.root}")
+                    raise RuntimeError(f"a Spark process ({process.args!r}) exited; its log is under {self.root}")
             try:
                 alive = [
                     w for w in _json(f"http://127.0.0.1:{self.master_ui}/json/")["workers"] if w["state"] == "ALIVE"
