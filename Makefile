@@ -76,9 +76,10 @@ faults: venv
 	@$(BIN)/python -m pytest -m faults -n auto --maxprocesses 4 --dist loadgroup -q; status=$$?; \
 	  $(BIN)/python tests/python/faultkit.py target/faults; exit $$status
 
-## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv.
-bench: venv
-	$(BIN)/python -m ingestion.devtools.bench
+## Load one full-size period (about 1.4 million CSV rows) and compare with DuckDB's own read_csv. TARGET=spark:
+## four full-size periods into the lake, then dbt build on local[2] and on a two-worker cluster (bench_spark.py).
+bench: venv $(if $(filter spark,$(TARGET)),spark)
+	$(BIN)/python -m ingestion.devtools.$(if $(filter spark,$(TARGET)),bench_spark,bench)
 
 ## Rewrite the files generated from the code: the JSON Schemas editors complete the configs from
 ## (publications.schema.json, servicedesk.schema.json; after a change to ingestion/sources/*/schema.py) and the dbt

@@ -137,7 +137,7 @@ def test_the_whole_job_on_a_two_worker_cluster_builds_the_gold_duckdb_builds(tmp
     assert sorted(built) == sorted(expected)
     for table, rows in expected.items():
         assert built[table] == rows, table
-    assert sum(len(rows) for rows in expected.values()) > 500
+    assert all(expected.values()), [table for table, rows in expected.items() if not rows]  # every table has rows
 
 
 def test_a_rollback_on_the_lake_takes_the_period_out_in_one_step_and_the_next_run_loads_it_again(
