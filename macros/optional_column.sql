@@ -6,5 +6,5 @@
 {% macro optional_column(relation, column, data_type='varchar') -%}
     {%- set present = [column | lower] if not execute else
         adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-    {{ column if column | lower in present else 'cast(null as ' ~ data_type ~ ')' }}
+    {{ column if column | lower in present else 'cast(null as ' ~ portable_type(data_type) ~ ')' }}
 {%- endmacro %}

@@ -39,3 +39,20 @@
 {% macro spark__utc_wall_clock(expression) -%}
     ({{ expression }})
 {%- endmacro %}
+
+{#- A type name written once for every engine (`varchar`, `double precision`, `timestamp with time zone`), in the
+    engine's own spelling. -#}
+{% macro portable_type(name) -%}
+    {{ return(adapter.dispatch('portable_type', 'declarative_analytics')(name)) }}
+{%- endmacro %}
+
+{% macro default__portable_type(name) -%}
+    {{ return(name) }}
+{%- endmacro %}
+
+{% macro spark__portable_type(name) -%}
+    {%- set spelled = {
+        'varchar': 'string', 'text': 'string', 'double precision': 'double', 'timestamp with time zone': 'timestamp'
+    } -%}
+    {{ return(spelled.get(name | lower, name)) }}
+{%- endmacro %}

@@ -80,6 +80,7 @@ def _load(root: Path, name: str) -> dict[str, Any]:
     seconds = _run(
         [sys.executable, "-m", "ingestion", "publications", "--target", "spark"], env, f"the {name} lake load"
     )
+    _run([sys.executable, "-m", "ingestion", "init", "--target", "spark"], env, f"init of the {name} lake")
     import duckdb
 
     with duckdb.connect(env["SPARK_LEDGER_PATH"], read_only=True) as ledger:

@@ -116,9 +116,12 @@ def _sql_types(mapper: Any, table: BronzeTable, columns: dict[str, dict[str, Any
 
 
 def init_lake(warehouse: SparkWarehouse) -> InitReport:
-    """``init`` on the lake (the spark target): the ledger (its DuckDB file) and :func:`ensure_lake_tables`."""
-    Ledger(warehouse, "-").ensure_schema()  # which makes the lake's tables (SparkWarehouse.ensure_database)
-    return ensure_lake_tables(warehouse)
+    """``init`` on the lake (the spark target): the ledger (its DuckDB file), every declared table with files
+    (:func:`ensure_lake_tables`) and the ledger's copy for dbt: what a plain ``dbt build --target spark`` needs."""
+    Ledger(warehouse, "-").ensure_schema()
+    report = ensure_lake_tables(warehouse)
+    warehouse.before_dbt()
+    return report
 
 
 def ensure_lake_tables(warehouse: SparkWarehouse) -> InitReport:

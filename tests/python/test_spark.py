@@ -159,3 +159,26 @@ def test_a_rollback_on_the_lake_takes_the_period_out_in_one_step_and_the_next_ru
         again = ws.command("publications")
         assert again.returncode == 0 and "2025-02: loaded" in again.stdout, again.stdout + again.stderr
         assert _bronze(ws) == loaded
+
+
+def test_a_repeated_key_is_taken_out_of_the_lake_files_into_quarantine_naming_the_file_and_row(
+    tmp_path: Path,
+) -> None:
+    with Workspace("spark", tmp_path) as ws:
+        ws.generate(("2025-02", "2025-03"), practices=8)
+        assert (first := ws.command("publications")).returncode == 0, first.stdout + first.stderr
+        held = ws.counts_by_period("practice_detail")["2025-03"]
+        detail = ws.release_root / "2025-03" / "practice-detail-2025-03.csv"
+        lines = detail.read_text().splitlines(keepends=True)
+        detail.write_text("".join(lines) + lines[5])  # the 5th data row again, as the file's last row
+
+        again = ws.command("publications")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert ws.counts_by_period("practice_detail")["2025-03"] == held  # kept once
+        quarantined = ws.query(
+            "select file_name, source_row, disposition, reason from bronze_publications.quarantine "
+            "where period = '2025-03' and bronze_table = 'practice_detail'"
+        )
+        assert quarantined == [
+            ("practice-detail-2025-03.csv", len(lines) + 1, "rejected", "repeated key: the first row with it is row 6")
+        ], quarantined
