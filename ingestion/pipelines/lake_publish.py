@@ -51,17 +51,7 @@ def publish_to_lake(
     period cannot be published; nothing of the period changed then."""
     lake = warehouse.lake
     now = dt.datetime.now(dt.UTC)
-    quarantine = [
-        {
-            **q,
-            "publication": period.publication,
-            "period": period.period,
-            "run_id": period.run_id,
-            "load_id": period.load_id,
-            "recorded_at": now,
-        }
-        for q in period.quarantine
-    ]
+    quarantine = period.quarantine_rows(now)
     try:
         outcomes: dict[str, TableOutcome] = {}
         for spec in period.tables:
@@ -69,9 +59,7 @@ def publish_to_lake(
         # dlt's loader first: it makes the dataset's folder (and its init file) on a first load
         info = pipeline.load()
         info.raise_on_failed_jobs()
-        manifest = [
-            {**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id} for row in period.manifest
-        ]
+        manifest = period.manifest_rows(now)
         lake.write(
             period.dataset, MANIFEST_TABLE, f"{period.load_id}.manifest.parquet", _rows(manifest, MANIFEST_COLUMNS)
         )
@@ -81,25 +69,13 @@ def publish_to_lake(
             f"{period.load_id}.quarantine.parquet",
             _rows(quarantine, QUARANTINE_COLUMNS),
         )
-        pointer = {
-            "publication": period.publication,
-            "period": period.period,
-            "frequency": period.frequency,
-            "period_start": period.period_start,
-            "period_end": period.period_end,
-            "run_id": period.run_id,
-            "load_id": period.load_id,
-            "published_at": now,
-        }
         lake.write(
             period.dataset,
             POINTER_TABLE,
             pointer_name(period.publication, period.period),
-            _rows([pointer], PERIODS_COLUMNS),
+            _rows([period.period_row(now)], PERIODS_COLUMNS),
         )
-    except IngestionError:
-        raise
-    except WarehouseUnavailable:
+    except (IngestionError, WarehouseUnavailable):
         raise
     except Exception as error:
         raise IngestionError(

@@ -148,6 +148,34 @@ class PeriodPublication:
     def subject(self) -> str:
         return f"{self.publication}/{self.period}"
 
+    def quarantine_rows(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """The readers' quarantine rows, as the quarantine table holds them."""
+        recorded = {
+            "publication": self.publication,
+            "period": self.period,
+            "run_id": self.run_id,
+            "load_id": self.load_id,
+            "recorded_at": now,
+        }
+        return [{**q, **recorded} for q in self.quarantine]
+
+    def period_row(self, now: dt.datetime) -> dict[str, Any]:
+        """The period's row of ``publication_periods``."""
+        return {
+            "publication": self.publication,
+            "period": self.period,
+            "frequency": self.frequency,
+            "period_start": self.period_start,
+            "period_end": self.period_end,
+            "run_id": self.run_id,
+            "load_id": self.load_id,
+            "published_at": now,
+        }
+
+    def manifest_rows(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """The manifest rows of the period's files, sheets and members, as loaded."""
+        return [{**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": self.load_id} for row in self.manifest]
+
 
 def publish_period(warehouse: Warehouse, period: PeriodPublication) -> dict[str, TableOutcome]:
     """Publish ``period`` in one transaction (see the module docs). Raises IngestionError naming the table when
@@ -377,17 +405,7 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
     """The readers' quarantine rows (the table step adds repeated keys), the period's row, dlt's load row and the
     manifest rows (which the table step joins to name a repeated row's file and part)."""
     now = dt.datetime.now(dt.UTC)
-    rows = [
-        {
-            **q,
-            "publication": period.publication,
-            "period": period.period,
-            "run_id": period.run_id,
-            "load_id": period.load_id,
-            "recorded_at": now,
-        }
-        for q in period.quarantine
-    ]
+    rows = period.quarantine_rows(now)
     _insert_dicts(connection, warehouse, period.dataset, QUARANTINE_TABLE, QUARANTINE_COLUMNS, rows)
     _insert_dicts(
         connection,
@@ -395,18 +413,7 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
         period.dataset,
         PERIODS_TABLE,
         PERIODS_COLUMNS,
-        [
-            {
-                "publication": period.publication,
-                "period": period.period,
-                "frequency": period.frequency,
-                "period_start": period.period_start,
-                "period_end": period.period_end,
-                "run_id": period.run_id,
-                "load_id": period.load_id,
-                "published_at": now,
-            }
-        ],
+        [period.period_row(now)],
     )
     _insert_dicts(
         connection,
@@ -441,9 +448,7 @@ def _add_side_rows(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             }
         ],
     )
-    manifest = [
-        {**row, "status": "loaded", "recorded_at": now, "_dlt_load_id": period.load_id} for row in period.manifest
-    ]
+    manifest = period.manifest_rows(now)
     _insert_dicts(
         connection,
         warehouse,
