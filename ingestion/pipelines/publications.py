@@ -431,8 +431,10 @@ def _unexpected_rows(plan: PeriodPlan, run_id: str, status: str) -> list[dict]:
 
 
 def _record_failure(ledger: Ledger, publication: Publication, plan: PeriodPlan | None, result: PeriodResult) -> None:
-    """The failed period's files and parts in the manifest (status failed); best effort, the error is what counts."""
-    if plan is None or ledger.unavailable is not None:
+    """The failed period's files and parts in the manifest (status failed); best effort, the error is what counts.
+    Not on the lake (spark): its manifest shows the published loads only, each under its load id; a failed
+    period's files and parts are in the run's ``discover`` events (``file_discovered``) there as everywhere."""
+    if plan is None or ledger.unavailable is not None or isinstance(ledger.warehouse, SparkWarehouse):
         return
     now = dt.datetime.now(dt.UTC)
     rows = [
