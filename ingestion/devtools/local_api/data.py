@@ -55,6 +55,7 @@ class Store:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self._timesheet_starts: set[tuple[int, int, dt.date, dt.datetime]] = set()
         self._generate()
 
     # -- initial data ------------------------------------------------------------------------------------------
@@ -135,6 +136,11 @@ class Store:
     def _timesheet_row(self, user_id: int, ticket_id: int, day: dt.date, stamp: dt.datetime | None = None) -> dict:
         start = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC) + dt.timedelta(minutes=15 * self.rng.randint(0, 32))
         minutes = 15 * self.rng.randint(1, 12)
+        # the natural key (user, day, start, ticket) names one entry: a second entry on a ticket and day starts
+        # later, never at the same minute (moved, not drawn again, so the rest of the data stays as it was)
+        while (user_id, ticket_id, day, start) in self._timesheet_starts:
+            start += dt.timedelta(minutes=15)
+        self._timesheet_starts.add((user_id, ticket_id, day, start))
         end = start + dt.timedelta(minutes=minutes)
         return {
             "user_id": user_id,
