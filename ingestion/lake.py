@@ -17,7 +17,7 @@ the load it replaced, and any a killed run left, are deleted after the switch (:
 
 The run ledger (``ops``) stays in a small embedded DuckDB file beside it (``SPARK_LEDGER_PATH``, default
 ``data/spark/ledger.duckdb``), which also holds the views; dbt reads a copy of the ledger's tables written to
-``<lake>/ops/`` before each build (:meth:`Lake.mirror_ledger`).
+``<lake>/ops/`` before each dbt command (:func:`mirror_ledger`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LAKE = "data/lake"
 POINTER_TABLE = "publication_periods"  # one file per period, naming its current load
-DLT_TABLES = ("_dlt_loads", "_dlt_version", "_dlt_pipeline_state")
 EMPTY_FILE = "empty.parquet"  # a table's columns, no rows: what a table not loaded yet holds (``init``)
 
 
