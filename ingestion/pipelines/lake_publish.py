@@ -31,6 +31,7 @@ from ingestion.pipelines.publish import (
     _example,
     _record_period,
     checked_columns,
+    over_the_limit,
 )
 from ingestion.warehouse import WarehouseUnavailable
 
@@ -109,14 +110,7 @@ def _take_table(
     total = landed + outcome.rejected - len(repeats)
     limit = spec.max_quarantined
     if outcome.rejected and limit.exceeded(outcome.rejected, total):
-        examples = "; ".join(_example(q) for q in rejections[:3])
-        raise IngestionError(
-            f"table {spec.table}: {outcome.rejected:,} of {total:,} rows quarantined, over the "
-            f"limit of {limit} (max_quarantined in the publications config); for example: "
-            f"{examples}. Nothing of this period was changed",
-            publication=period.publication,
-            period=period.period,
-        )
+        raise over_the_limit(period, spec, outcome.rejected, total, "; ".join(_example(q) for q in rejections[:3]))
     return outcome
 
 

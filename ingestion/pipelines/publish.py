@@ -287,14 +287,20 @@ def _publish_table(connection: Any, warehouse: Warehouse, period: PeriodPublicat
             [_example(q) for q in rejections[:3]]
             + _repeat_examples(run, warehouse, period, 3 - min(len(rejections), 3), spec.table)
         )
-        raise IngestionError(
-            f"table {spec.table}: {outcome.rejected:,} of {total:,} rows quarantined, over the "
-            f"limit of {limit} (max_quarantined in the publications config); for example: "
-            f"{examples}. Nothing of this period was changed",
-            publication=period.publication,
-            period=period.period,
-        )
+        raise over_the_limit(period, spec, outcome.rejected, total, examples)
     return outcome
+
+
+def over_the_limit(
+    period: PeriodPublication, spec: TableSpec, rejected: int, total: int, examples: str
+) -> IngestionError:
+    """The error of a table whose quarantined rows exceed its ``max_quarantined``."""
+    return IngestionError(
+        f"table {spec.table}: {rejected:,} of {total:,} rows quarantined, over the limit of {spec.max_quarantined} "
+        f"(max_quarantined in the publications config); for example: {examples}. Nothing of this period was changed",
+        publication=period.publication,
+        period=period.period,
+    )
 
 
 def _quarantine_repeats(
