@@ -30,7 +30,7 @@ PERIODS = ("2025-02", "2025-03", "2025-04", "2025-05")
 
 
 def _env(root: Path, name: str) -> dict[str, str]:
-    """A workspace of its own: data, state, lake, ledger and Spark folders under ``root/work/<name>``."""
+    """A workspace of its own: data, state, lake, ledger and Spark folders in the bench folder's ``work/<name>``."""
     work = root / "work" / name
     return {
         **os.environ,
